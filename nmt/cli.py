@@ -1,0 +1,124 @@
+"""The ``nmt`` command line. Each command parses its options, builds a config and
+calls one library function; user mistakes surface as one-line errors."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from nmt import __version__
+from nmt.errors import NmtError
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("fairseq", "fairseq_cli", "torch", "matplotlib", "pytorch_lightning", "lightning"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def friendly_errors(func):
+    """Turn NmtError (and a few OS errors) into `nmt: error: ...` and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NmtError as exc:
+            click.echo(f"nmt: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("nmt: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(141)
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                click.echo(f"nmt: error: no space left on device while writing {exc.filename or ''}; "
+                           "free some space and rerun (finished work is kept)", err=True)
+                sys.exit(3)
+            raise
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nmt")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging (also fairseq's own).")
+def main(verbose: bool) -> None:
+    """Multilingual NMT: prepare, train, translate, evaluate, package."""
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.option("--raw", multiple=True, type=click.Path(), help="Directory in the ML50 raw layout (repeatable).")
+@click.option("--manifest", type=click.Path(), help="YAML manifest listing corpora per pair.")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Prepared-data directory to write.")
+@click.option("--pairs", default="all", show_default=True,
+              help="Directions: all | to-en | from-en | a list like de_DE-en_XX,en_XX-de_DE.")
+@click.option("--normalization", default="NFC", show_default=True, type=click.Choice(["NFC", "NFKC", "none"]))
+@click.option("--min-len", default=1, show_default=True, help="Minimum length (words; characters for CJK/Thai).")
+@click.option("--max-len", default=250, show_default=True, help="Maximum length (same unit).")
+@click.option("--max-ratio", default=3.0, show_default=True, help="Maximum length ratio between the sides.")
+@click.option("--valid-size", default=500, show_default=True,
+              help="Pairs held out per language pair when it has no valid split (at most 10%).")
+@click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(),
+              help="File or directory of evaluation text (e.g. FLORES) to keep out of training (repeatable).")
+@click.option("--on-bad-utf8", default="error", show_default=True, type=click.Choice(["error", "skip"]))
+@click.option("--vocab-size", default=8000, show_default=True, help="Shared sentencepiece vocabulary size.")
+@click.option("--spm-model-type", default="unigram", show_default=True,
+              type=click.Choice(["unigram", "bpe", "char", "word"]))
+@click.option("--character-coverage", default=0.9995, show_default=True)
+@click.option("--byte-fallback/--no-byte-fallback", default=False, show_default=True)
+@click.option("--spm-temperature", default=5.0, show_default=True,
+              help="Temperature for mixing languages in the sentencepiece sample.")
+@click.option("--spm-sample-size", default=2_000_000, show_default=True, help="Sentences to train sentencepiece on.")
+@click.option("--spm-model", type=click.Path(exists=True, dir_okay=False),
+              help="Use this sentencepiece model instead of training one (with --dict).")
+@click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
+              help="fairseq dict.txt that goes with --spm-model.")
+@click.option("--lang-list", type=click.Path(exists=True, dir_okay=False),
+              help="Language order for the language tokens (e.g. mBART-50's list).")
+@click.option("--lang-tok-style", default="multilingual", show_default=True,
+              type=click.Choice(["multilingual", "mbart"]))
+@click.option("--seed", default=1, show_default=True)
+@click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
+@click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
+@friendly_errors
+def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, valid_size, eval_sets,
+            on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
+            spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, workers, force):
+    """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
+    from nmt.data.clean import FilterConfig
+    from nmt.data.prepare import PrepareConfig, prepare as run_prepare
+
+    cfg = PrepareConfig(
+        out=out, raw=list(raw), manifest=manifest, pairs=pairs,
+        filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio),
+        valid_size=valid_size, eval_sets=list(eval_sets), on_bad_utf8=on_bad_utf8, vocab_size=vocab_size,
+        spm_model_type=spm_model_type, character_coverage=character_coverage, byte_fallback=byte_fallback,
+        spm_temperature=spm_temperature, spm_sample_size=spm_sample_size, spm_model=spm_model,
+        dictionary=dictionary, lang_list=lang_list, lang_tok_style=lang_tok_style, seed=seed,
+        workers=workers, force=force,
+    )
+    manifest_out = run_prepare(cfg)
+    rows = [f"{'direction':<14} {'train':>8} {'valid':>6} {'test':>6}"]
+    for direction, info in manifest_out["directions"].items():
+        rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}")
+    click.echo("\n".join(rows), err=True)
+    click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
+
+
+def run() -> None:  # console-script entry point
+    main(prog_name="nmt")
+
+
+if __name__ == "__main__":
+    run()

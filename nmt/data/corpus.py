@@ -1,0 +1,197 @@
+"""Finding parallel corpora: the ML50 raw layout and YAML manifests.
+
+ML50 raw layout: a directory with ``{split}.{xx}-{yy}.{lang}`` files, e.g.
+``train.de_DE-en_XX.de_DE`` and ``train.de_DE-en_XX.en_XX``; ``split`` is
+``train``, ``valid`` or ``test``. Files of one pair are line-aligned.
+
+Manifest (YAML), for corpora that do not follow that naming::
+
+    pairs:
+      de_DE-en_XX:
+        train:
+          - raw/europarl.de_DE-en_XX        # a prefix: adds .de_DE / .en_XX
+          - {de_DE: news.de, en_XX: news.en} # or one file per language
+        valid: [dev/newstest2019.de_DE-en_XX]
+        test: [...]
+
+Relative paths are resolved against the manifest's directory.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nmt import langs
+from nmt.errors import NmtError
+
+SPLITS = ("train", "valid", "test")
+_CODE = r"[a-z]{2,3}_[A-Z]{2}"
+_ML50_FILE = re.compile(rf"^(train|valid|test)\.({_CODE})-({_CODE})\.({_CODE})$")
+_LOOKS_LIKE_ML50 = re.compile(r"^(train|valid|test)\.([^.]+)-([^.]+)\.([^.]+)$")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One line-aligned parallel corpus: a file per language."""
+
+    files: tuple  # ((lang, path), (lang, path))
+
+    def path(self, lang: str) -> Path:
+        return Path(dict(self.files)[lang])
+
+    def describe(self) -> str:
+        return " + ".join(str(p) for _, p in self.files)
+
+
+@dataclass
+class PairData:
+    """All corpora of one language pair, named as in the input (e.g. de_DE-en_XX)."""
+
+    src: str
+    tgt: str
+    splits: dict = field(default_factory=lambda: {s: [] for s in SPLITS})
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}-{self.tgt}"
+
+
+def _check_code(code: str, where: str) -> str:
+    if code not in langs.LANGUAGES:
+        raise NmtError(
+            f"unknown language code {code!r} in {where}; valid codes are: "
+            f"{', '.join(sorted(langs.LANGUAGES))}"
+        )
+    return code
+
+
+def discover_raw(directories) -> dict[str, PairData]:
+    """Collect ML50-layout corpora from one or more directories."""
+    pairs: dict[str, PairData] = {}
+    for directory in directories:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise NmtError(f"raw data directory {directory} does not exist")
+        seen = {}
+        for path in sorted(directory.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            match = _ML50_FILE.match(path.name)
+            if not match:
+                loose = _LOOKS_LIKE_ML50.match(path.name)
+                if loose:
+                    for code in loose.groups()[1:]:
+                        _check_code(code, str(path))
+                continue
+            split, a, b, lang = match.groups()
+            for code in (a, b, lang):
+                _check_code(code, str(path))
+            if lang not in (a, b):
+                raise NmtError(f"{path}: language suffix {lang} is not one of the pair {a}-{b}")
+            seen.setdefault((split, a, b), {})[lang] = path
+        for (split, a, b), files in sorted(seen.items()):
+            for lang in (a, b):
+                if lang not in files:
+                    other = files[b if lang == a else a]
+                    missing = other.with_name(f"{split}.{a}-{b}.{lang}")
+                    raise NmtError(f"{other} has no partner: missing file {missing}")
+            pair = pairs.setdefault(f"{a}-{b}", PairData(a, b))
+            pair.splits[split].append(Corpus(((a, files[a]), (b, files[b]))))
+    if not pairs:
+        raise NmtError(
+            "no corpora found: expected files named like train.de_DE-en_XX.de_DE and "
+            f"train.de_DE-en_XX.en_XX in {', '.join(str(d) for d in directories)}"
+        )
+    return pairs
+
+
+def load_manifest(path) -> dict[str, PairData]:
+    import yaml
+
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NmtError(f"missing manifest {path}") from None
+    except yaml.YAMLError as exc:
+        raise NmtError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
+        raise NmtError(f"{path}: a manifest needs a 'pairs:' mapping, e.g. pairs: {{de_DE-en_XX: {{train: [...]}}}}")
+    base = path.parent
+    pairs = {}
+    for name, splits in spec["pairs"].items():
+        a, b = langs.parse_direction(str(name))
+        if not isinstance(splits, dict) or "train" not in splits:
+            raise NmtError(f"{path}: pair {name} needs a 'train:' list of corpora")
+        unknown = set(splits) - set(SPLITS)
+        if unknown:
+            raise NmtError(f"{path}: pair {name} has unknown key(s) {sorted(unknown)}; use {', '.join(SPLITS)}")
+        pair = PairData(a, b)
+        for split, entries in splits.items():
+            if isinstance(entries, (str, dict)):
+                entries = [entries]
+            for entry in entries or []:
+                pair.splits[split].append(_manifest_corpus(entry, a, b, base, path))
+        pairs[f"{a}-{b}"] = pair
+    if not pairs:
+        raise NmtError(f"{path}: the manifest lists no pairs")
+    return pairs
+
+
+def _manifest_corpus(entry, a: str, b: str, base: Path, manifest: Path) -> Corpus:
+    if isinstance(entry, str):
+        prefix = base / entry
+        files = {a: Path(f"{prefix}.{a}"), b: Path(f"{prefix}.{b}")}
+    elif isinstance(entry, dict) and set(entry) == {a, b}:
+        files = {lang: base / str(entry[lang]) for lang in (a, b)}
+    else:
+        raise NmtError(
+            f"{manifest}: corpus entry {entry!r} for {a}-{b} must be a path prefix or "
+            f"a mapping with exactly the keys {a} and {b}"
+        )
+    for lang, file in files.items():
+        if not file.is_file():
+            raise NmtError(f"{manifest}: missing file {file} ({lang} side of {a}-{b})")
+    return Corpus(((a, files[a]), (b, files[b])))
+
+
+def resolve_directions(spec: str, pairs: dict[str, PairData]) -> list[tuple[str, str]]:
+    """Turn ``--pairs`` into a list of directions backed by data.
+
+    ``all``: both directions of every pair found; ``to-en`` / ``from-en``: the
+    directions into / out of English; otherwise a comma-separated list such as
+    ``de_DE-en_XX,en_XX-de_DE``.
+    """
+    spec = spec.strip()
+    unordered = {frozenset((p.src, p.tgt)) for p in pairs.values()}
+    everything = []
+    for p in pairs.values():
+        everything += [(p.src, p.tgt), (p.tgt, p.src)]
+    if spec == "all":
+        directions = everything
+    elif spec in ("to-en", "from-en"):
+        english = langs.ENGLISH
+        directions = [d for d in everything if (d[1] if spec == "to-en" else d[0]) == english]
+        if not directions:
+            raise NmtError(f"--pairs {spec}: no pair with {english} in the data")
+    else:
+        directions = []
+        for item in spec.split(","):
+            if not item.strip():
+                continue
+            direction = langs.parse_direction(item)
+            if frozenset(direction) not in unordered:
+                raise NmtError(
+                    f"no data for direction {item.strip()}: the corpora found cover "
+                    f"{', '.join(sorted(pairs))} (each usable in both directions)"
+                )
+            directions.append(direction)
+        if not directions:
+            raise NmtError("--pairs is empty: give directions such as de_DE-en_XX,en_XX-de_DE or 'all'")
+    return sorted(set(directions), key=directions.index)
+
+
+def pair_for(direction: tuple[str, str], pairs: dict[str, PairData]) -> PairData:
+    a, b = direction
+    return pairs.get(f"{a}-{b}") or pairs[f"{b}-{a}"]

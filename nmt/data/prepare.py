@@ -1,0 +1,470 @@
+"""``nmt prepare``: raw ML50-style bitext -> data that ``nmt train`` reads.
+
+Three stages, each in its own directory under the output directory:
+
+``clean/``  normalised, filtered, de-duplicated text per pair and split, with
+            evaluation overlap removed and a held-out validation split when none
+            was given;
+``spm/``    one SentencePiece model shared by all languages (or a given one);
+``bin/``    fairseq ``translation_multi_simple_epoch`` data: one shared
+            ``dict.txt`` (plus ``dict.{lang}.txt`` copies fairseq wants),
+            ``lang_dict.txt`` fixing the language-token ids, and mmap datasets.
+
+A stage is built in a temporary directory and renamed into place when it is
+complete, with a ``stage.json`` holding the fingerprint of its inputs and
+settings. A rerun skips a stage whose fingerprint matches, redoes it when the
+settings or inputs changed, and ``force`` redoes everything. So an interrupted
+run never leaves a stage that looks finished but is not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nmt import __version__, langs
+from nmt.data import clean as cleaning
+from nmt.data import corpus as corpora
+from nmt.data import spm as spm_lib
+from nmt.errors import NmtError
+from nmt.fairseq_backend import binarize
+from nmt.fileio import read_lines, write_json, write_lines
+
+log = logging.getLogger("nmt.prepare")
+
+STAGES = ("clean", "spm", "bin")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class PrepareConfig:
+    out: str
+    raw: list = field(default_factory=list)  # ML50-layout directories
+    manifest: str | None = None  # or a YAML manifest
+    pairs: str = "all"  # all | to-en | from-en | de_DE-en_XX,en_XX-de_DE,...
+    filters: cleaning.FilterConfig = field(default_factory=cleaning.FilterConfig)
+    valid_size: int = 500  # held-out pairs per language pair when no valid split is given
+    eval_sets: list = field(default_factory=list)  # extra files/dirs whose lines leave training
+    on_bad_utf8: str = "error"  # error | skip
+    vocab_size: int = 8000
+    spm_model_type: str = "unigram"
+    character_coverage: float = 0.9995
+    byte_fallback: bool = False
+    spm_temperature: float = 5.0
+    spm_sample_size: int = 2_000_000
+    spm_model: str | None = None  # reuse an existing sentencepiece model ...
+    dictionary: str | None = None  # ... and its fairseq dict.txt (e.g. mBART's)
+    lang_list: str | None = None  # a file with the language order (e.g. mBART-50's)
+    lang_tok_style: str = "multilingual"
+    seed: int = 1
+    workers: int = 0  # 0: all CPU cores
+    force: bool = False
+
+    def check(self) -> None:
+        self.filters.check()
+        if not self.raw and not self.manifest:
+            raise NmtError("give the corpora: --raw DIR (ML50 layout) or --manifest FILE")
+        if self.raw and self.manifest:
+            raise NmtError("give either --raw or --manifest, not both")
+        if self.on_bad_utf8 not in ("error", "skip"):
+            raise NmtError(f"--on-bad-utf8 must be error or skip, not {self.on_bad_utf8!r}")
+        if self.valid_size < 1:
+            raise NmtError(f"--valid-size must be >= 1, got {self.valid_size}")
+        if (self.spm_model is None) != (self.dictionary is None):
+            raise NmtError("--spm-model and --dict go together: give both or neither")
+        if self.spm_model is None and self.vocab_size < 16:
+            raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
+        if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
+            raise NmtError(f"--spm-model-type must be unigram, bpe, char or word, not {self.spm_model_type!r}")
+        langs.lang_token("xx", self.lang_tok_style)
+        for path in self.eval_sets:
+            if not Path(path).exists():
+                raise NmtError(f"evaluation set {path} does not exist")
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _progress(iterable=None, **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(iterable, file=sys.stderr, disable=None, leave=False, **kwargs)
+
+
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _file_stamp(path) -> list:
+    st = os.stat(path)
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+class _Stage:
+    """A directory built under a temporary name and renamed into place when complete."""
+
+    def __init__(self, out: Path, name: str, fingerprint: str):
+        self.final = out / name
+        self.tmp = out / f".{name}.tmp"
+        self.fingerprint = fingerprint
+
+    def done(self) -> bool:
+        marker = self.final / "stage.json"
+        if not marker.is_file():
+            return False
+        try:
+            return json.loads(marker.read_text())["fingerprint"] == self.fingerprint
+        except (ValueError, KeyError):
+            return False
+
+    def begin(self) -> Path:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        return self.tmp
+
+    def commit(self, info: dict) -> None:
+        write_json(self.tmp / "stage.json", {"fingerprint": self.fingerprint, **info})
+        old = self.final.with_name(f".{self.final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- stage 1: clean
+
+def _read_corpus(corpus: corpora.Corpus, on_bad_utf8: str):
+    (a, path_a), (b, path_b) = corpus.files
+    lines_a, bad_a = read_lines(path_a, on_bad_utf8)
+    lines_b, bad_b = read_lines(path_b, on_bad_utf8)
+    if len(lines_a) != len(lines_b):
+        raise NmtError(
+            f"line counts differ: {path_a} has {len(lines_a)} lines but {path_b} has "
+            f"{len(lines_b)}; the two sides of a corpus must be line-aligned"
+        )
+    if not lines_a:
+        raise NmtError(f"empty corpus: {path_a} and {path_b} have no lines")
+    return lines_a, lines_b
+
+
+def _clean_pair(pair: corpora.PairData, cfg: PrepareConfig, seed: int) -> dict:
+    """Stage-1 work for one language pair (runs in a worker process)."""
+    a, b = pair.src, pair.tgt
+    counts = cleaning.FilterCounts()
+    seen: set = set()
+    train: list = []
+    for corpus in pair.splits["train"]:
+        lines_a, lines_b = _read_corpus(corpus, cfg.on_bad_utf8)
+        train.extend(cleaning.clean_pairs(lines_a, lines_b, a, b, cfg.filters, counts, seen))
+    if not pair.splits["train"]:
+        raise NmtError(f"pair {pair.name} has no training corpus")
+    if not train:
+        raise NmtError(
+            f"all {counts.read} training pairs of {pair.name} were filtered out "
+            f"({json.dumps(counts.dropped)}); check the data or relax the filters"
+        )
+    evals = {}
+    for split in ("valid", "test"):
+        rows = []
+        for corpus in pair.splits[split]:
+            lines_a, lines_b = _read_corpus(corpus, cfg.on_bad_utf8)
+            for x, y in zip(lines_a, lines_b):
+                if x is None or y is None:
+                    continue
+                x = cleaning.normalize(x, cfg.filters.normalization)
+                y = cleaning.normalize(y, cfg.filters.normalization)
+                if x and y:
+                    rows.append((x, y))
+        evals[split] = rows
+    valid_source = "given"
+    if not pair.splits["valid"]:
+        n_valid = min(cfg.valid_size, len(train) // 10)
+        if n_valid < 1:
+            raise NmtError(
+                f"pair {pair.name} has only {len(train)} clean training pairs: too few to hold "
+                "out a validation split; add a valid.* corpus"
+            )
+        rng = random.Random(f"{seed}:{pair.name}")
+        held = set(rng.sample(range(len(train)), n_valid))
+        evals["valid"] = [train[i] for i in sorted(held)]
+        train = [row for i, row in enumerate(train) if i not in held]
+        valid_source = f"held out from train (seed {seed})"
+    return {"name": pair.name, "src": a, "tgt": b, "train": train, "valid": evals["valid"],
+            "test": evals["test"], "counts": counts, "valid_source": valid_source}
+
+
+def _read_eval_set_lines(paths, normalization: str) -> set:
+    lines: set = set()
+    files = []
+    for path in paths:
+        path = Path(path)
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    for file in files:
+        raw, _ = read_lines(file, on_bad_utf8="skip")
+        lines.update(cleaning.normalize(x, normalization) for x in raw if x is not None)
+    lines.discard("")
+    return lines
+
+
+def _stage_clean(cfg: PrepareConfig, pairs: dict, out: Path) -> dict:
+    with ProcessPoolExecutor(max_workers=min(cfg.n_workers, len(pairs))) as pool:
+        futures = [pool.submit(_clean_pair, pair, cfg, cfg.seed) for pair in pairs.values()]
+        results = []
+        for future in _progress(futures, desc="clean", unit="pair"):
+            results.append(future.result())
+    # Evaluation overlap: drop training pairs whose source or target occurs in any
+    # validation or test set (of any pair) or in the extra evaluation sets.
+    eval_lines = _read_eval_set_lines(cfg.eval_sets, cfg.filters.normalization)
+    for result in results:
+        for split in ("valid", "test"):
+            for x, y in result[split]:
+                eval_lines.add(x)
+                eval_lines.add(y)
+    info = {"pairs": {}}
+    for result in results:
+        counts = result["counts"]
+        kept = [(x, y) for x, y in result["train"] if x not in eval_lines and y not in eval_lines]
+        counts.dropped["eval_overlap"] = len(result["train"]) - len(kept)
+        counts.kept = len(kept)
+        if not kept:
+            raise NmtError(f"no training pairs of {result['name']} are left after removing evaluation overlap")
+        a, b = result["src"], result["tgt"]
+        for split, rows in (("train", kept), ("valid", result["valid"]), ("test", result["test"])):
+            if not rows:
+                continue
+            write_lines(out / f"{split}.{a}-{b}.{a}", (x for x, _ in rows))
+            write_lines(out / f"{split}.{a}-{b}.{b}", (y for _, y in rows))
+        info["pairs"][result["name"]] = {
+            "train": counts.as_dict(),
+            "valid": {"lines": len(result["valid"]), "source": result["valid_source"]},
+            "test": {"lines": len(result["test"])},
+        }
+    info["eval_overlap_lines"] = len(eval_lines)
+    return info
+
+
+# --------------------------------------------------------------------------- stage 2: spm
+
+def _stage_spm(cfg: PrepareConfig, clean_dir: Path, pair_names: list, out: Path) -> dict:
+    if cfg.spm_model:
+        shutil.copyfile(cfg.spm_model, out / "spm.model")
+        symbols = binarize.read_dictionary(cfg.dictionary)
+        binarize.write_dictionary(out / "dict.txt", symbols[len(binarize.SPECIALS):])
+        return {"source": "given", "spm_model": str(cfg.spm_model), "dictionary": str(cfg.dictionary),
+                "dictionary_size": len(symbols)}
+    texts: dict[str, set] = {}
+    for name in pair_names:
+        a, b = name.split("-")
+        for lang in (a, b):
+            lines, _ = read_lines(clean_dir / f"train.{name}.{lang}")
+            texts.setdefault(lang, set()).update(lines)
+    texts_sorted = {lang: sorted(lines) for lang, lines in texts.items()}
+    sample, taken = spm_lib.sample_by_temperature(texts_sorted, cfg.spm_sample_size, cfg.spm_temperature, cfg.seed)
+    log.info("training sentencepiece (%s, %d pieces) on %d sentences: %s", cfg.spm_model_type,
+             cfg.vocab_size, len(sample), ", ".join(f"{k} {v}" for k, v in sorted(taken.items())))
+    model = spm_lib.train(sample, out / "spm", cfg.vocab_size, cfg.spm_model_type,
+                          cfg.character_coverage, cfg.byte_fallback, cfg.seed, cfg.n_workers)
+    processor = spm_lib.load(model)
+    pieces = spm_lib.pieces(processor)
+    if pieces[:4] != ["<s>", "<pad>", "</s>", "<unk>"]:
+        raise RuntimeError(f"unexpected sentencepiece specials {pieces[:4]}")
+    binarize.write_dictionary(out / "dict.txt", pieces[4:])
+    (out / "spm.vocab").unlink(missing_ok=True)
+    os.replace(model, out / "spm.model")
+    return {"source": "trained", "vocab_size": cfg.vocab_size, "model_type": cfg.spm_model_type,
+            "character_coverage": cfg.character_coverage, "byte_fallback": cfg.byte_fallback,
+            "temperature": cfg.spm_temperature, "sentences_per_language": taken,
+            "unique_sentences_per_language": {k: len(v) for k, v in texts_sorted.items()}}
+
+
+# --------------------------------------------------------------------------- stage 3: binarize
+
+def piece_table(processor, symbols: list[str]) -> np.ndarray:
+    """Map every sentencepiece id to its dictionary id (``<unk>`` when the dictionary lacks it)."""
+    index = {s: i for i, s in enumerate(symbols)}
+    table = np.full(processor.get_piece_size(), binarize.UNK, dtype=np.int64)
+    for i in range(processor.get_piece_size()):
+        table[i] = index.get(processor.id_to_piece(i), binarize.UNK)
+    table[processor.unk_id()] = binarize.UNK
+    return table
+
+
+def binarize_file(processor, table, text_path: Path, prefix: Path, vocab_size: int, threads: int,
+                  chunk: int = 20000, progress=None) -> dict:
+    lines, _ = read_lines(text_path)
+    writer = binarize.IndexedWriter(prefix, vocab_size)
+    n_tokens = n_unk = 0
+    try:
+        for start in range(0, len(lines), chunk):
+            batch = lines[start:start + chunk]
+            ids = processor.encode(batch, out_type=int, num_threads=threads)
+            flat, sizes = binarize.ids_with_eos(ids, table)
+            writer.add_batch(flat, sizes)
+            n_tokens += len(flat)
+            n_unk += int((flat == binarize.UNK).sum())
+            if progress is not None:
+                progress.update(len(batch))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return {"lines": len(lines), "tokens": n_tokens, "unk": n_unk}
+
+
+def _stage_bin(cfg: PrepareConfig, clean_dir: Path, spm_dir: Path, language_list: list,
+               pair_names: list, out: Path) -> dict:
+    processor = spm_lib.load(spm_dir / "spm.model")
+    symbols = binarize.read_dictionary(spm_dir / "dict.txt")
+    table = piece_table(processor, symbols)
+    shutil.copyfile(spm_dir / "dict.txt", out / "dict.txt")
+    for lang in language_list:
+        shutil.copyfile(spm_dir / "dict.txt", out / f"dict.{lang}.txt")
+    (out / "lang_dict.txt").write_text("".join(f"{lang}\n" for lang in language_list), encoding="utf-8")
+    jobs = []
+    for name in pair_names:
+        for split in corpora.SPLITS:
+            for lang in name.split("-"):
+                text = clean_dir / f"{split}.{name}.{lang}"
+                if text.exists():
+                    jobs.append((split, name, lang, text))
+    total = sum(json.loads((clean_dir / "stage.json").read_text())["pairs"][name]["train"]["kept"] * 2
+                for name in pair_names)
+    stats: dict = {}
+    with _progress(total=total, desc="binarize", unit="line") as bar:
+        for split, name, lang, text in jobs:
+            result = binarize_file(processor, table, text, out / f"{split}.{name}.{lang}", len(symbols),
+                                   cfg.n_workers, progress=bar if split == "train" else None)
+            stats.setdefault(name, {}).setdefault(split, {})[lang] = result
+    return {"dictionary_size": len(symbols), "languages": language_list,
+            "lang_tok_style": cfg.lang_tok_style, "files": stats}
+
+
+# --------------------------------------------------------------------------- driver
+
+def _language_list(cfg: PrepareConfig, directions) -> list:
+    used = {lang for d in directions for lang in d}
+    if cfg.lang_list:
+        listed = [x.strip() for x in Path(cfg.lang_list).read_text(encoding="utf-8").replace(",", "\n").split()
+                  if x.strip()]
+        langs.check_codes(listed)
+        missing = sorted(used - set(listed))
+        if missing:
+            raise NmtError(f"--lang-list {cfg.lang_list} lacks {', '.join(missing)}, used by the chosen directions")
+        return listed
+    return [code for code in langs.MBART50_LANGS if code in used]
+
+
+def prepare(cfg: PrepareConfig) -> dict:
+    """Run (or resume) all stages; return the manifest."""
+    cfg.check()
+    t_start = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = corpora.load_manifest(cfg.manifest) if cfg.manifest else corpora.discover_raw(cfg.raw)
+    directions = corpora.resolve_directions(cfg.pairs, pairs)
+    used_pairs = {}
+    for direction in directions:
+        pair = corpora.pair_for(direction, pairs)
+        used_pairs[pair.name] = pair
+    pair_names = sorted(used_pairs)
+    language_list = _language_list(cfg, directions)
+
+    inputs = {name: {split: [[_file_stamp(p) for _, p in c.files] for c in pair.splits[split]]
+                     for split in corpora.SPLITS} for name, pair in sorted(used_pairs.items())}
+    eval_stamps = [_file_stamp(p) for path in cfg.eval_sets
+                   for p in ([path] if Path(path).is_file() else sorted(Path(path).rglob("*")))
+                   if Path(p).is_file()]
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "force", "workers")}
+    fp_clean = _fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
+                             "filters": settings["filters"], "valid_size": cfg.valid_size,
+                             "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
+    spm_given = [_file_stamp(cfg.spm_model), _file_stamp(cfg.dictionary)] if cfg.spm_model else None
+    fp_spm = _fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
+        "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
+        "spm_sample_size", "seed")}})
+    fp_bin = _fingerprint({"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style})
+
+    timings = {}
+    stage_info = {}
+    for name, fingerprint in (("clean", fp_clean), ("spm", fp_spm), ("bin", fp_bin)):
+        stage = _Stage(out, name, fingerprint)
+        if stage.done() and not cfg.force:
+            log.info("stage %s: up to date, skipped", name)
+            stage_info[name] = json.loads((stage.final / "stage.json").read_text())
+            continue
+        log.info("stage %s: building", name)
+        t0 = time.time()
+        work = stage.begin()
+        if name == "clean":
+            info = _stage_clean(cfg, used_pairs, work)
+        elif name == "spm":
+            info = _stage_spm(cfg, out / "clean", pair_names, work)
+        else:
+            info = _stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work)
+        timings[name] = round(time.time() - t0, 2)
+        info["seconds"] = timings[name]
+        stage.commit(info)
+        stage_info[name] = {"fingerprint": fingerprint, **info}
+
+    manifest = _manifest(cfg, directions, language_list, stage_info, out)
+    manifest["seconds_this_run"] = round(time.time() - t_start, 2)
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
+    pair_info = stage_info["clean"]["pairs"]
+    per_direction = {}
+    for src, tgt in directions:
+        name = f"{src}-{tgt}" if f"{src}-{tgt}" in pair_info else f"{tgt}-{src}"
+        info = pair_info[name]
+        per_direction[f"{src}-{tgt}"] = {
+            "data": name,
+            "train": info["train"]["kept"],
+            "valid": info["valid"]["lines"],
+            "test": info["test"]["lines"],
+        }
+    settings = asdict(cfg)
+    for key in ("force", "workers"):
+        settings.pop(key)
+    return {
+        "format_version": FORMAT_VERSION,
+        "nmt_version": __version__,
+        "data_dir": str(out / "bin"),
+        "languages": language_list,
+        "lang_tok_style": cfg.lang_tok_style,
+        "directions": per_direction,
+        "pairs": pair_info,
+        "spm": {k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
+        "dictionary_size": stage_info["bin"]["dictionary_size"],
+        "tokens": stage_info["bin"]["files"],
+        "settings": settings,
+    }
+
+
+def load_prepared(data: str | os.PathLike) -> dict:
+    """Read a prepared-data directory's manifest, with a clear error when it is not one."""
+    data = Path(data)
+    path = data / "manifest.json"
+    if not path.is_file() or not (data / "bin" / "stage.json").is_file():
+        raise NmtError(f"{data} is not a finished prepared-data directory (no manifest.json / bin); "
+                       "run nmt prepare first")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise NmtError(f"{data} was prepared by another nmt version (format "
+                       f"{manifest.get('format_version')}, need {FORMAT_VERSION}); run nmt prepare --force")
+    return manifest

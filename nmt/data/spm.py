@@ -1,0 +1,97 @@
+"""One shared SentencePiece model for all languages.
+
+Languages are mixed by temperature sampling before training, as XLM and mBART
+do for their vocabularies: language ``l`` with ``n_l`` sentences gets a share
+proportional to ``n_l ** (1 / T)``. T=1 keeps the natural proportions; larger T
+flattens them so that low-resource languages get pieces of their own (their
+sentences are repeated when their share exceeds what they have).
+
+The model's special ids follow fairseq's dictionary (``<s>``=0, ``<pad>``=1,
+``</s>``=2, ``<unk>``=3), so a piece's sentencepiece id equals its fairseq id.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from nmt.errors import NmtError
+
+
+def temperature_ratios(counts: dict[str, int], temperature: float) -> dict[str, float]:
+    if temperature <= 0:
+        raise NmtError(f"sampling temperature must be > 0, got {temperature}")
+    weights = {k: (n ** (1.0 / temperature) if n > 0 else 0.0) for k, n in counts.items()}
+    total = sum(weights.values())
+    if total <= 0:
+        raise NmtError("no sentences to sample from")
+    return {k: w / total for k, w in weights.items()}
+
+
+def sample_by_temperature(texts: dict[str, list[str]], budget: int, temperature: float,
+                          seed: int) -> tuple[list[str], dict[str, int]]:
+    """Draw about ``min(budget, total)`` sentences, languages mixed by temperature."""
+    counts = {lang: len(lines) for lang, lines in texts.items()}
+    ratios = temperature_ratios(counts, temperature)
+    size = min(budget, sum(counts.values()))
+    rng = random.Random(seed)
+    sample: list[str] = []
+    taken: dict[str, int] = {}
+    for lang in sorted(texts):
+        lines = texts[lang]
+        want = max(1, round(ratios[lang] * size)) if lines else 0
+        if want <= len(lines):
+            chosen = rng.sample(lines, want)
+        else:  # upsample: every sentence once, the rest drawn with replacement
+            chosen = list(lines) + rng.choices(lines, k=want - len(lines))
+        taken[lang] = len(chosen)
+        sample.extend(chosen)
+    rng.shuffle(sample)
+    return sample, taken
+
+
+def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type: str = "unigram",
+          character_coverage: float = 0.9995, byte_fallback: bool = False, seed: int = 1,
+          threads: int = 1) -> Path:
+    import sentencepiece as spm
+
+    if hasattr(spm, "set_random_generator_seed"):
+        spm.set_random_generator_seed(seed)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_prefix=str(model_prefix),
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            byte_fallback=byte_fallback,
+            input_sentence_size=len(sentences),
+            shuffle_input_sentence=False,  # already shuffled, with our seed
+            bos_id=0, pad_id=1, eos_id=2, unk_id=3,
+            num_threads=max(1, threads),
+            train_extremely_large_corpus=False,
+            minloglevel=2,
+        )
+    except RuntimeError as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        if "Vocabulary size" in message or "vocab_size" in message:
+            raise NmtError(
+                f"sentencepiece cannot build {vocab_size} pieces from this data ({message}); "
+                "lower --vocab-size"
+            ) from None
+        raise NmtError(f"sentencepiece training failed: {message}") from None
+    return Path(f"{model_prefix}.model")
+
+
+def load(path):
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor()
+    try:
+        processor.load(str(path))
+    except (OSError, RuntimeError) as exc:
+        raise NmtError(f"cannot load sentencepiece model {path}: {exc}") from None
+    return processor
+
+
+def pieces(processor) -> list[str]:
+    return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
