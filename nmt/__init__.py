@@ -3,3 +3,11 @@
 __version__ = "0.1.0"
 
 from nmt.errors import NmtError  # noqa: E402,F401
+
+
+def __getattr__(name):  # lazy: `import nmt` stays cheap, nmt.Translator still works
+    if name == "Translator":
+        from nmt.translate.translator import Translator
+
+        return Translator
+    raise AttributeError(name)

@@ -14,6 +14,11 @@ from nmt.errors import NmtError
 
 
 def _setup_logging(verbose: bool) -> None:
+    if not verbose:  # fairseq, torch and lightning warn a lot about their own internals
+        import warnings
+
+        for category in (UserWarning, FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
@@ -114,6 +119,40 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
         rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}")
     click.echo("\n".join(rows), err=True)
     click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
+
+
+@main.command()
+@click.option("--config", "-c", "config_path", type=click.Path(), help="YAML training config.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Run directory = model bundle.")
+@click.option("--data", help="Prepared-data directory (overrides the config's 'data').")
+@click.option("--preset", help="Model preset (overrides model.preset): tiny, small, base, big.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set training.max_updates=500 (repeatable).")
+@click.option("--reset", is_flag=True, help="Discard an existing run in --output and start over.")
+@click.option("--print-fairseq-args", is_flag=True,
+              help="Print the equivalent fairseq-train arguments and exit (nothing is trained).")
+@friendly_errors
+def train(config_path, output, data, preset, overrides, reset, print_fairseq_args):
+    """Train (or resume) a shared many-to-many model; the output directory is the model bundle."""
+    import shlex
+
+    from nmt.config import load_train_config
+    from nmt.train import train as run_train
+
+    extra = list(overrides)
+    if data:
+        extra.append(f"data={data}")
+    if preset:
+        extra.append(f"model.preset={preset}")
+    cfg = load_train_config(config_path, extra)
+    if print_fairseq_args:
+        click.echo("fairseq-train " + " ".join(shlex.quote(a) for a in run_train(cfg, output, dry_run=True)))
+        return
+    result = run_train(cfg, output, reset=reset)
+    best = result.get("best", {})
+    click.echo(f"model bundle: {output} | updates {result.get('updates')} | best {best.get('metric')} "
+               f"{best.get('score')} at update {best.get('update')} | stopped: {result.get('stop_reason')}",
+               err=True)
 
 
 def run() -> None:  # console-script entry point

@@ -6,6 +6,11 @@ proportional to ``n_l ** (1 / T)``. T=1 keeps the natural proportions; larger T
 flattens them so that low-resource languages get pieces of their own (their
 sentences are repeated when their share exceeds what they have).
 
+sentencepiece's own normalisation is switched off (``identity``): the text was
+normalised by ``nmt prepare`` already, and NFKC inside the model would turn
+full-width CJK punctuation into ASCII in every output. So decoding a training
+line's pieces gives the line back exactly.
+
 The model's special ids follow fairseq's dictionary (``<s>``=0, ``<pad>``=1,
 ``</s>``=2, ``<unk>``=3), so a piece's sentencepiece id equals its fairseq id.
 """
@@ -67,12 +72,21 @@ def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type:
             input_sentence_size=len(sentences),
             shuffle_input_sentence=False,  # already shuffled, with our seed
             bos_id=0, pad_id=1, eos_id=2, unk_id=3,
+            # nmt prepare has normalised the text already (NFC by default); sentencepiece's own
+            # NFKC would rewrite e.g. full-width CJK punctuation in every translation.
+            normalization_rule_name="identity",
             num_threads=max(1, threads),
             train_extremely_large_corpus=False,
             minloglevel=2,
         )
     except RuntimeError as exc:
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        if "smaller than required_chars" in message:
+            raise NmtError(
+                f"a vocabulary of {vocab_size} pieces cannot hold all the characters this data needs "
+                f"({message.split('Vocabulary size is smaller than required_chars.')[-1].split('.')[0].strip()}); "
+                "raise --vocab-size or lower --character-coverage"
+            ) from None
         if "Vocabulary size" in message or "vocab_size" in message:
             raise NmtError(
                 f"sentencepiece cannot build {vocab_size} pieces from this data ({message}); "

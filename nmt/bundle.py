@@ -1,0 +1,125 @@
+"""Model bundles: a trained model as one self-describing directory.
+
+::
+
+    bundle.json       what the model is: languages (in token order), language-token
+                      style and placement, trained directions, the checkpoint to use,
+                      SHA-256 of the vocabulary files, nmt version
+    spm.model         the shared sentencepiece model
+    dict.txt          the fairseq dictionary (language tokens are appended in
+                      ``languages`` order when the model is built)
+    config.yaml       the resolved training config (training runs)
+    training.json     data counts, updates, validation history, best scores
+    checkpoints/      fairseq checkpoints (checkpoint_best.pt, checkpoint_last.pt, ...)
+    ctranslate2*/     converted models written by ``nmt export`` (optional)
+
+``bundle.json`` is the one source of truth for languages, dictionary and
+language tokens: every command that takes ``--model`` reads it and nothing
+else decides them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nmt import __version__, langs
+from nmt.errors import NmtError
+from nmt.fileio import read_json, sha256_file, write_json
+
+BUNDLE_FORMAT = "nmt-bundle"
+BUNDLE_VERSION = 1
+
+
+@dataclass
+class Bundle:
+    path: Path
+    languages: list
+    lang_tok_style: str = "multilingual"
+    encoder_langtok: str | None = "src"
+    decoder_langtok: bool = True
+    directions: list = field(default_factory=list)  # "src-tgt" strings the model was trained on
+    checkpoint: str = "checkpoints/checkpoint_best.pt"
+    spm: str = "spm.model"
+    dictionary: str = "dict.txt"
+    kind: str = "translation"  # translation | denoising (a pretrained mBART-style model)
+    add_mask: bool = False  # dictionary ends with <mask> (mBART)
+    hashes: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    nmt_version: str = __version__
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / self.checkpoint
+
+    @property
+    def spm_path(self) -> Path:
+        return self.path / self.spm
+
+    @property
+    def dict_path(self) -> Path:
+        return self.path / self.dictionary
+
+    def direction_pairs(self) -> list[tuple[str, str]]:
+        return [tuple(d.split("-")) for d in self.directions]
+
+    def check_language(self, code: str, role: str = "language") -> str:
+        if code not in self.languages:
+            raise NmtError(f"{role} {code!r} is not one of this model's languages: {', '.join(self.languages)}")
+        return code
+
+    # -- I/O -----------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "nmt_version": self.nmt_version,
+            "kind": self.kind, "languages": self.languages, "lang_tok_style": self.lang_tok_style,
+            "encoder_langtok": self.encoder_langtok, "decoder_langtok": self.decoder_langtok,
+            "add_mask": self.add_mask, "directions": self.directions, "checkpoint": self.checkpoint,
+            "spm": self.spm, "dictionary": self.dictionary, "sha256": self.hashes,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"extra": self.extra} if self.extra else {}),
+        }
+
+    def save(self) -> None:
+        self.hashes = {name: sha256_file(self.path / name) for name in (self.spm, self.dictionary)
+                       if (self.path / name).is_file()}
+        write_json(self.path / "bundle.json", self.to_json())
+
+    @classmethod
+    def load(cls, path, need_checkpoint: bool = True, verify: bool = True) -> "Bundle":
+        path = Path(path)
+        if not path.is_dir():
+            raise NmtError(f"model bundle {path} does not exist (expected a directory written by nmt train)")
+        meta_path = path / "bundle.json"
+        if not meta_path.is_file():
+            raise NmtError(f"{path} is not a model bundle: bundle.json is missing (an unfinished or "
+                           "foreign directory? train with nmt train or import with nmt download)")
+        meta = read_json(meta_path)
+        if meta.get("format") != BUNDLE_FORMAT:
+            raise NmtError(f"{meta_path} is not an nmt bundle description")
+        if meta.get("format_version") != BUNDLE_VERSION:
+            raise NmtError(f"{path} is a bundle of format version {meta.get('format_version')} (from nmt "
+                           f"{meta.get('nmt_version')}); this nmt {__version__} reads version {BUNDLE_VERSION}")
+        try:
+            bundle = cls(
+                path=path, languages=list(meta["languages"]), lang_tok_style=meta["lang_tok_style"],
+                encoder_langtok=meta.get("encoder_langtok"), decoder_langtok=bool(meta.get("decoder_langtok", True)),
+                directions=list(meta.get("directions", [])), checkpoint=meta["checkpoint"], spm=meta["spm"],
+                dictionary=meta["dictionary"], kind=meta.get("kind", "translation"),
+                add_mask=bool(meta.get("add_mask", False)), hashes=dict(meta.get("sha256", {})),
+                extra=dict(meta.get("extra", {})), nmt_version=meta.get("nmt_version", "?"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise NmtError(f"{meta_path} lacks required field {exc}; the bundle is incomplete or corrupted") from None
+        langs.check_codes(bundle.languages)
+        for name in (bundle.spm, bundle.dictionary):
+            file = path / name
+            if not file.is_file():
+                raise NmtError(f"bundle {path} is incomplete: missing {name}")
+            if verify and name in bundle.hashes and sha256_file(file) != bundle.hashes[name]:
+                raise NmtError(f"bundle {path}: {name} does not match its SHA-256 in bundle.json "
+                               "(corrupted or replaced); restore it from the original bundle")
+        if need_checkpoint and not bundle.checkpoint_path.is_file():
+            raise NmtError(f"bundle {path} has no checkpoint at {bundle.checkpoint} "
+                           "(training not started or still before its first checkpoint?)")
+        return bundle

@@ -1,0 +1,1 @@
+"""Translation: the Translator API, its backends and line-aligned I/O."""

@@ -1,0 +1,120 @@
+"""Decoding backends. Each takes batches of dictionary ids and returns n-best lists of
+``(dictionary ids, score)``; the target-language token is forced on every backend."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from nmt import langs
+from nmt.errors import NmtError
+
+log = logging.getLogger("nmt.translate")
+
+
+@dataclass
+class DecodeOptions:
+    beam: int = 5
+    nbest: int = 1
+    max_len_a: float = 1.5  # output length cap: a * source tokens + b
+    max_len_b: int = 10
+    len_penalty: float = 1.0
+    sampling: bool = False
+    sampling_topk: int = -1
+    temperature: float = 1.0
+    seed: int | None = None
+
+    def check(self) -> None:
+        if self.beam < 1 or self.nbest < 1:
+            raise NmtError("--beam and --nbest must be >= 1")
+        if self.nbest > self.beam:
+            raise NmtError(f"--nbest ({self.nbest}) cannot exceed --beam ({self.beam})")
+        if self.max_len_a < 0 or self.max_len_b < 1:
+            raise NmtError("--max-len-a must be >= 0 and --max-len-b >= 1")
+
+    def max_len(self, n_source_tokens: int) -> int:
+        """fairseq's cap: a * (source length incl. language token and </s>) + b."""
+        return int(self.max_len_a * n_source_tokens + self.max_len_b)
+
+
+class FairseqBackend:
+    name = "fairseq"
+
+    def __init__(self, bundle, checkpoint: Path, device: str, precision: str = "fp32"):
+        from nmt.fairseq_backend.inference import FairseqGenerator
+
+        self.generator = FairseqGenerator.from_checkpoint(
+            checkpoint, bundle.dict_path, bundle.languages, bundle.lang_tok_style, bundle.encoder_langtok,
+            bundle.decoder_langtok, device=device, precision=precision, add_mask=bundle.add_mask)
+
+    @classmethod
+    def from_generator(cls, generator) -> "FairseqBackend":
+        self = cls.__new__(cls)
+        self.generator = generator
+        return self
+
+    def max_source_tokens(self) -> int:
+        return self.generator.max_source_tokens()
+
+    def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+        results = self.generator.generate(
+            batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=opts.max_len_a, max_len_b=opts.max_len_b,
+            len_penalty=opts.len_penalty, sampling=opts.sampling, sampling_topk=opts.sampling_topk,
+            temperature=opts.temperature, seed=opts.seed)
+        return [[(h.tokens, h.score) for h in hyps] for hyps in results]
+
+
+class CTranslate2Backend:
+    """A model converted by ``nmt export --format ctranslate2``, run by CTranslate2."""
+
+    name = "ctranslate2"
+
+    def __init__(self, bundle, model_dir: Path, codec, device: str, threads: int, compute_type: str = "default"):
+        import ctranslate2
+
+        self.bundle = bundle
+        self.codec = codec
+        try:
+            self.translator = ctranslate2.Translator(
+                str(model_dir), device=device, compute_type=compute_type,
+                inter_threads=1, intra_threads=threads if device == "cpu" else 0)
+        except (RuntimeError, ValueError) as exc:
+            raise NmtError(f"cannot load the CTranslate2 model in {model_dir}: {exc}; "
+                           "re-run nmt export") from None
+        self.lang_tokens = {code: langs.lang_token(code, bundle.lang_tok_style) for code in bundle.languages}
+        self.strip = set(self.lang_tokens.values())
+        self.max_positions = int(bundle.extra.get("max_source_positions", 1024))
+
+    def max_source_tokens(self) -> int:
+        return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
+
+    def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+        sources = []
+        for ids in batch:
+            pieces = self.codec.ids_to_pieces(ids)
+            if self.bundle.encoder_langtok:
+                pieces = [self.lang_tokens[src if self.bundle.encoder_langtok == "src" else tgt]] + pieces
+            sources.append(pieces)
+        prefix = [[self.lang_tokens[tgt]] for _ in batch] if self.bundle.decoder_langtok else None
+        # fairseq's per-sentence cap counts the prefix token; CTranslate2 takes one cap per call,
+        # so use the largest and cut each hypothesis to its own cap below.
+        caps = [opts.max_len(len(s) + 1) for s in sources]
+        kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
+                      max_decoding_length=max(caps), return_scores=True, target_prefix=prefix)
+        if opts.sampling:
+            kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
+                          sampling_temperature=opts.temperature, beam_size=1)
+            if opts.seed is not None:
+                import ctranslate2
+
+                ctranslate2.set_random_seed(opts.seed)
+        results = self.translator.translate_batch(sources, **kwargs)
+        out = []
+        for result, cap in zip(results, caps):
+            hyps = []
+            for pieces, score in zip(result.hypotheses, result.scores):
+                kept = [p for p in pieces if p not in self.strip]
+                limit = cap - (1 if prefix else 0)
+                hyps.append((self.codec.pieces_to_ids(kept[:max(0, limit)]), float(score)))
+            out.append(hyps)
+        return out

@@ -1,0 +1,176 @@
+"""``nmt.Translator``: the Python API that ``nmt translate``, evaluation and packaging use.
+
+Line alignment is the contract: ``translate(lines)`` returns exactly one result
+per input line, in order. An empty line gives an empty translation; a line the
+model cannot take (``None`` for undecodable input, or longer than the model's
+maximum source length) gives an empty translation and a warning naming the
+line, never an exception that would lose the other lines.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from nmt.bundle import Bundle
+from nmt.errors import NmtError
+from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
+from nmt.translate.codec import SubwordCodec
+
+log = logging.getLogger("nmt.translate")
+
+BACKENDS = ("auto", "fairseq", "ctranslate2")
+
+
+@dataclass
+class Hypothesis:
+    text: str
+    score: float
+    tokens: list = field(default_factory=list)  # subword pieces
+
+
+@dataclass
+class Translation:
+    hypotheses: list  # n-best, best first; empty when the line was skipped
+    warning: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+
+def ctranslate2_dirs(bundle: Bundle) -> dict[str, Path]:
+    """Converted CTranslate2 models in a bundle, by quantization."""
+    found = {}
+    for child in sorted(bundle.path.glob("ctranslate2-*")):
+        if (child / "model.bin").is_file() and (child / "nmt_export.json").is_file():
+            found[child.name.split("-", 1)[1]] = child
+    return found
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise NmtError("--device cuda: no CUDA GPU is visible; use --device cpu")
+    return device
+
+
+class Translator:
+    def __init__(self, model: str | os.PathLike | Bundle, backend: str = "auto", device: str = "cpu",
+                 threads: int = 0, checkpoint: str | None = None, quantization: str | None = None,
+                 precision: str = "fp32"):
+        self.bundle = model if isinstance(model, Bundle) else Bundle.load(model, need_checkpoint=False)
+        if backend not in BACKENDS:
+            raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.device = _resolve_device(device)
+        self.threads = threads or (os.cpu_count() or 1)
+        if self.device == "cpu":
+            import torch
+
+            torch.set_num_threads(self.threads)
+        self.codec = SubwordCodec(self.bundle.spm_path, self.bundle.dict_path,
+                                  self.bundle.extra.get("normalization", "NFC"), threads=self.threads)
+        converted = ctranslate2_dirs(self.bundle)
+        if backend == "auto":
+            backend = "ctranslate2" if converted and checkpoint is None else "fairseq"
+        if backend == "ctranslate2":
+            if not converted:
+                raise NmtError(f"bundle {self.bundle.path} has no CTranslate2 model; run "
+                               f"nmt export --model {self.bundle.path} --format ctranslate2 first")
+            if quantization is None:
+                quantization = next(iter(sorted(converted, key=_quantization_rank)))
+            if quantization not in converted:
+                raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
+                               f"available: {', '.join(sorted(converted))}")
+            self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
+                                              self.threads, compute_type=quantization)
+        else:
+            ckpt = Path(checkpoint) if checkpoint else self.bundle.checkpoint_path
+            if not ckpt.is_file():
+                raise NmtError(f"missing checkpoint {ckpt}")
+            self.backend = FairseqBackend(self.bundle, ckpt, self.device, precision)
+        self.backend_name = self.backend.name
+
+    @classmethod
+    def from_backend(cls, bundle: Bundle, backend, codec: SubwordCodec) -> "Translator":
+        """Wrap an existing backend (used for validation during training)."""
+        self = cls.__new__(cls)
+        self.bundle, self.backend, self.codec = bundle, backend, codec
+        self.backend_name = backend.name
+        self.device, self.threads = "cpu", 1
+        return self
+
+    @property
+    def languages(self) -> list:
+        return list(self.bundle.languages)
+
+    def translate(self, lines: Sequence[str | None], src: str, tgt: str, options: DecodeOptions | None = None,
+                  batch_tokens: int = 4000, max_batch_sentences: int = 128, too_long: str = "skip",
+                  first_line_number: int = 1, progress=None) -> list[Translation]:
+        """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order."""
+        options = options or DecodeOptions()
+        options.check()
+        self.bundle.check_language(src, "source language")
+        self.bundle.check_language(tgt, "target language")
+        results: list[Translation | None] = [None] * len(lines)
+        work: list[tuple[int, list[int]]] = []
+        texts, positions = [], []
+        for i, line in enumerate(lines):
+            if line is None:
+                results[i] = Translation([], f"line {first_line_number + i}: not valid UTF-8, output left empty")
+                continue
+            text = self.codec.normalize(line)
+            if not text:
+                results[i] = Translation([])
+                continue
+            texts.append(text)
+            positions.append(i)
+        limit = self.backend.max_source_tokens()
+        for i, ids in zip(positions, self.codec.encode(texts)):
+            if len(ids) > limit:
+                if too_long == "truncate":
+                    ids = ids[:limit]
+                else:
+                    results[i] = Translation([], f"line {first_line_number + i}: {len(ids)} subword tokens, more "
+                                                 f"than the model's limit of {limit}; output left empty")
+                    continue
+            work.append((i, ids))
+        work.sort(key=lambda item: len(item[1]))
+        for batch in _batches(work, batch_tokens, max_batch_sentences):
+            outputs = self.backend.generate([ids for _, ids in batch], src, tgt, options)
+            for (i, _), hyps in zip(batch, outputs):
+                results[i] = Translation([Hypothesis(self.codec.decode(ids), score, self.codec.ids_to_pieces(ids))
+                                          for ids, score in hyps])
+            if progress is not None:
+                progress.update(len(batch))
+        return results  # type: ignore[return-value]
+
+    def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
+        """Convenience: plain strings in, best translations out."""
+        return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
+
+
+def _batches(work, batch_tokens: int, max_sentences: int):
+    batch, width = [], 0
+    for item in work:
+        new_width = max(width, len(item[1]) + 2)
+        if batch and (new_width * (len(batch) + 1) > batch_tokens or len(batch) >= max_sentences):
+            yield batch
+            batch, new_width = [], len(item[1]) + 2
+        batch.append(item)
+        width = new_width
+    if batch:
+        yield batch
+
+
+def _quantization_rank(name: str) -> int:
+    order = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32"]
+    return order.index(name) if name in order else len(order)
