@@ -155,6 +155,78 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
                err=True)
 
 
+@main.command()
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--src", "-s", help="Source language (ML50 code), e.g. de_DE.")
+@click.option("--tgt", "-t", help="Target language(s), comma-separated: one output per target.")
+@click.option("--input", "-i", "input_path", default="-", show_default=True, help="Input file, or - for stdin.")
+@click.option("--output", "-o", "output_path", default="-", show_default=True,
+              help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix.")
+@click.option("--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions).")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+@click.option("--beam", default=5, show_default=True)
+@click.option("--nbest", default=1, show_default=True, help="Hypotheses per line (jsonl output).")
+@click.option("--lenpen", default=1.0, show_default=True, help="Length penalty.")
+@click.option("--max-len-a", default=1.5, show_default=True, help="Output cap: a * source tokens + b.")
+@click.option("--max-len-b", default=10, show_default=True)
+@click.option("--sampling", is_flag=True, help="Sample instead of beam search (off by default).")
+@click.option("--sampling-topk", default=-1, show_default=True)
+@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--seed", type=int, help="Random seed (sampling).")
+@click.option("--batch-tokens", default=4000, show_default=True, help="Tokens per batch.")
+@click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
+              help="A line longer than the model's limit: empty output + warning, or truncate it.")
+@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
+@click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", default=0, show_default=True, help="CPU threads (0: all cores).")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
+              help="Use this checkpoint instead of the bundle's (fairseq backend).")
+@friendly_errors
+def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
+              sampling, sampling_topk, temperature, seed, batch_tokens, too_long, backend, quantization, device,
+              threads, checkpoint):
+    """Translate line by line: N input lines give N output lines, always."""
+    from nmt.translate.backends import DecodeOptions
+    from nmt.translate.cli_run import run_translate
+
+    options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen,
+                            sampling=sampling, sampling_topk=sampling_topk, temperature=temperature, seed=seed)
+    run_translate(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path, tsv=tsv,
+                  fmt=fmt, options=options, batch_tokens=batch_tokens, too_long=too_long, backend=backend,
+                  quantization=quantization, device=device, threads=threads, checkpoint=checkpoint)
+
+
+@main.command()
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--format", "fmt", type=click.Choice(["ctranslate2"]), default="ctranslate2", show_default=True)
+@click.option("--quantization", default="int8", show_default=True,
+              type=click.Choice(["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16",
+                                 "float32"]))
+@click.option("--force", is_flag=True, help="Replace an existing export.")
+@friendly_errors
+def export(model, fmt, quantization, force):
+    """Convert the bundle's checkpoint for a fast inference engine (written into the bundle)."""
+    from nmt.export import export_ctranslate2
+
+    out = export_ctranslate2(model, quantization, force)
+    click.echo(f"exported {out}", err=True)
+
+
+@main.command()
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--last", default=5, show_default=True, help="Average the last N numbered checkpoints.")
+@click.option("--output", "-o", type=click.Path(), help="Output checkpoint (default checkpoints/checkpoint_avgN.pt).")
+@click.option("--make-default", is_flag=True, help="Make the averaged checkpoint the bundle's default.")
+@friendly_errors
+def average(model, last, output, make_default):
+    """Average the weights of the last N checkpoints."""
+    from nmt.export import average_last
+
+    out = average_last(model, last, output, make_default)
+    click.echo(f"averaged checkpoint: {out}{' (now the bundle default)' if make_default else ''}", err=True)
+
+
 def run() -> None:  # console-script entry point
     main(prog_name="nmt")
 

@@ -80,7 +80,15 @@ class Translator:
                                   self.bundle.extra.get("normalization", "NFC"), threads=self.threads)
         converted = ctranslate2_dirs(self.bundle)
         if backend == "auto":
-            backend = "ctranslate2" if converted and checkpoint is None else "fairseq"
+            from nmt.export import export_is_current
+
+            stale = [q for q, d in converted.items() if not export_is_current(self.bundle, d)]
+            if stale and checkpoint is None:
+                log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
+                            ", ".join(stale), self.bundle.checkpoint)
+            fresh = {q: d for q, d in converted.items() if q not in stale}
+            backend = "ctranslate2" if fresh and checkpoint is None else "fairseq"
+            converted = fresh or converted
         if backend == "ctranslate2":
             if not converted:
                 raise NmtError(f"bundle {self.bundle.path} has no CTranslate2 model; run "
@@ -90,6 +98,11 @@ class Translator:
             if quantization not in converted:
                 raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
                                f"available: {', '.join(sorted(converted))}")
+            from nmt.export import export_is_current
+
+            if not export_is_current(self.bundle, converted[quantization]):
+                raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
+                               f"checkpoint than {self.bundle.checkpoint}; re-run nmt export --force")
             self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
                                               self.threads, compute_type=quantization)
         else:

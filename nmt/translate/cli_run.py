@@ -1,0 +1,122 @@
+"""The body of ``nmt translate``: open inputs and outputs, stream chunks through the Translator."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+from nmt.bundle import Bundle
+from nmt.errors import NmtError
+from nmt.fileio import atomic_open
+from nmt.translate import stream
+from nmt.translate.translator import Translator
+
+
+def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
+    if output_path == "-":
+        return {t: "-" for t in targets}
+    if len(targets) == 1:
+        return {targets[0]: output_path}
+    if "{tgt}" in output_path:
+        return {t: output_path.replace("{tgt}", t) for t in targets}
+    return {t: f"{output_path}.{t}" for t in targets}
+
+
+def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, batch_tokens, too_long, backend,
+                  quantization, device, threads, checkpoint) -> None:
+    bundle = Bundle.load(model, need_checkpoint=False)
+    if tsv:
+        if src or tgt:
+            raise NmtError("--tsv takes the languages from each line; drop --src/--tgt")
+        targets = ["*"]
+    else:
+        if not src or not tgt:
+            raise NmtError("give --src and --tgt (or --tsv for lines with their own languages)")
+        bundle.check_language(src, "source language")
+        targets = [t.strip() for t in tgt.split(",") if t.strip()]
+        for target in targets:
+            bundle.check_language(target, "target language")
+        if len(targets) > 1 and output_path == "-" and fmt == "text":
+            raise NmtError("several targets to stdout need --format jsonl, or -o FILE (one file per target)")
+    options.check()
+    if input_path != "-" and not Path(input_path).is_file():
+        raise NmtError(f"input file {input_path} does not exist")
+    translator = Translator(bundle, backend=backend, device=device, threads=threads, checkpoint=checkpoint,
+                            quantization=quantization)
+    outputs = _output_paths(output_path, targets)
+    to_file = output_path != "-"
+    with contextlib.ExitStack() as stack:
+        handles = {}
+        for target, path in outputs.items():
+            handles[target] = sys.stdout if path == "-" else stack.enter_context(atomic_open(path))
+        if input_path == "-":
+            chunks = stream.stream_chunks(stream.stdin_binary())
+            total = None
+        else:
+            handle = stack.enter_context(open(input_path, "rb"))
+            chunks = stream.file_chunks(handle)
+            total = sum(1 for _ in open(input_path, "rb")) * len(targets)
+        progress = None
+        if to_file:
+            from tqdm import tqdm
+
+            progress = stack.enter_context(tqdm(total=total, desc="translate", unit="line", file=sys.stderr,
+                                                disable=None, leave=False))
+        number = 1
+        for chunk in chunks:
+            for target, out in handles.items():
+                if tsv:
+                    lines_out = _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt,
+                                               progress)
+                else:
+                    results = translator.translate(chunk, src, target, options, batch_tokens=batch_tokens,
+                                                   too_long=too_long, first_line_number=number, progress=progress)
+                    lines_out = []
+                    for offset, (line, result) in enumerate(zip(chunk, results)):
+                        if result.warning:
+                            print(f"nmt: warning: {result.warning}", file=sys.stderr)
+                        lines_out.append(stream.format_jsonl(number + offset, src, target, line, result,
+                                                             options.nbest > 1) if fmt == "jsonl" else
+                                         _one_line(result.text))
+                out.write("".join(line + "\n" for line in lines_out))
+                out.flush()
+            number += len(chunk)
+
+
+def _one_line(text: str) -> str:
+    # a translation must never add a line: newlines inside it become spaces
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt, progress) -> list[str]:
+    parsed = [stream.parse_tsv(line, number + i) for i, line in enumerate(chunk)]
+    out: list = [None] * len(chunk)
+    groups: dict = {}
+    from nmt.translate.translator import Translation
+
+    for i, (src, tgt, text, error) in enumerate(parsed):
+        if error is None:
+            for role, code in (("source language", src), ("target language", tgt)):
+                if code not in translator.bundle.languages:
+                    error = f"line {number + i}: {role} {code!r} is not one of the model's languages " \
+                            f"({', '.join(translator.bundle.languages)}); output left empty"
+                    break
+        if error is not None:
+            print(f"nmt: warning: {error}", file=sys.stderr)
+            out[i] = (src or "", tgt or "", text, Translation([], error))
+            continue
+        groups.setdefault((src, tgt), []).append(i)
+    for (src, tgt), ids in groups.items():
+        results = translator.translate([parsed[i][2] for i in ids], src, tgt, options, batch_tokens=batch_tokens,
+                                       too_long=too_long, first_line_number=number)
+        for i, result in zip(ids, results):
+            if result.warning:
+                # the translator numbers lines within its group; report the real line
+                result.warning = f"line {number + i}: " + result.warning.split(": ", 1)[1]
+                print(f"nmt: warning: {result.warning}", file=sys.stderr)
+            out[i] = (src, tgt, parsed[i][2], result)
+    if progress is not None:
+        progress.update(len(chunk))
+    if fmt == "jsonl":
+        return [stream.format_jsonl(number + i, s, t, text, r, options.nbest > 1) for i, (s, t, text, r) in enumerate(out)]
+    return [_one_line(r.text) for _, _, _, r in out]

@@ -1,0 +1,95 @@
+"""Line-aligned I/O for ``nmt translate``: files, pipes and interactive stdin.
+
+Input is read as bytes and decoded line by line, so one undecodable line
+becomes ``None`` (an empty output line plus a warning) instead of an error that
+would shift or lose the rest. From a file the input is read in large chunks;
+from stdin a reader thread hands over whatever lines have arrived, so a pipe
+is translated in batches while an interactive user gets each line back as soon
+as it is entered.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+from typing import BinaryIO, Iterator
+
+_EOF = object()
+
+
+def decode_line(raw: bytes) -> str | None:
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def file_chunks(handle: BinaryIO, chunk_lines: int = 20000) -> Iterator[list]:
+    chunk = []
+    for raw in handle:
+        chunk.append(decode_line(raw))
+        if len(chunk) >= chunk_lines:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def stream_chunks(handle: BinaryIO, max_lines: int = 256) -> Iterator[list]:
+    """Yield as soon as at least one line is available, with every line already waiting (up to max_lines)."""
+    lines: queue.Queue = queue.Queue(maxsize=max_lines * 8)
+
+    def reader():
+        try:
+            for raw in iter(handle.readline, b""):
+                lines.put(decode_line(raw))
+        finally:
+            lines.put(_EOF)
+
+    threading.Thread(target=reader, daemon=True).start()
+    done = False
+    while not done:
+        first = lines.get()
+        if first is _EOF:
+            return
+        chunk = [first]
+        while len(chunk) < max_lines:
+            try:
+                item = lines.get_nowait()
+            except queue.Empty:
+                break
+            if item is _EOF:
+                done = True
+                break
+            chunk.append(item)
+        yield chunk
+
+
+def parse_tsv(line: str | None, number: int) -> tuple[str | None, str | None, str | None, str | None]:
+    """``src<TAB>tgt<TAB>text`` -> (src, tgt, text, error)."""
+    if line is None:
+        return None, None, None, f"line {number}: not valid UTF-8, output left empty"
+    parts = line.split("\t", 2)
+    if len(parts) != 3:
+        return None, None, None, f"line {number}: expected 'src<TAB>tgt<TAB>text', output left empty"
+    return parts[0].strip(), parts[1].strip(), parts[2], None
+
+
+def format_jsonl(number: int, src: str, tgt: str, source: str | None, translation, nbest: bool) -> str:
+    record = {"line": number, "src_lang": src, "tgt_lang": tgt, "source": source,
+              "translation": translation.text,
+              "score": translation.hypotheses[0].score if translation.hypotheses else None}
+    if nbest:
+        record["nbest"] = [{"translation": h.text, "score": h.score} for h in translation.hypotheses]
+    if translation.warning:
+        record["warning"] = translation.warning
+    return json.dumps(record, ensure_ascii=False)
+
+
+def stdin_binary() -> BinaryIO:
+    return sys.stdin.buffer

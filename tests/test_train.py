@@ -1,0 +1,174 @@
+"""nmt train: learning, resume after SIGKILL, refused resume, bundles, safe checkpoint loading."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_TRAIN, run_nmt
+from nmt.bundle import Bundle
+from nmt.config import load_train_config
+from nmt.errors import NmtError
+from nmt.fairseq_backend import load_state
+
+
+def test_validation_loss_drops_and_scores_are_logged(trained_bundle):
+    manifest = json.loads((trained_bundle / "training.json").read_text())
+    history = manifest["validations"]
+    assert [h["update"] for h in history] == [150, 300]
+    assert history[-1]["valid_loss"] < history[0]["valid_loss"]
+    assert manifest["updates"] == 300 and manifest["stop_reason"].startswith("reached max_updates")
+    assert set(history[-1]["chrf"]) == set(manifest["directions"])  # every direction validated
+    assert manifest["best"]["metric"] == "chrf" and manifest["best"]["update"] in (150, 300)
+    assert manifest["sampling"]["en_XX-ko_KR"]["sample_ratio"] < manifest["sampling"]["en_XX-de_DE"]["sample_ratio"]
+    assert list((trained_bundle / "tensorboard").iterdir())
+
+
+def test_bundle_round_trip(trained_bundle, tmp_path):
+    bundle = Bundle.load(trained_bundle)
+    assert bundle.languages == ["de_DE", "en_XX", "ja_XX", "ko_KR", "ru_RU"]
+    assert bundle.checkpoint_path.is_file() and "en_XX-ja_XX" in bundle.directions
+    bundle.path = tmp_path
+    import shutil
+
+    for name in ("spm.model", "dict.txt"):
+        shutil.copy(trained_bundle / name, tmp_path / name)
+    bundle.save()
+    again = Bundle.load(tmp_path, need_checkpoint=False)
+    assert again.languages == bundle.languages and again.hashes == bundle.hashes
+
+
+def test_incomplete_and_foreign_bundles_are_refused(trained_bundle, tmp_path):
+    with pytest.raises(NmtError, match="bundle.json is missing"):
+        Bundle.load(tmp_path)
+    meta = json.loads((trained_bundle / "bundle.json").read_text())
+    (tmp_path / "bundle.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(NmtError, match="format version 99"):
+        Bundle.load(tmp_path)
+
+
+def _train_cmd(data, out, *extra):
+    args = ["train", "--output", out]
+    for item in TINY_TRAIN + [f"data={data}", *extra]:
+        args += ["--set", item]
+    return args
+
+
+def _checkpoint_updates(path: Path) -> int:
+    return load_state(path)["optimizer_history"][-1]["num_updates"]
+
+
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(prepared_sample, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "nmt.cli", *_train_cmd(prepared_sample, out, "training.max_updates=160",
+                                                        "checkpoint.every_updates=20", "validation.every_updates=80")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "checkpoints" / "checkpoint_last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if last.is_file() and _checkpoint_updates(last) >= 40:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = _checkpoint_updates(last)
+    assert 40 <= saved < 160
+    result = run_nmt(*_train_cmd(prepared_sample, out, "training.max_updates=160", "checkpoint.every_updates=20",
+                                 "validation.every_updates=80"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming at update {saved}" in result.stderr
+    manifest = json.loads((out / "training.json").read_text())
+    assert manifest["updates"] == 160
+    assert [s["update"] for s in manifest["starts"]] == [0, saved]
+    assert _checkpoint_updates(last) == 160
+
+
+def test_changed_config_is_refused_unless_reset(trained_bundle, prepared_sample, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_bundle, run)
+    base = ["training.max_updates=300", "validation.every_updates=150", "checkpoint.every_updates=150"]
+    result = run_nmt(*_train_cmd(prepared_sample, run, *base, "training.lr=0.001", "model.dropout=0.3"))
+    assert result.returncode == 2
+    assert "different configuration" in result.stderr and "training.lr: 0.003 -> 0.001" in result.stderr
+    assert "model.dropout" in result.stderr and "--reset" in result.stderr and "Traceback" not in result.stderr
+    # a bigger budget is not a different model: that resumes (and here has nothing left to do at 300)
+    ok = run_nmt(*_train_cmd(prepared_sample, run, *base))
+    assert ok.returncode == 0, ok.stderr[-1500:]
+    reset = run_nmt(*_train_cmd(prepared_sample, run, "training.max_updates=20", "validation.every_updates=20",
+                                "checkpoint.every_updates=20", "training.lr=0.001"), "--reset")
+    assert reset.returncode == 0, reset.stderr[-1500:]
+    assert json.loads((run / "training.json").read_text())["updates"] == 20
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, trained_bundle):
+    import torch
+
+    marker = tmp_path / "pwned"
+    evil = _Evil()
+    evil.marker = marker
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "cfg": None, "x": evil}, path)
+    with pytest.raises(NmtError, match="refusing to load"):
+        load_state(path)
+    result = run_nmt("translate", "--model", trained_bundle, "--src", "de_DE", "--tgt", "en_XX",
+                     "--checkpoint", path, "--backend", "fairseq", input="Hallo\n")
+    assert result.returncode == 2 and "refusing to load" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path, trained_bundle):
+    path = tmp_path / "cut.pt"
+    data = (trained_bundle / "checkpoints" / "checkpoint_best.pt").read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(NmtError, match="truncated or corrupted"):
+        load_state(path)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.preset=huge", "model.preset: 'huge' is not valid; choose one of: tiny, small, base, big"),
+    ("training.lrr=1", "unknown config key training.lrr; valid keys here:"),
+    ("training.max_updates=abc", "training.max_updates must be int"),
+    ("validation.metric=ter", "choose one of: chrf, bleu, loss"),
+])
+def test_invalid_config_names_key_and_choices(prepared_sample, override, message):
+    with pytest.raises(NmtError) as info:
+        load_train_config(None, [f"data={prepared_sample}", override])
+    assert message in str(info.value)
+
+
+def test_average_and_fairseq_args(trained_bundle, tmp_path):
+    from nmt.export import average_last
+
+    out = average_last(trained_bundle, 2, str(tmp_path / "avg.pt"))
+    avg = load_state(out)["model"]
+    a = load_state(trained_bundle / "checkpoints" / "checkpoint_150.pt")["model"]
+    b = load_state(trained_bundle / "checkpoints" / "checkpoint_300.pt")["model"]
+    key = "encoder.layers.0.fc1.weight"
+    assert (avg[key] - (a[key] + b[key]) / 2).abs().max() < 1e-6
+
+
+def test_distributed_launch_arguments(prepared_sample, tmp_path):
+    cfg = load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2", "distributed.rank=1",
+                                   "distributed.init_method=tcp://127.0.0.1:29511"])
+    from nmt.train import train
+
+    argv = train(cfg, tmp_path / "run", dry_run=True)
+    joined = " ".join(argv)
+    for expected in ("--distributed-world-size 2", "--distributed-rank 1", "--distributed-backend gloo",
+                     "--distributed-init-method tcp://127.0.0.1:29511", "--distributed-no-spawn",
+                     "--ddp-backend legacy_ddp", "--cpu", "--lang-dict", "--encoder-langtok src", "--decoder-langtok",
+                     "--sampling-method temperature"):
+        assert expected in joined
+    with pytest.raises(NmtError, match="init_method"):
+        load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2"])
