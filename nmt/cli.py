@@ -227,6 +227,17 @@ def average(model, last, output, make_default):
     click.echo(f"averaged checkpoint: {out}{' (now the bundle default)' if make_default else ''}", err=True)
 
 
+def _register_subpackage_commands() -> None:
+    from nmt.evaluate.cli import COMMANDS as evaluate_commands
+    from nmt.wmt.cli import COMMANDS as wmt_commands
+
+    for command in evaluate_commands + wmt_commands:
+        main.add_command(command)
+
+
+_register_subpackage_commands()
+
+
 def run() -> None:  # console-script entry point
     main(prog_name="nmt")
 

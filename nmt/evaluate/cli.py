@@ -1,0 +1,3 @@
+"""CLI commands of evaluation (registered by nmt.cli)."""
+
+COMMANDS = []

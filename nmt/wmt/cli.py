@@ -1,0 +1,3 @@
+"""CLI commands of the WMT packaging tools (registered by nmt.cli)."""
+
+COMMANDS = []
