@@ -2,7 +2,6 @@
 calls one library function; user mistakes surface as one-line errors."""
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -10,7 +9,8 @@ import sys
 import click
 
 from nmt import __version__
-from nmt.errors import NmtError
+from nmt.cli_util import friendly_errors  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.errors import NmtError  # noqa: F401
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -27,31 +27,6 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("fairseq", "fairseq_cli", "torch", "matplotlib", "pytorch_lightning", "lightning"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-def friendly_errors(func):
-    """Turn NmtError (and a few OS errors) into `nmt: error: ...` and a non-zero exit."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except NmtError as exc:
-            click.echo(f"nmt: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("nmt: interrupted", err=True)
-            sys.exit(130)
-        except BrokenPipeError:
-            sys.exit(141)
-        except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
-                click.echo(f"nmt: error: no space left on device while writing {exc.filename or ''}; "
-                           "free some space and rerun (finished work is kept)", err=True)
-                sys.exit(3)
-            raise
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -225,6 +200,121 @@ def average(model, last, output, make_default):
 
     out = average_last(model, last, output, make_default)
     click.echo(f"averaged checkpoint: {out}{' (now the bundle default)' if make_default else ''}", err=True)
+
+
+# The ML50 recipe's fine-tuning settings (Tang et al. 2020, fairseq examples/multilingual).
+ML50_FINETUNE_DEFAULTS = {
+    "training": {"lr": 3e-05, "warmup_updates": 2500, "label_smoothing": 0.2, "sampling_temperature": 1.5,
+                 "max_tokens": 1024, "update_freq": 2, "max_updates": 40000, "seed": 222},
+    "model": {"dropout": 0.3, "attention_dropout": 0.1},
+}
+
+
+@main.command()
+@click.option("--pretrained", "-p", required=True, type=click.Path(), help="mBART bundle (nmt download / pretrain).")
+@click.option("--data", required=True, type=click.Path(), help="Data prepared with the pretrained vocabulary.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Run directory = model bundle.")
+@click.option("--mode", type=click.Choice(["many-to-many", "one-to-many", "many-to-one"]), default="many-to-many",
+              show_default=True, help="Which prepared directions to fine-tune on (English-centric).")
+@click.option("--config", "-c", "config_path", type=click.Path(), help="YAML config (over the ML50 defaults).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--reset", is_flag=True, help="Discard an existing run in --output and start over.")
+@friendly_errors
+def finetune(pretrained, data, output, mode, config_path, overrides, reset):
+    """Fine-tune a pretrained mBART on many directions at once (ML50 recipe defaults)."""
+    from nmt.config import load_train_config
+    from nmt.data.prepare import load_prepared
+    from nmt.train import train as run_train
+
+    prepared = list(load_prepared(data)["directions"])
+    english = "en_XX"
+    chosen = {"many-to-many": prepared,
+              "one-to-many": [d for d in prepared if d.startswith(english + "-")],
+              "many-to-one": [d for d in prepared if d.endswith("-" + english)]}[mode]
+    if not chosen:
+        raise NmtError(f"--mode {mode}: the prepared data has no such direction ({', '.join(prepared)})")
+    base = {**ML50_FINETUNE_DEFAULTS, "directions": chosen, "init": {"pretrained": pretrained}, "data": data}
+    cfg = load_train_config(config_path, overrides, base=base)
+    result = run_train(cfg, output, reset=reset)
+    best = result.get("best", {})
+    click.echo(f"fine-tuned bundle: {output} | updates {result.get('updates')} | best {best.get('metric')} "
+               f"{best.get('score')} at update {best.get('update')}", err=True)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(), help="Prepared-data directory: its text, all languages.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Output bundle (official mBART layout).")
+@click.option("--mono", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Extra monolingual text: a directory of {lang}.txt files (repeatable).")
+@click.option("--config", "-c", "config_path", type=click.Path(), help="YAML config (model, training, denoising).")
+@click.option("--preset", help="Model preset (default: the config's, else tiny).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--reset", is_flag=True, help="Start over.")
+@friendly_errors
+def pretrain(data, output, mono, config_path, preset, overrides, reset):
+    """Pretrain an mBART-style model by multilingual denoising (span masking, language tokens)."""
+    from nmt.config import load_train_config
+    from nmt.mbart import pretrain as run_pretrain
+
+    extra = list(overrides) + [f"data={data}"] + ([f"model.preset={preset}"] if preset else [])
+    cfg = load_train_config(config_path, extra)
+    result = run_pretrain(cfg, output, mono, reset=reset)
+    click.echo(f"pretrained bundle: {output} | updates {result.get('updates')} | best valid loss "
+               f"{-(result.get('best', {}).get('score') or 0):.3f}", err=True)
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["mbart50", "mbart50-m2m", "mbart50-o2m", "mbart50-m2o", "url"]))
+@click.option("--dest", required=True, type=click.Path(), help="Directory for the bundle.")
+@click.option("--url", help="Download from this URL instead (http(s):// or file://).")
+@click.option("--sha256", help="Expected SHA-256 of the tarball.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle in --dest.")
+@friendly_errors
+def download(name, dest, url, sha256, force):
+    """Fetch a published mBART-50 checkpoint (resumable, checksummed, safely extracted) as a bundle."""
+    from nmt.mbart import download as run_download
+
+    if name == "url" and not url:
+        raise NmtError("'nmt download url' needs --url")
+    bundle = run_download(name, dest, url=url, sha256=sha256, force=force)
+    click.echo(f"bundle: {bundle.path} ({len(bundle.languages)} languages, kind {bundle.kind})", err=True)
+
+
+@main.command("extend-langs")
+@click.option("--model", "-m", required=True, type=click.Path())
+@click.option("--add", required=True, help="Languages to add, comma-separated (ML50 codes).")
+@click.option("--init-from", multiple=True, metavar="NEW=EXISTING",
+              help="Start a new language token from an existing one, e.g. gl_ES=es_XX (repeatable).")
+@click.option("--output", "-o", required=True, type=click.Path())
+@friendly_errors
+def extend_langs(model, add, init_from, output):
+    """Add languages to a pretrained model (new language tokens and embedding rows)."""
+    from nmt.mbart import extend_languages
+
+    pairs = {}
+    for item in init_from:
+        if "=" not in item:
+            raise NmtError(f"bad --init-from {item!r}: write NEW=EXISTING, e.g. gl_ES=es_XX")
+        new, old = item.split("=", 1)
+        pairs[new.strip()] = old.strip()
+    info = extend_languages(model, [x.strip() for x in add.split(",") if x.strip()], output, pairs)
+    click.echo(json.dumps(info), err=True)
+
+
+@main.command("trim-vocab")
+@click.option("--model", "-m", required=True, type=click.Path())
+@click.option("--text", "texts", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Text in the languages to keep (repeatable); pieces it uses are kept.")
+@click.option("--min-count", default=1, show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path())
+@friendly_errors
+def trim_vocab(model, texts, min_count, output):
+    """Shrink a multilingual model's vocabulary to the pieces some text uses."""
+    from nmt.mbart import trim_vocabulary
+
+    info = trim_vocabulary(model, texts, output, min_count)
+    click.echo(f"dictionary {info['dictionary_before']} -> {info['dictionary_after']} pieces; parameters "
+               f"{info['parameters_before']:,} -> {info['parameters_after']:,}", err=True)
 
 
 def _register_subpackage_commands() -> None:

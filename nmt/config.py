@@ -113,6 +113,18 @@ class InitConfig:
 
 
 @dataclass
+class DenoisingConfig:
+    """mBART-style noising for ``nmt pretrain`` (defaults: mBART's)."""
+
+    mask: float = 0.3  # fraction of tokens masked (in Poisson-length spans)
+    mask_random: float = 0.1  # of those, replaced by random tokens instead of <mask>
+    poisson_lambda: float = 3.5
+    permute_sentences: int = 1  # fairseq takes it as an int (1: permute sentences in every sample)
+    tokens_per_sample: int = 256
+    sampling_alpha: float = 0.7  # language sampling: p ~ n^alpha
+
+
+@dataclass
 class TrainConfig:
     data: str = ""  # a prepared-data directory (output of nmt prepare)
     directions: list = field(default_factory=list)  # empty: every prepared direction
@@ -122,6 +134,7 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    denoising: DenoisingConfig = field(default_factory=DenoisingConfig)
 
     def check(self) -> None:
         _choice("model.preset", self.model.preset, PRESETS)

@@ -161,7 +161,7 @@ class TrainHooks:
 
 
 def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions, reset: bool,
-                    data_dir: Path) -> Bundle:
+                    data_dir: Path, max_positions: int) -> Bundle:
     ckpt_dir = run_dir / "checkpoints"
     saved = run_dir / "config.yaml"
     resuming = (ckpt_dir / "checkpoint_last.pt").is_file()
@@ -186,14 +186,14 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions,
         shutil.copyfile(src, tmp)
         os.replace(tmp, run_dir / dst)
     save_config(cfg, saved)
-    model = cfg.model.resolved()
     bundle = Bundle(
         path=run_dir, languages=list(manifest["languages"]), lang_tok_style=manifest["lang_tok_style"],
         encoder_langtok=cfg.training.encoder_langtok, decoder_langtok=cfg.training.decoder_langtok,
         directions=[f"{s}-{t}" for s, t in directions], checkpoint="checkpoints/checkpoint_best.pt",
         add_mask=manifest["lang_tok_style"] == "mbart",
         extra={"normalization": manifest["settings"]["filters"]["normalization"],
-               "max_source_positions": model["max_positions"], "preset": cfg.model.preset},
+               "max_source_positions": max_positions,
+               **({"pretrained": cfg.init.pretrained} if cfg.init.pretrained else {"preset": cfg.model.preset})},
     )
     bundle.save()
     return bundle
@@ -213,18 +213,19 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     if device == "cpu" and cfg.distributed.world_size > 1 and not cfg.distributed.init_method:
         raise NmtError("data-parallel training on CPU needs distributed.init_method (tcp://HOST:PORT) and one "
                        "nmt train process per rank (distributed.rank); see docs/DISTRIBUTED.md")
-    finetune = None
+    finetune, arch_args, max_positions = None, None, cfg.model.resolved()["max_positions"]
     if cfg.init.pretrained:
         from nmt.mbart import finetune_checkpoint
 
-        finetune = finetune_checkpoint(cfg, manifest)
+        finetune, arch_args, max_positions = finetune_checkpoint(cfg, manifest, data_dir)
     argv = backend.fairseq_train_args(cfg, str(data_dir / "bin"), directions, manifest["lang_tok_style"],
-                                      str(run_dir / "checkpoints"), device, finetune_from=finetune)
+                                      str(run_dir / "checkpoints"), device, finetune_from=finetune,
+                                      arch_args=arch_args)
     if dry_run:
         return argv
     is_rank0 = cfg.distributed.rank == 0
     if is_rank0:
-        prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir)
+        prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir, max_positions)
     _log_to_file(run_dir / f"train{'' if is_rank0 else f'.rank{cfg.distributed.rank}'}.log")
     valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
     valid_sets = load_valid_sets(data_dir, manifest, valid_dirs, cfg.validation.max_sentences)

@@ -262,8 +262,8 @@ def _stage_clean(cfg: PrepareConfig, pairs: dict, out: Path) -> dict:
 def _stage_spm(cfg: PrepareConfig, clean_dir: Path, pair_names: list, out: Path) -> dict:
     if cfg.spm_model:
         shutil.copyfile(cfg.spm_model, out / "spm.model")
+        shutil.copyfile(cfg.dictionary, out / "dict.txt")
         symbols = binarize.read_dictionary(cfg.dictionary)
-        binarize.write_dictionary(out / "dict.txt", symbols[len(binarize.SPECIALS):])
         return {"source": "given", "spm_model": str(cfg.spm_model), "dictionary": str(cfg.dictionary),
                 "dictionary_size": len(symbols)}
     texts: dict[str, set] = {}

@@ -74,9 +74,16 @@ def build_model_from_state(state: dict, dictionary, source: str = "checkpoint"):
     try:
         model.load_state_dict(weights, strict=True, model_cfg=model_cfg)
     except RuntimeError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise NmtError(f"checkpoint weights do not fit the model it describes ({source}): "
-                       f"{' '.join(lines[:2])[:300]}") from None
+        from nmt.fairseq_backend.surgery import explain_missing_keys
+
+        expected = set(model.state_dict())
+        given = set(weights)
+        if expected != given:
+            reason = explain_missing_keys(sorted(expected - given), sorted(given - expected))
+        else:
+            reason = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line),
+                          str(exc).splitlines()[0])[:300]
+        raise NmtError(f"checkpoint weights do not fit the model it describes ({source}): {reason}") from None
     return model
 
 

@@ -44,47 +44,41 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save_dir: str,
-                       device: str, finetune_from: str | None = None) -> list[str]:
-    """The ``fairseq-train`` arguments equivalent to an nmt ``TrainConfig``."""
-    m = cfg.model.resolved()
-    t = cfg.training
-    d = cfg.distributed
+def model_args(m: dict, arch: str = "transformer") -> list[str]:
+    """Architecture arguments for a preset-shaped model (``m`` = ModelConfig.resolved())."""
     args = [
-        str(data_bin),
-        "--task", "translation_multi_simple_epoch",
-        "--lang-dict", str(Path(data_bin) / "lang_dict.txt"),
-        "--lang-pairs", ",".join(f"{s}-{g}" for s, g in directions),
-        "--lang-tok-style", lang_tok_style,
-        "--encoder-langtok", t.encoder_langtok,
-        "--sampling-method", "temperature",
-        "--sampling-temperature", str(t.sampling_temperature),
-        "--arch", "transformer",
+        "--arch", arch,
         "--encoder-embed-dim", str(m["embed_dim"]), "--decoder-embed-dim", str(m["embed_dim"]),
         "--encoder-ffn-embed-dim", str(m["ffn_dim"]), "--decoder-ffn-embed-dim", str(m["ffn_dim"]),
         "--encoder-attention-heads", str(m["heads"]), "--decoder-attention-heads", str(m["heads"]),
         "--encoder-layers", str(m["encoder_layers"]), "--decoder-layers", str(m["decoder_layers"]),
-        "--dropout", str(m["dropout"]), "--attention-dropout", str(m["attention_dropout"]),
         "--max-source-positions", str(m["max_positions"]), "--max-target-positions", str(m["max_positions"]),
-        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", "1e-08",
-        "--lr", str(t.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(t.warmup_updates),
-        "--warmup-init-lr", "1e-07", "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", str(t.label_smoothing),
-        "--max-tokens", str(t.max_tokens), "--update-freq", str(t.update_freq),
-        "--max-update", str(t.max_updates), "--seed", str(t.seed),
-        "--save-dir", str(save_dir), "--num-workers", "0",
-        "--skip-invalid-size-inputs-valid-test",
-        "--log-format", "simple", "--log-interval", str(t.log_every), "--no-progress-bar",
-        "--distributed-world-size", str(d.world_size),
     ]
-    if t.decoder_langtok:
-        args.append("--decoder-langtok")
-    if t.max_epochs:
-        args += ["--max-epoch", str(t.max_epochs)]
     if m["share_all_embeddings"]:
         args.append("--share-all-embeddings")
     if m["normalize_before"]:
         args += ["--encoder-normalize-before", "--decoder-normalize-before"]
+    if arch.startswith("mbart"):  # the mBART layout: learned positions, embedding layer norm, GELU
+        args += ["--layernorm-embedding", "--encoder-learned-pos", "--decoder-learned-pos",
+                 "--activation-fn", "gelu"]
+    return args
+
+
+def optimization_args(t, lr_scheduler: str = "inverse_sqrt", adam_eps: str = "1e-08") -> list[str]:
+    return [
+        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", adam_eps,
+        "--lr", str(t.lr), "--lr-scheduler", lr_scheduler, "--warmup-updates", str(t.warmup_updates),
+        "--warmup-init-lr", "1e-07", "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
+        "--max-tokens", str(t.max_tokens), "--update-freq", str(t.update_freq),
+        "--max-update", str(t.max_updates), "--seed", str(t.seed),
+    ] + (["--max-epoch", str(t.max_epochs)] if t.max_epochs else [])
+
+
+def runtime_args(cfg, save_dir: str, device: str) -> list[str]:
+    t, d = cfg.training, cfg.distributed
+    args = ["--save-dir", str(save_dir), "--num-workers", "0", "--skip-invalid-size-inputs-valid-test",
+            "--log-format", "simple", "--log-interval", str(t.log_every), "--no-progress-bar",
+            "--distributed-world-size", str(d.world_size)]
     if device == "cpu":
         args.append("--cpu")
     elif t.precision == "fp16":
@@ -99,8 +93,59 @@ def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save
                      "--distributed-no-spawn"]
         # fairseq's pytorch_ddp wraps the model with device_ids=[0], which fails on CPU
         args += ["--ddp-backend", "legacy_ddp" if device == "cpu" else "pytorch_ddp"]
+    return args
+
+
+def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save_dir: str,
+                       device: str, finetune_from: str | None = None, arch_args: list | None = None) -> list[str]:
+    """The ``fairseq-train`` arguments equivalent to an nmt ``TrainConfig`` (translation).
+
+    ``arch_args`` replaces the preset's architecture (fine-tuning a pretrained model
+    must reproduce that model's architecture exactly).
+    """
+    m = cfg.model.resolved()
+    t = cfg.training
+    args = [
+        str(data_bin),
+        "--task", "translation_multi_simple_epoch",
+        "--lang-dict", str(Path(data_bin) / "lang_dict.txt"),
+        "--lang-pairs", ",".join(f"{s}-{g}" for s, g in directions),
+        "--lang-tok-style", lang_tok_style,
+        "--encoder-langtok", t.encoder_langtok,
+        "--sampling-method", "temperature",
+        "--sampling-temperature", str(t.sampling_temperature),
+        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", str(t.label_smoothing),
+        "--dropout", str(m["dropout"]), "--attention-dropout", str(m["attention_dropout"]),
+    ]
+    if t.decoder_langtok:
+        args.append("--decoder-langtok")
+    args += arch_args if arch_args is not None else model_args(m)
+    args += optimization_args(t, adam_eps="1e-06" if finetune_from else "1e-08")
+    args += runtime_args(cfg, save_dir, device)
     if finetune_from:
         args += ["--finetune-from-model", str(finetune_from)]
+    return args
+
+
+def denoising_args(cfg, data_dir: str, languages, spm_model: str, save_dir: str, device: str) -> list[str]:
+    """``fairseq-train`` arguments for mBART-style multilingual denoising pretraining."""
+    m = cfg.model.resolved()
+    n = cfg.denoising
+    args = [
+        str(data_dir), "--task", "multilingual_denoising", "--langs", ",".join(languages), "--add-lang-token",
+        # no --bpe: fairseq 0.12's multilingual_denoising passes the bpe *name* where its whole-word
+        # mask helper wants a config ("file ??? not found"), so spans are masked at subword level
+        "--mask", str(n.mask), "--mask-random", str(n.mask_random), "--mask-length", "span-poisson",
+        "--poisson-lambda", str(n.poisson_lambda), "--replace-length", "1", "--rotate", "0",
+        "--permute-sentences", str(n.permute_sentences), "--insert", "0",
+        "--tokens-per-sample", str(min(n.tokens_per_sample, m["max_positions"])),
+        "--sample-break-mode", "complete", "--multilang-sampling-alpha", str(n.sampling_alpha),
+        "--criterion", "cross_entropy",
+        "--dropout", str(m["dropout"]), "--attention-dropout", str(m["attention_dropout"]),
+    ]
+    args += model_args(m, arch="mbart_large")
+    args += optimization_args(cfg.training)
+    args += runtime_args(cfg, save_dir, device)
     return args
 
 
@@ -131,14 +176,33 @@ def _link_replace(src: Path, dst: Path) -> None:
 def run(argv: list[str], hooks: Hooks, settings: dict) -> None:
     """Parse fairseq arguments and run the training loop (spawning ranks if fairseq needs to)."""
     install_safe_globals()
-    from fairseq import options
-    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.distributed import utils as distributed_utils
 
-    parser = options.get_training_parser()
-    args = options.parse_args_and_arch(parser, input_args=argv)
-    cfg = convert_namespace_to_omegaconf(args)
+    cfg = parse_fairseq_args(argv)
     distributed_utils.call_main(cfg, _main, hooks=hooks, settings=settings)
+
+
+def parse_fairseq_args(argv: list[str]):
+    """fairseq's parser on our generated arguments; its usage dump becomes one error line."""
+    import contextlib
+    import io
+
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    parser = options.get_training_parser()
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = options.parse_args_and_arch(parser, input_args=argv)
+    except SystemExit:
+        last = [line for line in captured.getvalue().splitlines() if line.strip()][-1:]
+        raise RuntimeError(f"fairseq rejected the generated arguments: {last[0] if last else '?'}") from None
+    return convert_namespace_to_omegaconf(args)
+
+
+class _NoGeneration(Exception):
+    """Validation by loss only (denoising pretraining has nothing to translate)."""
 
 
 class _StopFlag:
@@ -242,12 +306,17 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
             was_training = trainer.model.training
             trainer.model.eval()
             try:
+                if not settings.get("translation_validation", True):
+                    raise _NoGeneration
                 generator = FairseqGenerator(
                     trainer.get_model(), task.target_dictionary, settings["languages"],
                     settings["lang_tok_style"], settings["encoder_langtok"], settings["decoder_langtok"],
                     device=str(next(trainer.get_model().parameters()).device),
                 )
                 score, details = hooks.validate(generator, update, loss)
+            except _NoGeneration:
+                score, details = None, {}
+                log.info("validation @ %d | loss %.3f", update, loss if loss is not None else float("nan"))
             finally:
                 trainer.model.train(was_training)
             if metric_mode == "loss" or score is None:

@@ -1,0 +1,170 @@
+"""nmt translate: line alignment, bad lines, n-best, language errors, backend agreement, streaming."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLE_RAW, run_nmt
+from nmt.errors import NmtError
+from nmt.translate.backends import DecodeOptions
+from nmt.translate.translator import Translator
+
+DE = (SAMPLE_RAW / "test.de_DE-en_XX.de_DE").read_text(encoding="utf-8").splitlines()
+EN = (SAMPLE_RAW / "test.ja_XX-en_XX.en_XX").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def exported(trained_bundle):
+    """The trained tiny bundle with float32 and int8 CTranslate2 exports."""
+    for quantization in ("float32", "int8"):
+        result = run_nmt("export", "--model", trained_bundle, "--quantization", quantization, "--force")
+        assert result.returncode == 0, result.stderr[-1500:]
+    return trained_bundle
+
+
+def test_alignment_with_empty_bad_and_too_long_lines(trained_bundle, tmp_path):
+    src = tmp_path / "in.de"
+    long_line = " ".join(["Haus"] * 400).encode()  # far beyond the tiny model's 256 positions
+    lines = [DE[0].encode(), b"", DE[1].encode(), b"kaputt \xff\xfe", long_line, b"   ", DE[2].encode()]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.en"
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "de_DE", "-t", "en_XX", "-i", src, "-o", out,
+                     "--backend", "fairseq", "--beam", "2")
+    assert result.returncode == 0, result.stderr[-1500:]
+    got = out.read_text(encoding="utf-8").split("\n")
+    assert got[-1] == "" and len(got) - 1 == len(lines)
+    got = got[:-1]
+    assert got[1] == "" and got[3] == "" and got[4] == "" and got[5] == ""
+    assert all(got[i] for i in (0, 2, 6))
+    assert "line 4: not valid UTF-8" in result.stderr
+    assert "line 5:" in result.stderr and "limit of" in result.stderr
+    # --too-long truncate translates the long line instead
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "de_DE", "-t", "en_XX", "-i", src,
+                     "--too-long", "truncate", "--beam", "1")
+    assert result.stdout.split("\n")[4] != ""
+
+
+def test_nbest_jsonl_shape(trained_bundle):
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "en_XX", "-t", "de_DE", "--beam", "4", "--nbest", "3",
+                     "--format", "jsonl", "--backend", "fairseq", input="\n".join(EN[:5]) + "\n")
+    assert result.returncode == 0, result.stderr[-1500:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3, 4, 5]
+    for record in records:
+        assert len(record["nbest"]) == 3
+        scores = [h["score"] for h in record["nbest"]]
+        assert scores == sorted(scores, reverse=True)
+        assert record["translation"] == record["nbest"][0]["translation"]
+        assert record["tgt_lang"] == "de_DE"
+
+
+def test_unknown_language_lists_model_languages(trained_bundle):
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "en_XX", "-t", "fr_XX", input="Hello\n")
+    assert result.returncode == 2
+    assert "fr_XX" in result.stderr and "de_DE, en_XX, ja_XX, ko_KR, ru_RU" in result.stderr
+    assert result.stderr.count("\n") == 1
+    with pytest.raises(NmtError, match="unknown language code"):
+        Translator(trained_bundle, backend="fairseq").translate(["x"], "en_XX", "xx_YY")
+    with pytest.raises(NmtError, match="nbest"):
+        DecodeOptions(beam=2, nbest=3).check()
+
+
+def test_target_language_token_is_forced(trained_bundle):
+    """Every hypothesis starts with the target-language token (stripped from the text)."""
+    translator = Translator(trained_bundle, backend="fairseq")
+    generator = translator.backend.generator
+    import torch
+
+    seen = []
+    original = generator._generator
+
+    def spy(*args, **kwargs):
+        sequence_generator = original(*args, **kwargs)
+        real = sequence_generator.generate
+
+        def generate(models, sample, prefix_tokens=None, **kw):
+            seen.append(prefix_tokens)
+            return real(models, sample, prefix_tokens=prefix_tokens, **kw)
+
+        sequence_generator.generate = generate
+        return sequence_generator
+
+    generator._generator = spy
+    translator.translate(EN[:3], "en_XX", "ja_XX", DecodeOptions(beam=2))
+    assert seen and torch.equal(seen[0][:, 0], torch.full((3,), generator.lang_ids["ja_XX"]))
+
+
+def test_backends_agree_at_float32_greedy(exported):
+    options = DecodeOptions(beam=1)
+    fairseq = Translator(exported, backend="fairseq")
+    ct2 = Translator(exported, backend="ctranslate2", quantization="float32")
+    for src, tgt, lines in (("de_DE", "en_XX", DE[:60]), ("en_XX", "ja_XX", EN[:60])):
+        a = fairseq.translate_text(lines, src, tgt, options=options)
+        b = ct2.translate_text(lines, src, tgt, options=options)
+        assert a == b
+    assert Translator(exported).backend_name == "ctranslate2"  # auto prefers the (fresh) export
+
+
+def test_int8_export_translates_every_line(exported):
+    out = Translator(exported, backend="ctranslate2", quantization="int8").translate_text(DE[:30], "de_DE", "en_XX")
+    assert len(out) == 30 and sum(bool(x) for x in out) == 30
+
+
+def test_stale_export_is_not_used(exported, tmp_path):
+    import os
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(exported, copy)
+    ckpt = copy / "checkpoints" / "checkpoint_best.pt"
+    os.utime(ckpt, ns=(1, 1))  # the checkpoint changed after the export
+    assert Translator(copy).backend_name == "fairseq"
+    with pytest.raises(NmtError, match="re-run nmt export"):
+        Translator(copy, backend="ctranslate2", quantization="int8")
+
+
+def test_streaming_through_a_pipe_line_by_line(trained_bundle):
+    proc = subprocess.Popen([sys.executable, "-m", "nmt.cli", "translate", "-m", trained_bundle, "-s", "de_DE",
+                             "-t", "en_XX", "--backend", "fairseq", "--beam", "1"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in DE[:3]:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()  # arrives before the next line is even sent
+            assert answer.endswith("\n") and answer.strip()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "\n"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+
+
+def test_tsv_mixed_directions_and_multiple_targets(trained_bundle, tmp_path):
+    tsv = "de_DE\ten_XX\t{}\nen_XX\tja_XX\t{}\nen_XX\tfr_XX\tBonjour\nbroken line\nen_XX\tru_RU\t{}\n".format(
+        DE[0], EN[0], EN[1])
+    result = run_nmt("translate", "-m", trained_bundle, "--tsv", "--backend", "fairseq", input=tsv)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")[:-1]
+    assert len(lines) == 5 and lines[2] == "" and lines[3] == ""
+    assert "line 3: target language 'fr_XX'" in result.stderr and "line 4: expected" in result.stderr
+    src = tmp_path / "in.en"
+    src.write_text("\n".join(EN[:4]) + "\n")
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "en_XX", "-t", "de_DE,ko_KR", "-i", src,
+                     "-o", tmp_path / "out.{tgt}.txt", "--backend", "fairseq", "--beam", "1")
+    assert result.returncode == 0, result.stderr
+    for tgt in ("de_DE", "ko_KR"):
+        assert len((tmp_path / f"out.{tgt}.txt").read_text().splitlines()) == 4
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "en_XX", "-t", "de_DE,ko_KR", input="Hi\n")
+    assert result.returncode == 2 and "--format jsonl" in result.stderr
+
+
+def test_python_api(trained_bundle):
+    import nmt
+
+    translator = nmt.Translator(trained_bundle, backend="fairseq")
+    out = translator.translate(["", DE[0], None], "de_DE", "en_XX")
+    assert len(out) == 3 and out[0].text == "" and out[1].text and out[2].warning
