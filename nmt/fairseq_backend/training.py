@@ -392,8 +392,9 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
             reason = out_of_budget(update)
             if stop.signal is not None:
                 reason = f"stopped by {signal.Signals(stop.signal).name}"
-            if world > 1 and reason and not settings.get("_reason_synced"):
-                pass  # every rank sees the same update count and budget; signals are per process
+            if world > 1:  # ranks must stop at the same update: rank 0 decides (time, signals)
+                reason = distributed_utils.broadcast_object(
+                    reason, src_rank=0, group=distributed_utils.get_data_parallel_group())
             if update % validate_every == 0 or (reason and update != last_validated):
                 last_validated = update
                 if validate(update):

@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmarks: timing, peak memory of child processes, machine description."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NMT_SHARED_DATA", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "benchmarks" / "RESULTS.md"
+PY = sys.executable
+BIN = Path(sys.executable).parent
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import torch
+
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def run(cmd, **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    elapsed = time.perf_counter() - t0
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}\n{result.stderr[-3000:]}")
+    return elapsed, result
+
+
+def gnu_time(cmd, **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run under /usr/bin/time -v when present: exact peak RSS (MiB) of this command and its children."""
+    if not Path("/usr/bin/time").exists():
+        raise SystemExit("the benchmarks need GNU time (/usr/bin/time) for peak memory: apt-get install time")
+    t0 = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-v"] + [str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    elapsed = time.perf_counter() - t0
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(map(str, cmd))}\n{result.stderr[-3000:]}")
+    peak = 0.0
+    for line in result.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            peak = int(line.split(":")[1]) / 1024
+    return elapsed, peak, result
+
+
+def update_results(section: str, body: str) -> None:
+    """Replace (or append) '## section' in RESULTS.md, keeping the other sections."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    header = f"## {section}"
+    parts = text.split("\n## ")
+    kept = [parts[0]] + [p for p in parts[1:] if not p.startswith(section + "\n")]
+    new = "\n## ".join(kept).rstrip() + f"\n\n{header}\n{body.strip()}\n"
+    RESULTS.write_text(new, encoding="utf-8")

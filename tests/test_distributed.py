@@ -1,0 +1,36 @@
+"""Data-parallel training with fairseq's own torch.distributed code: 2 CPU processes, gloo."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from conftest import TINY_TRAIN
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_training(prepared_sample, tmp_path):
+    port = _free_port()
+    out = tmp_path / "ddp"
+    procs = []
+    for rank in (0, 1):
+        sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=24", "validation.every_updates=12",
+                             "checkpoint.every_updates=12", "training.threads=1", "distributed.world_size=2",
+                             f"distributed.rank={rank}", f"distributed.init_method=tcp://127.0.0.1:{port}"]
+        cmd = [sys.executable, "-m", "nmt.cli", "train", "--output", str(out)]
+        for item in sets:
+            cmd += ["--set", item]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    for code, err in results:
+        assert code == 0, err[-2000:]
+    manifest = json.loads((out / "training.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["updates"] == 24
+    assert (out / "checkpoints" / "checkpoint_last.pt").is_file()
+    assert "2 process(es)" in results[0][1]
