@@ -59,12 +59,17 @@ def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type:
           threads: int = 1) -> Path:
     import sentencepiece as spm
 
+    import io
+
     if hasattr(spm, "set_random_generator_seed"):
         spm.set_random_generator_seed(seed)
+    model = io.BytesIO()
     try:
+        # model_writer instead of model_prefix: the output path would otherwise be recorded in the
+        # model (trainer_spec), and the same data in another directory would give different bytes
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences),
-            model_prefix=str(model_prefix),
+            model_writer=model,
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
@@ -93,7 +98,9 @@ def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type:
                 "lower --vocab-size"
             ) from None
         raise NmtError(f"sentencepiece training failed: {message}") from None
-    return Path(f"{model_prefix}.model")
+    path = Path(f"{model_prefix}.model")
+    path.write_bytes(model.getvalue())
+    return path
 
 
 def load(path):
