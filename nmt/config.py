@@ -34,6 +34,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 @dataclass
 class ModelConfig:
     preset: str = "tiny"
+    # transformer: fairseq's transformer (sinusoidal positions, ReLU);
+    # mbart: the mBART layout (learned positions, embedding layer norm, GELU), e.g. to train
+    # from scratch the same architecture that nmt pretrain produces
+    arch: str = "transformer"
     # Anything below left as None takes the preset's value.
     embed_dim: int | None = None
     ffn_dim: int | None = None
@@ -51,6 +55,7 @@ class ModelConfig:
         for key in values:
             if getattr(self, key) is not None:
                 values[key] = getattr(self, key)
+        values["arch"] = self.arch
         values["normalize_before"] = self.normalize_before
         values["share_all_embeddings"] = self.share_all_embeddings
         return values
@@ -138,6 +143,7 @@ class TrainConfig:
 
     def check(self) -> None:
         _choice("model.preset", self.model.preset, PRESETS)
+        _choice("model.arch", self.model.arch, ("transformer", "mbart"))
         _choice("training.encoder_langtok", self.training.encoder_langtok, ("src", "tgt"))
         _choice("training.device", self.training.device, ("auto", "cpu", "cuda"))
         _choice("training.precision", self.training.precision, ("fp32", "fp16", "bf16"))
@@ -224,7 +230,7 @@ def _model_optional_int(cfg: TrainConfig) -> None:
     # ModelConfig fields default to None (take the preset); coerce YAML strings/ints.
     for f in dataclasses.fields(ModelConfig):
         value = getattr(cfg.model, f.name)
-        if value is None or f.name in ("preset", "normalize_before", "share_all_embeddings"):
+        if value is None or f.name in ("preset", "arch", "normalize_before", "share_all_embeddings"):
             continue
         target = float if "dropout" in f.name else int
         try:

@@ -10,10 +10,11 @@ with what ``fairseq-train`` lacks for multilingual models added around it:
 
 * per-direction validation by translation (BLEU / chrF, computed by the caller's
   hook), best-checkpoint selection and early stopping on it;
-* checkpoints written atomically: ``checkpoint_last.pt`` is replaced by rename
-  and the best / numbered copies are hard links renamed into place, so a
-  SIGKILL at any moment leaves every checkpoint file either old or new, never
-  truncated (fairseq copies them in place);
+* checkpoints written atomically: ``checkpoint_last.pt`` is written to a
+  temporary file, fsynced and renamed, and the best / numbered copies are hard
+  links renamed into place, so a SIGKILL at any moment leaves every checkpoint
+  file either old or new, never truncated (fairseq copies them in place); a
+  full disk is a one-line error with the previous checkpoint intact;
 * a graceful stop on SIGINT / SIGTERM (save, then exit), and a wall-clock
   budget that survives resumes (fairseq's cumulative training time).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -119,7 +121,9 @@ def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save
     ]
     if t.decoder_langtok:
         args.append("--decoder-langtok")
-    args += arch_args if arch_args is not None else model_args(m)
+    if arch_args is None:
+        arch_args = model_args(m, arch="mbart_large" if m["arch"] == "mbart" else "transformer")
+    args += arch_args
     args += optimization_args(t, adam_eps="1e-06" if finetune_from else "1e-08")
     args += runtime_args(cfg, save_dir, device)
     if finetune_from:
@@ -171,6 +175,28 @@ def _link_replace(src: Path, dst: Path) -> None:
 
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+def _write_checkpoint(state: dict, path: Path) -> None:
+    """Atomic checkpoint write: a temporary file, fsync, rename. A failure (disk full, ...) leaves the
+    previous file untouched, removes the partial one and says so in one line."""
+    import torch
+
+    from nmt.errors import NmtError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        cause = "no space left on device" if free < 64 or "No space" in str(exc) else str(exc).splitlines()[0]
+        raise NmtError(f"could not write checkpoint {path} ({cause}; {free:.0f} MiB free); the previous "
+                       f"{path.name} is intact: free some space and rerun the same command to resume") from None
 
 
 def run(argv: list[str], hooks: Hooks, settings: dict) -> None:
@@ -345,9 +371,11 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
                  "best": nmt_state["best_score"]}
         last = save_dir / "checkpoint_last.pt"
         trainer.consolidate_optimizer()  # every rank: sharded optimizers gather their state here
-        trainer.save_checkpoint(str(last), extra)  # fairseq writes last.pt.tmp, then renames
-        if not is_master:
+        state = utils.move_to_cpu(trainer.state_dict())  # every rank (it may communicate)
+        if not trainer.should_save_checkpoint_on_current_rank:
             return
+        state["extra_state"].update(extra)
+        _write_checkpoint(state, last)
         numbered = save_dir / f"checkpoint_{update}.pt"
         _link_replace(last, numbered)
         if best:

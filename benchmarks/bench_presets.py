@@ -1,0 +1,91 @@
+"""Benchmark: what the tiny and small presets reach on FLORES-200 devtest after their time budgets.
+
+    .venv/bin/python benchmarks/bench_presets.py --preset tiny  --minutes 6  --data sample
+    .venv/bin/python benchmarks/bench_presets.py --preset small --minutes 60 --data ml50-4
+
+`sample`: the embedded sample (quickstart conditions). `ml50-4`: all of ml50-mini's
+German, Russian, Japanese and Korean bitext (about 113k pairs) from ../shared/data.
+Both: FLORES-200 devtest removed from training; 8 directions (4 languages <-> English);
+evaluation on all 1,012 devtest lines, beam 5, CTranslate2 int8, chrF (and BLEU with
+the target language's tokenizer) per direction; plus the in-domain held-out test split.
+The trained bundle is kept (work/bench_presets/<preset>) for the translation benchmark.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import BIN, REPO, SHARED, machine, run, update_results  # noqa: E402
+
+LANGS = ("de_DE", "ja_XX", "ko_KR", "ru_RU")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--minutes", type=float, default=6)
+    parser.add_argument("--data", choices=["sample", "ml50-4"], default="sample")
+    parser.add_argument("--work", type=Path, default=REPO / "work" / "bench_presets")
+    args = parser.parse_args()
+    from nmt import langs
+    from nmt.evaluate import metrics
+    from nmt.translate.backends import DecodeOptions
+    from nmt.translate.translator import Translator
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    flores = REPO / "data_prep" / "sample" / "flores200" / "devtest"
+    if args.data == "sample":
+        raw, data, pairs = REPO / "data_prep" / "sample" / "ml50" / "raw", work / "data-sample", "all"
+        vocab = 4000
+    else:
+        raw, data = SHARED / "ml50-mini" / "raw", work / "data-ml50-4"
+        pairs = ",".join(f"{x}-en_XX,en_XX-{x}" for x in LANGS)
+        vocab = 16000
+    run([BIN / "nmt", "prepare", "--raw", raw, "--eval-set", flores, "--out", data, "--pairs", pairs,
+         "--vocab-size", vocab])
+    model = work / args.preset
+    config = REPO / "recipes" / "configs" / "quickstart.yaml"
+    sets = [f"model.preset={args.preset}", f"training.max_time_minutes={args.minutes}",
+            "training.max_updates=1000000", "validation.every_updates=1000", "checkpoint.every_updates=1000"]
+    t0 = time.perf_counter()
+    run([BIN / "nmt", "train", "--config", config, "--data", data, "--output", model, "--reset",
+         *[x for s in sets for x in ("--set", s)]])
+    train_wall = time.perf_counter() - t0
+    run([BIN / "nmt", "export", "-m", model, "--quantization", "int8", "--force"])
+    manifest = json.loads((model / "training.json").read_text())
+    translator = Translator(model, backend="ctranslate2", quantization="int8")
+    rows = []
+    options = DecodeOptions(beam=5)
+    for src, tgt in [(x, "en_XX") for x in LANGS] + [("en_XX", x) for x in LANGS]:
+        source = (flores / f"{langs.get(src).flores}.devtest").read_text(encoding="utf-8").splitlines()
+        refs = (flores / f"{langs.get(tgt).flores}.devtest").read_text(encoding="utf-8").splitlines()
+        hyps = translator.translate_text(source, src, tgt, options=options)
+        test_name = f"{src}-{tgt}" if src != "en_XX" else f"{tgt}-{src}"
+        test_src = (data / "clean" / f"test.{test_name}.{src}").read_text(encoding="utf-8").splitlines()
+        test_ref = (data / "clean" / f"test.{test_name}.{tgt}").read_text(encoding="utf-8").splitlines()
+        test_hyp = translator.translate_text(test_src, src, tgt, options=options)
+        f_chrf, f_bleu = metrics.chrf(hyps, refs), metrics.bleu(hyps, refs, tgt)
+        t_chrf = metrics.chrf(test_hyp, test_ref)
+        rows.append(f"| {src}-{tgt} | {manifest['directions'][f'{src}-{tgt}']['train']:,} | {f_chrf.score:.1f} | "
+                    f"{f_bleu.score:.1f} | {t_chrf.score:.1f} ({len(test_ref)} lines) |")
+    best = manifest["best"]
+    body = f"""
+Machine: {machine()}.
+Command: `.venv/bin/python benchmarks/bench_presets.py --preset {args.preset} --minutes {args.minutes} --data {args.data}`
+({time.strftime('%Y-%m-%d')}). Budget: {args.minutes} min of training ({manifest['updates']} updates,
+{manifest['parameters']:,} parameters; wall time incl. validation {train_wall / 60:.1f} min; best validation
+chrF {best['score']} at update {best['update']}). FLORES-200 devtest, all 1,012 lines, beam 5, CTranslate2 int8.
+Signatures: chrF `{f_chrf.signature}`; BLEU `{f_bleu.signature}` (tokenizer per target language).
+
+| direction | training pairs | FLORES chrF | FLORES BLEU | in-domain test chrF |
+|---|---:|---:|---:|---:|
+""" + "\n".join(rows) + "\n"
+    update_results(f"Preset {args.preset} after {args.minutes:g} min on {args.data}", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

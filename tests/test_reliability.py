@@ -1,0 +1,262 @@
+"""Reliability: SIGKILL at random points, full disks, bad input, hostile files, determinism.
+
+Each test here backs one row of docs/RELIABILITY.md.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_FLORES, SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
+from nmt.bundle import Bundle
+from nmt.errors import NmtError
+from nmt.fairseq_backend import load_state
+
+NMT = [sys.executable, "-m", "nmt.cli"]
+
+
+def _data_files(root: Path) -> dict:
+    """Every prepared-data file except the run bookkeeping (timings live in stage.json/manifest.json)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("stage.json", "manifest.json")}
+
+
+def _prepare_cmd(out):
+    return NMT + ["prepare", "--raw", str(SAMPLE_RAW), "--eval-set", str(SAMPLE_FLORES), "--out", str(out),
+                  "--vocab-size", "4000"]
+
+
+@pytest.fixture(scope="module")
+def reference_prepare(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "data"
+    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    return out
+
+
+def _finished_stages_are_complete(out: Path, reference: Path) -> None:
+    ref = _data_files(reference)
+    for stage in ("clean", "spm", "bin"):
+        if (out / stage).is_dir():  # a stage directory only exists once complete: it must equal the reference
+            got = {k: v for k, v in _data_files(out).items() if k.startswith(stage + "/")}
+            want = {k: v for k, v in ref.items() if k.startswith(stage + "/")}
+            assert got == want, f"stage {stage} looks finished but differs from an uninterrupted run"
+
+
+def test_prepare_killed_at_random_points_then_rerun_equals_uninterrupted(reference_prepare, tmp_path):
+    rng = random.Random(1234)
+    for trial in range(4):
+        out = tmp_path / f"run{trial}"
+        proc = subprocess.Popen(_prepare_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        _finished_stages_are_complete(out, reference_prepare)
+        subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+        assert _data_files(out) == _data_files(reference_prepare)
+
+
+def test_prepare_is_deterministic_bit_for_bit(reference_prepare, tmp_path):
+    out = tmp_path / "again"
+    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    assert _data_files(out) == _data_files(reference_prepare)
+
+
+def test_training_killed_repeatedly_resumes_and_checkpoints_always_load(prepared_sample, tmp_path):
+    out = tmp_path / "run"
+    sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=120", "checkpoint.every_updates=10",
+                         "validation.every_updates=60"]
+    cmd = NMT + ["train", "--output", str(out)] + [x for s in sets for x in ("--set", s)]
+    rng = random.Random(7)
+    seen = []
+    for _ in range(3):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(6, 14))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for ckpt in (out / "checkpoints").glob("*.pt"):  # never a truncated checkpoint
+            load_state(ckpt)
+        if (out / "checkpoints" / "checkpoint_last.pt").exists():
+            seen.append(load_state(out / "checkpoints" / "checkpoint_last.pt")["optimizer_history"][-1]["num_updates"])
+    assert not list((out / "checkpoints").glob("*.tmp"))
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert seen == sorted(seen) and seen[-1] > 0
+    assert json.loads((out / "training.json").read_text())["updates"] == 120
+
+
+def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
+    from nmt.config import load_train_config
+    from nmt.train import train
+
+    runs = []
+    for name in ("a", "b"):
+        cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=40",
+                                                    "validation.every_updates=20", "checkpoint.every_updates=20"])
+        manifest = train(cfg, tmp_path / name)
+        runs.append([(v["update"], v["valid_loss"], v["chrf"]) for v in manifest["validations"]])
+        weights = load_state(tmp_path / name / "checkpoints" / "checkpoint_last.pt")["model"]
+        runs[-1].append(float(weights["decoder.layers.0.fc1.weight"].double().sum()))
+    assert runs[0] == runs[1]
+
+
+def test_export_killed_then_rerun(trained_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_bundle, bundle, ignore=shutil.ignore_patterns("ctranslate2-*"))
+    cmd = NMT + ["export", "--model", str(bundle), "--quantization", "int8", "--force"]
+    for delay in (1.0, 2.5, 4.0):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        final = bundle / "ctranslate2-int8"
+        if final.exists():  # only ever complete
+            assert (final / "model.bin").is_file() and (final / "nmt_export.json").is_file()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    from nmt.translate.translator import Translator
+
+    out = Translator(bundle, backend="ctranslate2").translate_text(["Hallo Welt", "Wie geht es dir?"], "de_DE",
+                                                                  "en_XX")
+    assert len(out) == 2
+
+
+# ------------------------------------------------------------------ full disks
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A size-limited tmpfs (needs root); remountable to another size."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.decode().strip()})")
+
+    def resize(size: str):
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+    yield mount, resize
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_disk_full_during_prepare_keeps_finished_stages(small_disk, tmp_path):
+    mount, resize = small_disk
+    raw = small_raw(tmp_path, langs=("de_DE", "ja_XX"), n=400)
+    out = mount / "data"
+    cmd = ["prepare", "--raw", raw, "--out", out, "--vocab-size", "1000", "--valid-size", "20"]
+    resize("300k")  # enough for the clean text, not for the rest
+    result = run_nmt(*cmd)
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("nmt: error:") and "space" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    clean_before = _data_files(out / "clean") if (out / "clean").exists() else None
+    resize("50m")
+    result = run_nmt(*cmd)
+    assert result.returncode == 0, result.stderr
+    if clean_before is not None:  # the finished stage was kept, not redone
+        assert "stage clean: up to date" in result.stderr
+        assert _data_files(out / "clean") == clean_before
+    assert (out / "bin" / "stage.json").is_file()
+
+
+def test_disk_full_while_saving_a_checkpoint(small_disk, prepared_sample):
+    mount, resize = small_disk
+    resize("60m")
+    out = mount / "run"
+    sets = TINY_TRAIN + [f"data={prepared_sample}", "checkpoint.every_updates=10", "validation.every_updates=1000",
+                         "checkpoint.keep_last=1"]
+    args = ["train", "--output", out] + [x for s in sets + ["training.max_updates=10"] for x in ("--set", s)]
+    result = run_nmt(*args)
+    assert result.returncode == 0, result.stderr[-1500:]
+    size = (out / "checkpoints" / "checkpoint_last.pt").stat().st_size
+    used = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    resize(f"{(used + size // 2) // 1024 + 64}k")  # no room for another checkpoint
+    args = ["train", "--output", out] + [x for s in sets + ["training.max_updates=30"] for x in ("--set", s)]
+    result = run_nmt(*args)
+    assert result.returncode != 0
+    assert "could not write checkpoint" in result.stderr and "intact" in result.stderr
+    assert "Traceback" not in result.stderr
+    state = load_state(out / "checkpoints" / "checkpoint_last.pt")
+    assert state["optimizer_history"][-1]["num_updates"] == 10
+    assert not list((out / "checkpoints").glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_crlf_nul_and_huge_lines_in_prepare(tmp_path):
+    raw = small_raw(tmp_path, langs=("de_DE",))
+    lf = raw / "train.de_DE-en_XX.de_DE"
+    crlf_dir = tmp_path / "crlf"
+    shutil.copytree(raw, crlf_dir)
+    (crlf_dir / lf.name).write_bytes(lf.read_bytes().replace(b"\n", b"\r\n"))
+    a = run_nmt("prepare", "--raw", raw, "--out", tmp_path / "a", "--vocab-size", "500", "--valid-size", "20")
+    b = run_nmt("prepare", "--raw", crlf_dir, "--out", tmp_path / "b", "--vocab-size", "500", "--valid-size", "20")
+    assert a.returncode == 0 and b.returncode == 0
+    assert _data_files(tmp_path / "a") == _data_files(tmp_path / "b")  # CRLF is read as LF
+    lines = lf.read_bytes().split(b"\n")
+    lines[0] = b"Hallo\x00 Welt"  # NUL removed by normalisation
+    lines[1] = b"x " * 500_000  # a 1 MB single line: dropped by the length filter, counted
+    lf.write_bytes(b"\n".join(lines))
+    c = run_nmt("prepare", "--raw", raw, "--out", tmp_path / "c", "--vocab-size", "500", "--valid-size", "20")
+    assert c.returncode == 0, c.stderr
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["pairs"]["de_DE-en_XX"]["train"]["dropped"]["too_long"] >= 1
+    assert "\x00" not in (tmp_path / "c" / "clean" / "train.de_DE-en_XX.de_DE").read_text()
+
+
+def test_one_megabyte_line_in_translate_keeps_alignment(trained_bundle, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("Hallo\n" + "Haus " * 200_000 + "\nTschüss\n")
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "de_DE", "-t", "en_XX", "-i", src, "--beam", "1",
+                     "--backend", "fairseq")
+    assert result.returncode == 0
+    out = result.stdout.split("\n")
+    assert len(out) == 4 and out[1] == "" and out[0] and out[2]
+    assert "line 2:" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing_spm", "corrupt_dict", "truncated_checkpoint", "dict_mismatch",
+                                    "bundle_json_garbage"])
+def test_damaged_bundles_are_clear_errors(trained_bundle, tmp_path, damage):
+    bundle = tmp_path / "b"
+    shutil.copytree(trained_bundle, bundle, ignore=shutil.ignore_patterns("ctranslate2-*"))
+    ckpt = bundle / "checkpoints" / "checkpoint_best.pt"
+    expected = {"missing_spm": "incomplete: missing spm.model", "corrupt_dict": "does not match its SHA-256",
+                "truncated_checkpoint": "truncated or corrupted", "dict_mismatch": "dictionary does not match",
+                "bundle_json_garbage": "not valid JSON"}[damage]
+    if damage == "missing_spm":
+        (bundle / "spm.model").unlink()
+    elif damage == "corrupt_dict":
+        with open(bundle / "dict.txt", "a") as f:
+            f.write("extra 1\n")
+    elif damage == "truncated_checkpoint":
+        data = ckpt.read_bytes()
+        ckpt.write_bytes(data[: len(data) // 3])
+    elif damage == "dict_mismatch":  # a consistent bundle whose dictionary is not the checkpoint's
+        with open(bundle / "dict.txt", "a") as f:
+            f.write("extra 1\n")
+        meta = Bundle.load(bundle, need_checkpoint=False, verify=False)
+        meta.save()
+    else:
+        (bundle / "bundle.json").write_text("{not json")
+    result = run_nmt("translate", "-m", bundle, "-s", "de_DE", "-t", "en_XX", "--backend", "fairseq", input="Hallo\n")
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_unknown_language_in_prepare_and_translate(trained_bundle):
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "xx_YY", "-t", "en_XX", input="a\n")
+    assert result.returncode == 2 and "xx_YY" in result.stderr
+
+
+def test_missing_bundle_and_input(tmp_path, trained_bundle):
+    result = run_nmt("translate", "-m", tmp_path / "nope", "-s", "de_DE", "-t", "en_XX", input="a\n")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    result = run_nmt("translate", "-m", trained_bundle, "-s", "de_DE", "-t", "en_XX", "-i", tmp_path / "none.txt")
+    assert result.returncode == 2 and "does not exist" in result.stderr
