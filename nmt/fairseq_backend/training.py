@@ -390,7 +390,7 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     def out_of_budget(update: int) -> str | None:
         if update >= max_update:
             return f"reached max_updates ({int(max_update)})"
-        if trainer.cumulative_training_time() >= max_seconds:
+        if float(trainer.cumulative_training_time()) >= max_seconds:
             return f"reached the time budget ({settings['max_time_minutes']} min)"
         return None
 
@@ -448,6 +448,6 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     log.info("training stopped at update %d: %s", update, reason)
     if is_master:
         hooks.on_end({**nmt_state, "updates": update, "stop_reason": reason,
-                      "training_seconds": trainer.cumulative_training_time(), "epoch": epoch_itr.epoch})
+                      "training_seconds": float(trainer.cumulative_training_time()), "epoch": epoch_itr.epoch})
     if stop.signal is not None:
         raise SystemExit(128 + stop.signal)
