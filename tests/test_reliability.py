@@ -75,9 +75,18 @@ def test_training_killed_repeatedly_resumes_and_checkpoints_always_load(prepared
     cmd = NMT + ["train", "--output", str(out)] + [x for s in sets for x in ("--set", s)]
     rng = random.Random(7)
     seen = []
+    last = out / "checkpoints" / "checkpoint_last.pt"
+
+    def updates():
+        return load_state(last)["optimizer_history"][-1]["num_updates"] if last.exists() else 0
+
     for _ in range(3):
+        before = updates()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(6, 14))
+        deadline = time.time() + 300
+        while time.time() < deadline and updates() <= before:  # wait for progress, then kill at a random moment
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         for ckpt in (out / "checkpoints").glob("*.pt"):  # never a truncated checkpoint
