@@ -7,6 +7,10 @@ for a target language: ``zh`` for Chinese, ``ja-mecab`` for Japanese,
 (sacrebleu downloads it on first use; offline it is missing): without it those
 languages fall back to the ``char`` tokenizer, and the signature says so. Every
 score carries sacrebleu's signature.
+
+The BLEU tokenizer can be overridden for every target (``13a``) or per target
+language (``ja_XX=char,zh_CN=zh``); ``parse_tokenize`` reads that syntax and
+``tokenizer_plan`` says, per target, which tokenizer is used and why.
 """
 from __future__ import annotations
 
@@ -51,11 +55,56 @@ def bleu_tokenizer_for(lang: str, override: str | None = None) -> str:
     return tok
 
 
-def _bleu(tokenize: str):
+def parse_tokenize(spec: str | None) -> dict[str, str]:
+    """``"13a"`` -> ``{"*": "13a"}``; ``"ja_XX=char,zh_CN=zh"`` -> per target language.
+
+    Both forms can be mixed (``"intl,ja_XX=ja-mecab"``); names and codes are checked.
+    """
+    plan: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (spec or "").split(","))):
+        lang, sep, tok = item.partition("=")
+        if not sep:
+            lang, tok = "*", item
+        else:
+            langs.get(lang.strip())
+        tok = tok.strip()
+        if tok not in TOKENIZERS:
+            raise NmtError(f"unknown BLEU tokenizer {tok!r}; choose one of {', '.join(TOKENIZERS)}")
+        plan[lang.strip()] = tok
+    return plan
+
+
+def tokenizer_plan(lang: str, overrides: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(tokenizer, why)`` for BLEU into ``lang``; ``why`` explains any non-default choice."""
+    overrides = overrides or {}
+    chosen = overrides.get(lang) or overrides.get("*")
+    if chosen:
+        return bleu_tokenizer_for(lang, chosen), "set by --tokenize"
+    wanted = langs.get(lang).bleu_tokenizer
+    tok = bleu_tokenizer_for(lang)
+    if tok != wanted:
+        return tok, (f"{wanted} wanted, but sacrebleu's {wanted} sentencepiece model is not installed "
+                     f"(it is downloaded on first online use): fell back to {tok}")
+    return tok, ""
+
+
+def bleu_metric(tgt_lang: str, tokenize: str | None = None, references=None):
+    """A configured sacrebleu ``BLEU`` object for ``tgt_lang`` (used by the paired tests)."""
+    return _bleu(bleu_tokenizer_for(tgt_lang, tokenize), references)
+
+
+def chrf_metric(word_order: int = 0, references=None):
+    """A sacrebleu ``CHRF`` object: chrF (``word_order=0``) or chrF++ (``word_order=2``)."""
+    from sacrebleu.metrics import CHRF
+
+    return CHRF(word_order=word_order, references=references)
+
+
+def _bleu(tokenize: str, references=None):
     from sacrebleu.metrics import BLEU
 
     try:
-        return BLEU(tokenize=tokenize)
+        return BLEU(tokenize=tokenize, references=references)
     except (ImportError, RuntimeError) as exc:
         raise NmtError(f"BLEU tokenizer {tokenize} is not usable here ({exc}); install sacrebleu[ja,ko] "
                        "or pass another tokenizer") from None
@@ -81,3 +130,14 @@ def chrf(hyps: Sequence[str], refs: Sequence[str], word_order: int = 0) -> Metri
     metric = CHRF(word_order=word_order)
     result = metric.corpus_score(list(hyps), [list(refs)])
     return MetricScore("chrF++" if word_order else "chrF", round(result.score, 2), str(metric.get_signature()))
+
+
+def chrf_pp(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:
+    """chrF++: chrF with word unigrams and bigrams (``word_order=2``, Popovic 2017)."""
+    return chrf(hyps, refs, word_order=2)
+
+
+def sentence_chrf(hyps: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """Sentence-level chrF per line (for inspecting segments; corpus chrF is not their mean)."""
+    metric = chrf_metric()
+    return [round(metric.sentence_score(h, [r]).score, 2) for h, r in zip(hyps, refs)]
