@@ -27,8 +27,9 @@ def friendly_errors(func):
             sys.exit(141)
         except OSError as exc:
             if exc.errno == 28:  # ENOSPC
-                click.echo(f"nmt: error: no space left on device while writing {exc.filename or ''}; "
-                           "free some space and rerun (finished work is kept)", err=True)
+                where = f" while writing {exc.filename}" if exc.filename else ""
+                click.echo(f"nmt: error: no space left on device{where}; free some space and rerun the same "
+                           "command (finished work is kept)", err=True)
                 sys.exit(3)
             raise
 
