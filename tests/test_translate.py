@@ -64,7 +64,7 @@ def test_unknown_language_lists_model_languages(trained_bundle):
     assert result.returncode == 2
     assert "fr_XX" in result.stderr and "de_DE, en_XX, ja_XX, ko_KR, ru_RU" in result.stderr
     assert result.stderr.count("\n") == 1
-    with pytest.raises(NmtError, match="unknown language code"):
+    with pytest.raises(NmtError, match="'xx_YY' is not one of this model's languages: de_DE, en_XX"):
         Translator(trained_bundle, backend="fairseq").translate(["x"], "en_XX", "xx_YY")
     with pytest.raises(NmtError, match="nbest"):
         DecodeOptions(beam=2, nbest=3).check()

@@ -16,7 +16,9 @@ log = logging.getLogger("nmt.translate")
 class DecodeOptions:
     beam: int = 5
     nbest: int = 1
-    max_len_a: float = 1.5  # output length cap: a * source tokens + b
+    # output length cap, fairseq's rule: a * (longest source of the batch, counting its language
+    # token and </s>) + b tokens, the target-language token included
+    max_len_a: float = 1.5
     max_len_b: int = 10
     len_penalty: float = 1.0
     sampling: bool = False
@@ -32,9 +34,9 @@ class DecodeOptions:
         if self.max_len_a < 0 or self.max_len_b < 1:
             raise NmtError("--max-len-a must be >= 0 and --max-len-b >= 1")
 
-    def max_len(self, n_source_tokens: int) -> int:
-        """fairseq's cap: a * (source length incl. language token and </s>) + b."""
-        return int(self.max_len_a * n_source_tokens + self.max_len_b)
+    def max_len(self, batch_width: int, max_positions: int) -> int:
+        """fairseq's cap for a batch whose longest source has ``batch_width`` tokens."""
+        return min(int(self.max_len_a * batch_width + self.max_len_b), max_positions - 1)
 
 
 class FairseqBackend:
@@ -96,11 +98,10 @@ class CTranslate2Backend:
                 pieces = [self.lang_tokens[src if self.bundle.encoder_langtok == "src" else tgt]] + pieces
             sources.append(pieces)
         prefix = [[self.lang_tokens[tgt]] for _ in batch] if self.bundle.decoder_langtok else None
-        # fairseq's per-sentence cap counts the prefix token; CTranslate2 takes one cap per call,
-        # so use the largest and cut each hypothesis to its own cap below.
-        caps = [opts.max_len(len(s) + 1) for s in sources]
+        # the same cap as fairseq's for this batch (the batches are the same on both backends)
+        cap = opts.max_len(max(len(s) for s in sources) + 1, self.max_positions)
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
-                      max_decoding_length=max(caps), return_scores=True, target_prefix=prefix)
+                      max_decoding_length=cap, return_scores=True, target_prefix=prefix)
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)
@@ -109,12 +110,5 @@ class CTranslate2Backend:
 
                 ctranslate2.set_random_seed(opts.seed)
         results = self.translator.translate_batch(sources, **kwargs)
-        out = []
-        for result, cap in zip(results, caps):
-            hyps = []
-            for pieces, score in zip(result.hypotheses, result.scores):
-                kept = [p for p in pieces if p not in self.strip]
-                limit = cap - (1 if prefix else 0)
-                hyps.append((self.codec.pieces_to_ids(kept[:max(0, limit)]), float(score)))
-            out.append(hyps)
-        return out
+        return [[(self.codec.pieces_to_ids([p for p in pieces if p not in self.strip]), float(score))
+                 for pieces, score in zip(result.hypotheses, result.scores)] for result in results]
