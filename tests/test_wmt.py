@@ -1,5 +1,5 @@
 """WMT submission packaging: the XML / txt+docs / JSONL formats on real WMT data, validation, hardened XML
-parsing, `nmt package` and `nmt unwrap`. Core tests use the excerpts in tests/data/wmt; the full shared
+parsing, `nmt package` and `nmt unwrap`. Core tests use the excerpts in data_prep/sample/wmt; the full shared
 samples are used when ../shared/data is there."""
 import io
 import json
@@ -17,7 +17,7 @@ from nmt.fileio import sha256_file
 from nmt.wmt import formats
 from nmt.wmt.package import model_language
 
-DATA = Path(__file__).parent / "data" / "wmt"
+DATA = Path(__file__).resolve().parents[1] / "data_prep" / "sample" / "wmt"
 FMT = DATA / "wmt-format"
 W24 = DATA / "wmt24-general"
 SRC_XML, SRC_REF_XML, HYP_XML, HYP_HA = (FMT / n for n in ("sample-src.xml", "sample-src-ref.xml", "sample-hyp.xml",
