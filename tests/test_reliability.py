@@ -270,3 +270,58 @@ def test_missing_bundle_and_input(tmp_path, trained_bundle):
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = run_nmt("translate", "-m", trained_bundle, "-s", "de_DE", "-t", "en_XX", "-i", tmp_path / "none.txt")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_package_killed_then_rerun(trained_bundle, tmp_path):
+    import tarfile
+
+    from conftest import REPO
+
+    wmt = REPO / "data_prep" / "sample" / "wmt" / "wmt24-general" / "sources"
+    archive = tmp_path / "sub.tar.gz"
+    cmd = NMT + ["package", "--model", str(trained_bundle), "--team", "t", "--system", "s", "--constrained",
+                 "--output", str(archive), "--force", "--backend", "fairseq", str(wmt / "en-de.txt"),
+                 str(wmt / "en-ja.txt")]
+
+    def members():
+        with tarfile.open(archive) as tar:  # a complete, readable archive or nothing
+            return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+    reference = None
+    for delay in (0.5, 3.0, 6.0, None):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if delay is None:
+            assert proc.wait(timeout=300) == 0
+        else:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert not [p for p in tmp_path.iterdir() if p.name != archive.name]  # no leftovers
+        if archive.exists():
+            got = members()
+            assert set(got) >= {"t.s/metadata.json", "t.s/MODEL_CARD.md"}
+            reference = reference or got
+    final = members()
+    submissions = {k: v for k, v in final.items() if not k.endswith((".json", ".md"))}
+    assert len(submissions) == 2
+    if reference is not None:  # an earlier complete run made the same submission files
+        assert {k: reference[k] for k in submissions} == submissions
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(prepared_sample, tmp_path):
+    out = tmp_path / "run"
+    sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=100000", "checkpoint.every_updates=1000",
+                         "validation.every_updates=1000", "training.log_every=5"]
+    proc = subprocess.Popen(NMT + ["train", "--output", str(out)] + [x for s in sets for x in ("--set", s)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    log = out / "train.log"
+    while time.time() < deadline and not (log.exists() and "update 10 " in log.read_text()):
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-1500:]
+    state = load_state(out / "checkpoints" / "checkpoint_last.pt")
+    saved = state["optimizer_history"][-1]["num_updates"]
+    assert saved >= 10  # the update in progress finished and was saved, although no checkpoint was due
+    assert json.loads((out / "training.json").read_text())["stop_reason"] == "stopped by SIGTERM"
