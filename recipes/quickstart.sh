@@ -8,35 +8,11 @@
 # (delete $WORKDIR or pass --stage to redo). WORKDIR defaults to work/quickstart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO="$(pwd)"
-WORKDIR="${WORKDIR:-$REPO/work/quickstart}"
-NMT="${NMT:-$REPO/.venv/bin/nmt}"
-stage=1
-stop_stage=99
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage="$2"; shift 2 ;;
-    --stop-stage) stop_stage="$2"; shift 2 ;;
-    *) echo "quickstart.sh: unknown option $1 (use --stage N / --stop-stage N)" >&2; exit 2 ;;
-  esac
-done
-[ -x "$NMT" ] || { echo "quickstart.sh: $NMT not found: run 'bash recipes/install.sh' first" >&2; exit 1; }
+REPO="$(pwd)" RECIPE=quickstart.sh
+: "${WORKDIR:=$REPO/work/quickstart}" "${NMT:=$REPO/.venv/bin/nmt}"
 SAMPLE="$REPO/data_prep/sample"
-mkdir -p "$WORKDIR"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-
-run_stage() {  # run_stage N name command...
-  local n="$1" name="$2"; shift 2
-  if [ "$n" -lt "$stage" ] || [ "$n" -gt "$stop_stage" ]; then return 0; fi
-  if [ -f "$WORKDIR/.done.$n" ] && [ "$n" -ne "$stage" ]; then
-    echo "== stage $n ($name): done before, skipped"; return 0
-  fi
-  echo "== stage $n ($name)"
-  local t0=$SECONDS
-  "$@"
-  touch "$WORKDIR/.done.$n"
-  echo "== stage $n ($name) finished in $((SECONDS - t0)) s"
-}
+source recipes/common.sh
+parse_stages "$@"
 
 # 1. Clean, deduplicate, drop FLORES overlap, hold out validation, shared sentencepiece, binarize.
 run_stage 1 prepare "$NMT" prepare --raw "$SAMPLE/ml50/raw" --eval-set "$SAMPLE/flores200/devtest" \
