@@ -65,7 +65,7 @@ class ModelConfig:
 class TrainingConfig:
     max_updates: int = 2000
     max_epochs: int = 0  # 0: no limit
-    max_time_minutes: float = 0  # 0: no limit; wall-clock training budget
+    max_time_minutes: float = 0.0  # 0: no limit; wall-clock training budget
     lr: float = 1e-3
     warmup_updates: int = 400
     max_tokens: int = 4096

@@ -5,7 +5,8 @@
 #   bash recipes/quickstart.sh [--stage N] [--stop-stage N]
 #
 # Stages write a marker when they finish, so a rerun resumes where it stopped
-# (delete $WORKDIR or pass --stage to redo). WORKDIR defaults to work/quickstart.
+# (delete $WORKDIR or pass --stage to redo). WORKDIR defaults to work/quickstart;
+# TRAIN_MINUTES (default 6) is the training budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)" RECIPE=quickstart.sh
@@ -20,7 +21,7 @@ run_stage 1 prepare "$NMT" prepare --raw "$SAMPLE/ml50/raw" --eval-set "$SAMPLE/
 
 # 2. One shared model for all 8 directions, tiny preset, 6 minutes of CPU (see the config).
 run_stage 2 train "$NMT" train --config "$REPO/recipes/configs/quickstart.yaml" \
-  --data "$WORKDIR/data" --output "$WORKDIR/model"
+  --data "$WORKDIR/data" --output "$WORKDIR/model" --set training.max_time_minutes="${TRAIN_MINUTES:-6}"
 
 # 3. Convert to CTranslate2 int8 (written into the bundle; translate then uses it).
 run_stage 3 export "$NMT" export --model "$WORKDIR/model" --quantization int8 --force
