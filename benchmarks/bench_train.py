@@ -21,11 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import BIN, REPO, machine, run, update_results  # noqa: E402
 
-WPS = re.compile(r"wps ([0-9.]+)")
+WPS = re.compile(r"wps[= ]([0-9.]+)")
 
 
 def wps_values(log: str) -> list[float]:
-    values = [float(m.group(1)) for line in log.splitlines() if "train_inner" in line or "nmt.train | update" in line
+    """Per-interval words/s: fairseq-train's mid-epoch lines ('... wps=8233, ...') or nmt's update lines."""
+    values = [float(m.group(1)) for line in log.splitlines() if "wps=" in line or "nmt.train | update" in line
               for m in [WPS.search(line)] if m]
     return values[1:]  # the first interval includes warm-up
 
