@@ -10,7 +10,8 @@ import click
 
 from nmt import __version__
 from nmt.cli_util import friendly_errors  # shared with nmt.evaluate.cli and nmt.wmt.cli
-from nmt.errors import NmtError  # noqa: F401
+from nmt.errors import NmtError
+from nmt.export import QUANTIZATIONS
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -175,9 +176,7 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
 @main.command()
 @click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
 @click.option("--format", "fmt", type=click.Choice(["ctranslate2"]), default="ctranslate2", show_default=True)
-@click.option("--quantization", default="int8", show_default=True,
-              type=click.Choice(["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16",
-                                 "float32"]))
+@click.option("--quantization", default="int8", show_default=True, type=click.Choice(QUANTIZATIONS))
 @click.option("--force", is_flag=True, help="Replace an existing export.")
 @friendly_errors
 def export(model, fmt, quantization, force):

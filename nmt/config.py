@@ -114,7 +114,6 @@ class InitConfig:
     """Start from a pretrained model (fine-tuning) instead of random weights."""
 
     pretrained: str = ""  # an mBART bundle directory
-    freeze_embeddings: bool = False
 
 
 @dataclass
@@ -165,8 +164,18 @@ class TrainConfig:
             raise NmtError("config keys training.lr and training.sampling_temperature must be > 0")
         if not 0 <= self.distributed.rank < self.distributed.world_size:
             raise NmtError(f"distributed.rank must be in [0, {self.distributed.world_size}), got {self.distributed.rank}")
-        if self.distributed.world_size > 1 and not self.distributed.init_method:
-            raise NmtError("distributed.world_size > 1 needs distributed.init_method (e.g. tcp://127.0.0.1:29500)")
+        if self.training.warmup_updates < 1:
+            raise NmtError(f"config key training.warmup_updates must be >= 1, got {self.training.warmup_updates}")
+        for key, value in (("training.max_time_minutes", self.training.max_time_minutes),
+                           ("training.max_epochs", self.training.max_epochs),
+                           ("validation.patience", self.validation.patience)):
+            if value < 0:
+                raise NmtError(f"config key {key} must be >= 0 (0: no limit), got {value}")
+        if not self.training.decoder_langtok and self.training.encoder_langtok != "tgt":
+            raise NmtError("with training.decoder_langtok false the target language must be in the source: "
+                           "set training.encoder_langtok to tgt (or keep decoder_langtok true)")
+        if self.model.arch == "mbart" and not self.model.share_all_embeddings:
+            raise NmtError("model.arch mbart always shares its embeddings; model.share_all_embeddings must be true")
         model = self.model.resolved()
         if model["embed_dim"] % model["heads"]:
             raise NmtError(f"model.embed_dim ({model['embed_dim']}) must be divisible by model.heads ({model['heads']})")

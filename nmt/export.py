@@ -1,4 +1,11 @@
-"""``nmt export`` (CTranslate2 conversion into the bundle) and ``nmt average``."""
+"""``nmt export`` (CTranslate2 conversion into the bundle) and ``nmt average``.
+
+A CTranslate2 export lives in ``BUNDLE/ctranslate2-{quantization}/`` with an
+``nmt_export.json`` that records which checkpoint it was made from (path inside
+the bundle, size, mtime and SHA-256). ``nmt translate`` uses an export only while
+it is current: the bundle's checkpoint is the same file (same size and, when the
+modification time differs, e.g. after a copy, the same SHA-256).
+"""
 from __future__ import annotations
 
 import os
@@ -8,27 +15,53 @@ from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import read_json, write_json
+from nmt.fileio import read_json, sha256_file, write_json
+
+# CTranslate2 quantizations, in the order nmt prefers them when a bundle has several exports
+QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
 
 
-def checkpoint_stamp(path: Path) -> dict:
-    st = os.stat(path)
-    return {"checkpoint": str(path.name), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def ctranslate2_dirs(bundle: Bundle) -> dict[str, Path]:
+    """Converted CTranslate2 models in a bundle, by quantization, preferred first."""
+    found = {}
+    for child in bundle.path.glob("ctranslate2-*"):
+        if (child / "model.bin").is_file() and (child / "nmt_export.json").is_file():
+            found[child.name.split("-", 1)[1]] = child
+    rank = {q: i for i, q in enumerate(QUANTIZATIONS)}
+    return dict(sorted(found.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 
-def export_ctranslate2(model, quantization: str = "int8", force: bool = False, checkpoint: str | None = None) -> Path:
+def _stamp(bundle: Bundle) -> dict:
+    st = os.stat(bundle.checkpoint_path)
+    return {"checkpoint": bundle.checkpoint, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def export_is_current(bundle: Bundle, export_dir: Path) -> bool:
+    info = read_json(export_dir / "nmt_export.json")
+    if info.get("checkpoint") != bundle.checkpoint or not bundle.checkpoint_path.is_file():
+        return False
+    now = _stamp(bundle)
+    if now["size"] != info.get("size"):
+        return False
+    return now["mtime_ns"] == info.get("mtime_ns") or sha256_file(bundle.checkpoint_path) == info.get("sha256")
+
+
+def export_ctranslate2(model, quantization: str = "int8", force: bool = False) -> Path:
     from nmt.fairseq_backend.checkpoints import convert_to_ctranslate2
 
+    if quantization not in QUANTIZATIONS:
+        raise NmtError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     bundle = Bundle.load(model)
-    ckpt = Path(checkpoint) if checkpoint else bundle.checkpoint_path
     out = bundle.path / f"ctranslate2-{quantization}"
     if out.exists() and not force:
         raise NmtError(f"{out} exists; pass --force to replace it")
-    tmp = convert_to_ctranslate2(ckpt, bundle.dict_path, bundle.languages, bundle.lang_tok_style, out, quantization)
+    tmp = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages, bundle.lang_tok_style,
+                                 out, quantization)
     import ctranslate2
 
     write_json(tmp / "nmt_export.json", {"quantization": quantization, "ctranslate2_version": ctranslate2.__version__,
-                                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **checkpoint_stamp(ckpt)})
+                                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **_stamp(bundle),
+                                         "sha256": sha256_file(bundle.checkpoint_path)})
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
@@ -36,14 +69,6 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False, c
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
     return out
-
-
-def export_is_current(bundle: Bundle, export_dir: Path) -> bool:
-    info = read_json(export_dir / "nmt_export.json")
-    ckpt = bundle.path / "checkpoints" / info.get("checkpoint", "")
-    if not ckpt.is_file() or ckpt != bundle.checkpoint_path:
-        return False
-    return checkpoint_stamp(ckpt) == {k: info.get(k) for k in ("checkpoint", "size", "mtime_ns")}
 
 
 def average_last(model, last: int, output: str | None = None, make_default: bool = False) -> Path:
@@ -55,9 +80,10 @@ def average_last(model, last: int, output: str | None = None, make_default: bool
     if len(numbered) < last:
         raise NmtError(f"{ckpt_dir} has {len(numbered)} numbered checkpoints, fewer than --last {last}; "
                        "keep more with checkpoint.keep_last")
-    chosen = numbered[-last:]
     target = Path(output) if output else ckpt_dir / f"checkpoint_avg{last}.pt"
-    average(chosen, target)
+    if make_default and not target.resolve().is_relative_to(bundle.path.resolve()):
+        raise NmtError(f"--make-default needs the averaged checkpoint inside the bundle, not {target}")
+    average(numbered[-last:], target)
     if make_default:
         bundle.checkpoint = str(target.resolve().relative_to(bundle.path.resolve()))
         bundle.save()

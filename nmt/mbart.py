@@ -25,10 +25,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import read_lines, sha256_file, write_json
+from nmt.fileio import read_lines, sha256_file, write_json, write_lines
 
 log = logging.getLogger("nmt.mbart")
 
@@ -52,7 +54,7 @@ MODELS = {
 # ----------------------------------------------------------------------------- download
 
 def _known_hashes_path() -> Path:
-    return Path(os.environ.get("NMT_CACHE", Path.home() / ".cache" / "nmt")) / "known_hashes.json"
+    return Path(os.environ.get("NMT_CACHE_DIR") or Path.home() / ".cache" / "nmt") / "known_hashes.json"
 
 
 def fetch(url: str, dest: Path, expected_sha256: str | None = None, chunk: int = 1 << 20) -> str:
@@ -68,8 +70,13 @@ def fetch(url: str, dest: Path, expected_sha256: str | None = None, chunk: int =
         raise NmtError(f"cannot download {url}: {exc}") from None
     with response:
         status = getattr(response, "status", None)
-        if url.startswith("file:"):
-            response.read(offset)  # local files: skip what we already have
+        if url.startswith("file:"):  # local files: skip what we already have, block by block
+            remaining = offset
+            while remaining > 0:
+                skipped = len(response.read(min(chunk, remaining)))
+                if not skipped:
+                    break
+                remaining -= skipped
         elif offset and status != 206:
             offset = 0  # the server ignored the range: start over
         mode = "ab" if offset else "wb"
@@ -169,7 +176,7 @@ def import_official(directory: Path, kind: str = "translation", source: dict | N
         languages = [x.strip() for x in lang_file.read_text(encoding="utf-8").split() if x.strip()]
     else:
         languages = list(langs.MBART50_LANGS)
-        lang_file.write_text("".join(f"{x}\n" for x in languages), encoding="utf-8")
+        write_lines(lang_file, languages)
     langs.check_codes(languages)
     bundle = Bundle(path=directory, languages=languages, lang_tok_style="mbart", encoder_langtok="src",
                     decoder_langtok=True, directions=[], checkpoint="model.pt", spm="sentence.bpe.model",
@@ -288,21 +295,43 @@ def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
     from nmt.fairseq_backend import training as backend
     from nmt.train import TrainHooks, _log_to_file
 
+    from nmt.config import config_differences, save_config
+    from nmt.fileio import atomic_open
+    from nmt.data.prepare import _file_stamp, _fingerprint
+
     data_dir = Path(cfg.data)
     manifest = load_prepared(data_dir)
     run_dir = Path(run_dir)
     device = backend.resolve_device(cfg.training.device)
+    if cfg.distributed.world_size > 1 and cfg.distributed.init_method:
+        raise NmtError("nmt pretrain runs in one process, or one per GPU spawned by fairseq: set "
+                       "distributed.world_size without distributed.init_method")
     if reset and run_dir.exists():
         shutil.rmtree(run_dir)
+    # what the denoising data is made of: the prepared data (its final stage's fingerprint) + --mono files
+    inputs = _fingerprint({"data": json.loads((data_dir / "bin" / "stage.json").read_text())["fingerprint"],
+                           "mono": [_file_stamp(p) for d in mono_dirs or [] for p in sorted(Path(d).glob("*.txt"))]})
+    resuming = (run_dir / "checkpoints" / "checkpoint_last.pt").is_file()
+    denoise = run_dir / "denoise-data"
+    if resuming:
+        old = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        diffs = config_differences(old, cfg.to_dict())
+        done = json.loads((denoise / "done.json").read_text()) if (denoise / "done.json").is_file() else {}
+        if done.get("inputs") != inputs:
+            diffs.append("the pretraining text (prepared data or --mono files) changed")
+        if diffs:
+            raise NmtError(f"{run_dir} holds a pretraining run with a different configuration ({'; '.join(diffs)}); "
+                           "pass --reset to start over, or choose another --output")
     run_dir.mkdir(parents=True, exist_ok=True)
     texts = _mono_text(data_dir, manifest, mono_dirs)
     languages = [x for x in langs.MBART50_LANGS if x in texts]
-    # official layout: sentence.bpe.model, dict.txt, ML50_langs.txt (+ model.pt at the end)
-    shutil.copyfile(data_dir / "spm" / "spm.model", run_dir / "sentence.bpe.model")
-    shutil.copyfile(data_dir / "bin" / "dict.txt", run_dir / "dict.txt")
-    (run_dir / "ML50_langs.txt").write_text("".join(f"{x}\n" for x in languages), encoding="utf-8")
-    denoise = run_dir / "denoise-data"
-    if not (denoise / "done.json").is_file():
+    if not resuming:  # official layout: sentence.bpe.model, dict.txt, ML50_langs.txt (+ model.pt at the end)
+        shutil.copyfile(data_dir / "spm" / "spm.model", run_dir / "sentence.bpe.model")
+        shutil.copyfile(data_dir / "bin" / "dict.txt", run_dir / "dict.txt")
+        with atomic_open(run_dir / "ML50_langs.txt") as out:
+            out.write("".join(f"{x}\n" for x in languages))
+    done_file = denoise / "done.json"
+    if not done_file.is_file() or json.loads(done_file.read_text()).get("inputs") != inputs:
         shutil.rmtree(denoise, ignore_errors=True)
         processor = spm_lib.load(run_dir / "sentence.bpe.model")
         symbols = binarize.read_dictionary(run_dir / "dict.txt")
@@ -319,12 +348,10 @@ def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
                 writer.add_batch(flat, sizes)
                 writer.close()
                 counts.setdefault(lang, {})[split] = len(lines)
-        write_json(denoise / "done.json", counts)
-    counts = json.loads((denoise / "done.json").read_text())
+        write_json(done_file, {"inputs": inputs, "sentences": counts})
+    counts = json.loads(done_file.read_text())["sentences"]
     argv = backend.denoising_args(cfg, str(denoise), languages, str(run_dir / "sentence.bpe.model"),
                                   str(run_dir / "checkpoints"), device)
-    from nmt.config import save_config
-
     save_config(cfg, run_dir / "config.yaml")
     _log_to_file(run_dir / "pretrain.log")
     hooks = TrainHooks(run_dir, {}, cfg, {"kind": "denoising", "data": str(data_dir), "sentences": counts})
@@ -340,7 +367,10 @@ def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
     from nmt.fairseq_backend.surgery import save_state
 
     best = load_state(run_dir / "checkpoints" / "checkpoint_best.pt")
-    best["last_optimizer_state"] = None  # model.pt is for fine-tuning, like the official one
+    # model.pt is for fine-tuning, like the official one: weights and config, no training state
+    # (fairseq would otherwise carry the pretraining clock into the fine-tuning run)
+    best["last_optimizer_state"] = None
+    best["extra_state"] = {"train_iterator": {"epoch": 1}}
     save_state(best, run_dir / "model.pt")
     bundle = Bundle(path=run_dir, languages=languages, lang_tok_style="mbart", encoder_langtok="src",
                     decoder_langtok=True, directions=[], checkpoint="model.pt", spm="sentence.bpe.model",
@@ -395,7 +425,7 @@ def extend_languages(model, new_languages, output, init_from: dict | None = None
     save_state(extended, out / bundle.checkpoint)
     languages = bundle.languages + new
     if (out / "ML50_langs.txt").exists() or bundle.lang_tok_style == "mbart":
-        (out / "ML50_langs.txt").write_text("".join(f"{x}\n" for x in languages), encoding="utf-8")
+        write_lines(out / "ML50_langs.txt", languages)
     bundle.path, bundle.languages = out, languages
     bundle.extra = {**bundle.extra, "extended_with": {x: init_from.get(x, "mean of language tokens") for x in new}}
     bundle.save()

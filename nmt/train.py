@@ -21,7 +21,7 @@ from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.prepare import load_prepared
 from nmt.errors import NmtError
-from nmt.fileio import read_lines, write_json
+from nmt.fileio import read_lines, sha256_file, write_json
 
 log = logging.getLogger("nmt.train")
 
@@ -95,10 +95,10 @@ class TrainHooks:
         log.info("%s: %s parameters, %d process(es) on %s", verb, f"{info['parameters']:,}",
                  info["world_size"], info["device"])
         if info["sampling"]:
-            log.info("temperature sampling over directions (pairs -> sampled per epoch):")
+            log.info("temperature sampling over directions (pairs -> sampled per epoch, share of an epoch):")
             for direction, row in info["sampling"].items():
-                log.info("  %-14s %8d -> %8d  (ratio %.3f)", direction, row["pairs"],
-                         row["sampled_pairs_per_epoch"], row["sample_ratio"])
+                log.info("  %-14s %8d -> %8d  (%.1f%%)", direction, row["pairs"],
+                         row["sampled_pairs_per_epoch"], 100 * row["share"])
         self._save_manifest()
 
     def on_log(self, update: int, stats: dict) -> None:
@@ -165,10 +165,16 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions,
     ckpt_dir = run_dir / "checkpoints"
     saved = run_dir / "config.yaml"
     resuming = (ckpt_dir / "checkpoint_last.pt").is_file()
-    if resuming and saved.is_file():
+    vocabulary = ((data_dir / "spm" / "spm.model", "spm.model"), (data_dir / "bin" / "dict.txt", "dict.txt"),
+                  (data_dir / "bin" / "lang_dict.txt", "lang_dict.txt"))
+    if resuming and saved.is_file() and not reset:
         old = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
         diffs = config_differences(old, cfg.to_dict())
-        if diffs and not reset:
+        changed = [name for src, name in vocabulary
+                   if (run_dir / name).is_file() and sha256_file(src) != sha256_file(run_dir / name)]
+        if changed:
+            diffs.append(f"the prepared data's {', '.join(changed)} changed since this run started")
+        if diffs:
             raise NmtError(f"{run_dir} holds a run with a different configuration ({'; '.join(diffs)}); "
                            "pass --reset to discard it and start over, or choose another --output")
     if reset:
@@ -180,8 +186,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions,
                 target.unlink()
         resuming = False
     run_dir.mkdir(parents=True, exist_ok=True)
-    for src, dst in ((data_dir / "spm" / "spm.model", "spm.model"), (data_dir / "bin" / "dict.txt", "dict.txt"),
-                     (data_dir / "bin" / "lang_dict.txt", "lang_dict.txt")):
+    for src, dst in vocabulary:
         tmp = run_dir / f".{dst}.tmp"
         shutil.copyfile(src, tmp)
         os.replace(tmp, run_dir / dst)
@@ -213,6 +218,13 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     if device == "cpu" and cfg.distributed.world_size > 1 and not cfg.distributed.init_method:
         raise NmtError("data-parallel training on CPU needs distributed.init_method (tcp://HOST:PORT) and one "
                        "nmt train process per rank (distributed.rank); see docs/DISTRIBUTED.md")
+    if reset and cfg.distributed.world_size > 1 and cfg.distributed.init_method:
+        raise NmtError("--reset with one process per rank would race (rank 0 deletes what the others load); "
+                       "delete the run directory or choose a new --output instead")
+    for item in cfg.validation.directions:
+        if item not in manifest["directions"]:
+            raise NmtError(f"validation direction {item} has no validation data in {cfg.data}; "
+                           f"choose among: {', '.join(manifest['directions'])}")
     finetune, arch_args, max_positions = None, None, cfg.model.resolved()["max_positions"]
     if cfg.init.pretrained:
         from nmt.mbart import finetune_checkpoint
@@ -223,10 +235,12 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
                                       arch_args=arch_args)
     if dry_run:
         return argv
-    is_rank0 = cfg.distributed.rank == 0
-    if is_rank0:
+    # torchrun / SLURM set RANK for every process; otherwise the config says (fairseq's own spawning
+    # starts the other ranks later, from this process)
+    rank = cfg.distributed.rank if cfg.distributed.init_method else int(os.environ.get("RANK", "0"))
+    if rank == 0:
         prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir, max_positions)
-    _log_to_file(run_dir / f"train{'' if is_rank0 else f'.rank{cfg.distributed.rank}'}.log")
+    _log_to_file(run_dir / f"train{'' if rank == 0 else f'.rank{rank}'}.log")
     valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
     valid_sets = load_valid_sets(data_dir, manifest, valid_dirs, cfg.validation.max_sentences)
     existing = {}

@@ -15,7 +15,13 @@ parse_stages "$@"
 need_shared
 
 average_and_export() {
-  "$NMT" average --model "$WORKDIR/model" --last 5 --make-default || echo "(fewer than 5 checkpoints: not averaged)"
+  local n
+  n=$(find "$WORKDIR/model/checkpoints" -name 'checkpoint_[0-9]*.pt' | wc -l)
+  if [ "$n" -ge 5 ]; then
+    "$NMT" average --model "$WORKDIR/model" --last 5 --make-default
+  else
+    echo "(only $n numbered checkpoints: not averaged)"
+  fi
   "$NMT" export --model "$WORKDIR/model" --quantization int8 --force
 }
 

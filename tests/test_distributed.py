@@ -34,3 +34,6 @@ def test_two_process_gloo_training(prepared_sample, tmp_path):
     assert manifest["world_size"] == 2 and manifest["updates"] == 24
     assert (out / "checkpoints" / "checkpoint_last.pt").is_file()
     assert "2 process(es)" in results[0][1]
+    # rank 0 stopped at the budget, and rank 1 finished too (a rank stopping at another update would
+    # leave the other waiting in a collective until the timeout); fairseq mutes rank 1's logging
+    assert "training stopped at update 24: reached max_updates (24)" in results[0][1]

@@ -68,7 +68,7 @@ def test_download_from_file_url_with_checksum_and_resume(pretrained, tmp_path, m
     from nmt import mbart
     from nmt.fileio import sha256_file
 
-    monkeypatch.setenv("NMT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NMT_CACHE_DIR", str(tmp_path / "cache"))
     tarball = _official_tarball(pretrained, tmp_path / "mbart50.tiny.tar.gz")
     digest = sha256_file(tarball)
     with pytest.raises(NmtError, match="checksum mismatch"):
@@ -200,3 +200,22 @@ def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
     greedy = DecodeOptions(beam=1)
     assert before.translate_text(covered, "de_DE", "en_XX", options=greedy) == \
         after.translate_text(covered, "de_DE", "en_XX", options=greedy)
+
+
+def test_ctranslate2_export_of_a_model_pt_bundle_survives_a_copy(pretrained, tmp_path):
+    from nmt.export import export_ctranslate2, export_is_current
+    from nmt.translate.translator import Translator
+
+    bundle_dir = tmp_path / "mbart"
+    shutil.copytree(pretrained, bundle_dir)
+    out = export_ctranslate2(bundle_dir, "int8")
+    assert export_is_current(Bundle.load(bundle_dir), out)  # checkpoint at the bundle root (model.pt)
+    copy = tmp_path / "copied"  # copied without keeping modification times (as cp -r or scp do)
+    shutil.copytree(bundle_dir, copy, copy_function=shutil.copyfile)
+    assert Translator(copy).backend_name == "ctranslate2"
+    state = load_state(copy / "model.pt")
+    state["model"]["encoder.embed_tokens.weight"][5] += 1  # a different checkpoint of the same size
+    from nmt.fairseq_backend.surgery import save_state
+
+    save_state(state, copy / "model.pt")
+    assert Translator(copy).backend_name == "fairseq"

@@ -130,9 +130,9 @@ def test_export_killed_then_rerun(trained_bundle, tmp_path):
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     from nmt.translate.translator import Translator
 
-    out = Translator(bundle, backend="ctranslate2").translate_text(["Hallo Welt", "Wie geht es dir?"], "de_DE",
-                                                                  "en_XX")
-    assert len(out) == 2
+    translator = Translator(bundle, backend="ctranslate2")
+    out = translator.translate_text(["Hallo Welt", "Wie geht es dir?"], "de_DE", "en_XX")
+    assert len(out) == 2 and all(out)
 
 
 # ------------------------------------------------------------------ full disks
@@ -164,13 +164,14 @@ def test_disk_full_during_prepare_keeps_finished_stages(small_disk, tmp_path):
     last = result.stderr.strip().splitlines()[-1]  # (the lines before are progress logging)
     assert last.startswith("nmt: error: no space left on device") and "rerun" in last
     assert "Traceback" not in result.stderr
-    clean_before = _data_files(out / "clean") if (out / "clean").exists() else None
+    assert (out / "clean" / "stage.json").is_file()  # the clean stage had room and finished
+    assert not (out / "bin").exists()
+    clean_before = _data_files(out / "clean")
     resize("50m")
     result = run_nmt(*cmd)
     assert result.returncode == 0, result.stderr
-    if clean_before is not None:  # the finished stage was kept, not redone
-        assert "stage clean: up to date" in result.stderr
-        assert _data_files(out / "clean") == clean_before
+    assert "stage clean: up to date" in result.stderr  # the finished stage was kept, not redone
+    assert _data_files(out / "clean") == clean_before
     assert (out / "bin" / "stage.json").is_file()
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import TINY_TRAIN, run_nmt
 from nmt.bundle import Bundle
@@ -24,7 +25,13 @@ def test_validation_loss_drops_and_scores_are_logged(trained_bundle):
     assert manifest["updates"] == 300 and manifest["stop_reason"].startswith("reached max_updates")
     assert set(history[-1]["chrf"]) == set(manifest["directions"])  # every direction validated
     assert manifest["best"]["metric"] == "chrf" and manifest["best"]["update"] in (150, 300)
-    assert manifest["sampling"]["en_XX-ko_KR"]["sample_ratio"] < manifest["sampling"]["en_XX-de_DE"]["sample_ratio"]
+    sampling = manifest["sampling"]
+    ko, de = sampling["en_XX-ko_KR"], sampling["en_XX-de_DE"]
+    # temperature 5 flattens the mix: Korean (about 700 pairs) is drawn more often than it occurs,
+    # German (about 2,900) no more than it has, and the shares follow n^(1/T)
+    assert ko["sampled_pairs_per_epoch"] > ko["pairs"] and de["sampled_pairs_per_epoch"] <= de["pairs"]
+    assert abs(ko["share"] / de["share"] - (ko["pairs"] / de["pairs"]) ** (1 / 5)) < 0.01
+    assert abs(sum(row["share"] for row in sampling.values()) - 1) < 1e-6
     assert list((trained_bundle / "tensorboard").iterdir())
 
 
@@ -106,6 +113,26 @@ def test_changed_config_is_refused_unless_reset(trained_bundle, prepared_sample,
     assert json.loads((run / "training.json").read_text())["updates"] == 20
 
 
+def test_resume_with_changed_data_is_refused(trained_bundle, tmp_path):
+    import shutil
+
+    from nmt.data.prepare import PrepareConfig, prepare
+
+    from conftest import SAMPLE_RAW
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_bundle, run)
+    data = tmp_path / "data"  # the same corpora prepared again with another vocabulary
+    prepare(PrepareConfig(out=str(data), raw=[str(SAMPLE_RAW)], vocab_size=3500, valid_size=100))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"] = str(data)  # as if the run had been started on this directory, re-prepared since
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_nmt("train", "--config", run / "config.yaml", "--output", run)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the prepared data's spm.model, dict.txt changed since this run started" in result.stderr, \
+        result.stderr[-800:]
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
@@ -170,5 +197,6 @@ def test_distributed_launch_arguments(prepared_sample, tmp_path):
                      "--ddp-backend legacy_ddp", "--cpu", "--lang-dict", "--encoder-langtok src", "--decoder-langtok",
                      "--sampling-method temperature"):
         assert expected in joined
-    with pytest.raises(NmtError, match="init_method"):
-        load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2"])
+    with pytest.raises(NmtError, match="init_method"):  # on CPU fairseq cannot spawn the ranks itself
+        train(load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2"]), tmp_path / "x",
+              dry_run=True)

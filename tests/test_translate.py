@@ -112,13 +112,15 @@ def test_int8_export_translates_every_line(exported):
 
 
 def test_stale_export_is_not_used(exported, tmp_path):
-    import os
     import shutil
+
+    from nmt.bundle import Bundle
 
     copy = tmp_path / "bundle"
     shutil.copytree(exported, copy)
-    ckpt = copy / "checkpoints" / "checkpoint_best.pt"
-    os.utime(ckpt, ns=(1, 1))  # the checkpoint changed after the export
+    bundle = Bundle.load(copy)
+    bundle.checkpoint = "checkpoints/checkpoint_150.pt"  # another checkpoint became the default
+    bundle.save()
     assert Translator(copy).backend_name == "fairseq"
     with pytest.raises(NmtError, match="re-run nmt export"):
         Translator(copy, backend="ctranslate2", quantization="int8")

@@ -52,9 +52,6 @@ def average(paths, output) -> dict:
     return {"averaged": [str(p) for p in paths], "output": str(output)}
 
 
-QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
-
-
 def convert_to_ctranslate2(checkpoint: Path, dict_path: Path, languages, lang_tok_style: str, output: Path,
                            quantization: str = "int8") -> None:
     """Convert a ``translation_multi_simple_epoch`` checkpoint with CTranslate2's fairseq converter.
@@ -63,8 +60,6 @@ def convert_to_ctranslate2(checkpoint: Path, dict_path: Path, languages, lang_to
     language list from a data directory: a temporary one is made from the bundle's
     files. The checkpoint is read with ``weights_only=True`` and the allow-list.
     """
-    if quantization not in QUANTIZATIONS:
-        raise NmtError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     install_safe_globals()
     state = load_state(checkpoint)  # fails cleanly on a hostile or broken file before the converter sees it
     del state

@@ -79,28 +79,34 @@ def embedding_rows(state: dict) -> int:
 VOCAB_KEYS = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "decoder.output_projection.weight")
 
 
+def _storage(tensor) -> int:
+    """Tensors tied in the model (shared embeddings) share a storage after torch.load."""
+    return tensor.untyped_storage().data_ptr()
+
+
 def remap_vocabulary(state: dict, rows: list, new_rows_init=None) -> dict:
     """Return a copy of ``state`` whose vocabulary tensors take old row ``rows[i]`` as new row ``i``.
 
-    ``rows[i] is None`` makes a new row, filled by ``new_rows_init(tensor, i)``.
-    Shared tensors (tied embeddings) stay shared.
+    ``rows[i] is None`` makes a new row, filled by ``new_rows_init(old_tensor, i)``.
+    Tied tensors (shared embeddings / output projection) stay tied: one new tensor for all of them.
     """
     import torch
 
     weights = dict(state["model"])
     done: dict = {}
+    keep = torch.tensor([r if r is not None else 0 for r in rows], dtype=torch.long)
     for key in VOCAB_KEYS:
         if key not in weights:
             continue
         old = weights[key]
-        if id(old) in done:
-            weights[key] = done[id(old)]
-            continue
-        new = torch.empty((len(rows),) + tuple(old.shape[1:]), dtype=old.dtype)
-        for i, r in enumerate(rows):
-            new[i] = old[r] if r is not None else new_rows_init(old, i)
-        done[id(old)] = new
-        weights[key] = new
+        ptr = _storage(old)
+        if ptr not in done:
+            new = old.index_select(0, keep).clone()
+            for i, r in enumerate(rows):
+                if r is None:
+                    new[i] = new_rows_init(old, i)
+            done[ptr] = new
+        weights[key] = done[ptr]
     result = dict(state)
     result["model"] = weights
     result["last_optimizer_state"] = None  # shapes changed: optimizer state is meaningless now
@@ -108,12 +114,16 @@ def remap_vocabulary(state: dict, rows: list, new_rows_init=None) -> dict:
 
 
 def parameter_count(state: dict) -> int:
+    """Parameters of a checkpoint, counting tied tensors once."""
     seen = set()
     total = 0
     for value in state["model"].values():
-        if id(value) in seen or not hasattr(value, "numel"):
+        if not hasattr(value, "numel"):
             continue
-        seen.add(id(value))
+        ptr = _storage(value)
+        if ptr in seen:
+            continue
+        seen.add(ptr)
         total += value.numel()
     return total
 

@@ -90,9 +90,17 @@ def runtime_args(cfg, save_dir: str, device: str) -> list[str]:
     if d.world_size > 1:
         backend = d.backend if d.backend != "auto" else ("gloo" if device == "cpu" else "nccl")
         args += ["--distributed-backend", backend]
-        if d.init_method:
+        if d.init_method:  # one process per rank, started by the user (or SLURM): no spawning
             args += ["--distributed-init-method", d.init_method, "--distributed-rank", str(d.rank),
                      "--distributed-no-spawn"]
+            if device != "cpu":  # which GPU this rank drives
+                import torch
+
+                local = os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID")
+                gpus = max(1, torch.cuda.device_count())
+                args += ["--device-id", str(int(local) if local is not None else d.rank % gpus)]
+        # no init_method: on GPUs fairseq spawns one process per GPU itself, or reads torchrun's /
+        # SLURM's environment
         # fairseq's pytorch_ddp wraps the model with device_ids=[0], which fails on CPU
         args += ["--ddp-backend", "legacy_ddp" if device == "cpu" else "pytorch_ddp"]
     return args
@@ -194,9 +202,13 @@ def _write_checkpoint(state: dict, path: Path) -> None:
     except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
         free = shutil.disk_usage(path.parent).free / 2**20
-        cause = "no space left on device" if free < 64 or "No space" in str(exc) else str(exc).splitlines()[0]
-        raise NmtError(f"could not write checkpoint {path} ({cause}; {free:.0f} MiB free); the previous "
-                       f"{path.name} is intact: free some space and rerun the same command to resume") from None
+        full = free < 64 or "No space" in str(exc) or getattr(exc, "errno", None) == 28
+        cause = "no space left on device" if full else str(exc).splitlines()[0]
+        error = NmtError(f"could not write checkpoint {path} ({cause}; {free:.0f} MiB free); the previous "
+                         "checkpoints are intact: free some space and rerun the same command to resume")
+        if full:
+            error.exit_code = 3
+        raise error from None
 
 
 def run(argv: list[str], hooks: Hooks, settings: dict) -> None:
@@ -279,7 +291,9 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
     nmt_state: dict[str, Any] = dict((extra_state or {}).get("nmt") or {})
     if settings.get("finetune") and trainer.get_num_updates() == 0:
-        nmt_state = {}  # the pretrained model's bookkeeping does not carry over
+        nmt_state = {}  # the pretrained model's bookkeeping does not carry over ...
+        trainer._previous_training_time = 0  # ... nor its training clock (fairseq restores it even
+        trainer._start_time = time.time()  # with --finetune-from-model): the time budget is ours
     nmt_state.setdefault("best_score", None)
     nmt_state.setdefault("best_update", None)
     nmt_state.setdefault("bad_validations", 0)
@@ -288,12 +302,17 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     train_dataset = task.datasets.get("train")
     ratios = {}
     if train_dataset is not None and getattr(train_dataset, "sample_ratios", None) is not None:
+        # fairseq's temperature sampling gives each direction an unnormalised weight r_i; an epoch
+        # draws virtual_size * r_i / sum(r) pairs of it (virtual_size_per_dataset once sampled)
         keys = list(getattr(train_dataset, "keys", []))
         sizes = [len(ds) for ds in getattr(train_dataset, "datasets", [])]
-        for key, ratio, size in zip(keys, train_dataset.sample_ratios, sizes):
-            direction = key.split(":")[-1]
-            ratios[direction] = {"pairs": size, "sample_ratio": float(ratio),
-                                 "sampled_pairs_per_epoch": int(round(float(ratio) * size))}
+        weights = [float(r) for r in train_dataset.sample_ratios]
+        drawn = getattr(train_dataset, "virtual_size_per_dataset", None)
+        if drawn is None:
+            drawn = [train_dataset.virtual_size * w / sum(weights) for w in weights]
+        for key, size, weight, n in zip(keys, sizes, weights, drawn):
+            ratios[key.split(":")[-1]] = {"pairs": size, "share": weight / sum(weights),
+                                          "sampled_pairs_per_epoch": int(round(float(n)))}
     n_params = sum(p.numel() for p in model.parameters())
     if is_master:
         hooks.on_start({
@@ -375,13 +394,13 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
         if not trainer.should_save_checkpoint_on_current_rank:
             return
         state["extra_state"].update(extra)
-        _write_checkpoint(state, last)
+        # the new checkpoint first gets its numbered name, then becomes best (if it is), and only
+        # then last: a kill in between leaves last at the previous checkpoint, never ahead of best
         numbered = save_dir / f"checkpoint_{update}.pt"
-        _link_replace(last, numbered)
-        if best:
-            _link_replace(last, save_dir / "checkpoint_best.pt")
-        elif not (save_dir / "checkpoint_best.pt").exists():
-            _link_replace(last, save_dir / "checkpoint_best.pt")
+        _write_checkpoint(state, numbered)
+        if best or not (save_dir / "checkpoint_best.pt").exists():
+            _link_replace(numbered, save_dir / "checkpoint_best.pt")
+        _link_replace(numbered, last)
         kept = sorted(save_dir.glob("checkpoint_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))
         for old in kept[:-keep_last]:
             old.unlink(missing_ok=True)
@@ -395,21 +414,28 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
         return None
 
     reason = out_of_budget(trainer.get_num_updates())
+    if patience and nmt_state["bad_validations"] >= patience:
+        reason = "early stopping (before this run: no improvement in the last %d validations)" % patience
     last_saved = trainer.get_num_updates() if reason else -1
     last_validated = -1
     t_log = time.time()
+    previous = trainer.get_num_updates()
     while reason is None:
         if epoch_itr.next_epoch_idx > max_epoch:
             reason = f"reached max_epochs ({int(max_epoch)})"
             break
-        itr = epoch_itr.next_epoch_itr(fix_batches_to_gpus=False, shuffle=epoch_itr.next_epoch_idx > 1)
+        # shuffled from the first epoch on, as fairseq-train does (unshuffled, batches come in
+        # length order: the whole of a large corpus' first epoch would be sorted by length)
+        itr = epoch_itr.next_epoch_itr(fix_batches_to_gpus=False, shuffle=True)
         itr = iterators.GroupedIterator(itr, cfg.optimization.update_freq[0])
         trainer.begin_epoch(epoch_itr.epoch)
         for samples in itr:
             with metrics.aggregate("train_inner"):
                 log_output = trainer.train_step(samples)
             update = trainer.get_num_updates()
-            if log_output is not None and update % log_every == 0 and is_master:
+            stepped = update != previous  # no update: fp16 overflow or OOM skipped the step
+            previous = update
+            if stepped and update % log_every == 0 and is_master:
                 stats = {k: float(v) for k, v in metrics.get_smoothed_values("train_inner").items()
                          if isinstance(v, (int, float)) or hasattr(v, "__float__")}
                 stats["lr"] = trainer.get_lr()
@@ -418,11 +444,19 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
                 hooks.on_log(update, stats)
                 metrics.reset_meters("train_inner")
             reason = out_of_budget(update)
-            if stop.signal is not None:
-                reason = f"stopped by {signal.Signals(stop.signal).name}"
+            signalled = stop.signal is not None
             if world > 1:  # ranks must stop at the same update: rank 0 decides (time, signals)
-                reason = distributed_utils.broadcast_object(
-                    reason, src_rank=0, group=distributed_utils.get_data_parallel_group())
+                reason, signalled = distributed_utils.broadcast_object(
+                    (reason, signalled), src_rank=0, group=distributed_utils.get_data_parallel_group())
+            if signalled:  # save at once: a grace period (SLURM, docker stop) may be short
+                reason = f"stopped by {signal.Signals(stop.signal or signal.SIGTERM).name}"
+                save(update)
+                last_saved = last_validated = update
+                break
+            if not stepped:
+                if reason:
+                    break
+                continue
             if update % validate_every == 0 or (reason and update != last_validated):
                 last_validated = update
                 if validate(update):

@@ -33,6 +33,8 @@ class DecodeOptions:
             raise NmtError(f"--nbest ({self.nbest}) cannot exceed --beam ({self.beam})")
         if self.max_len_a < 0 or self.max_len_b < 1:
             raise NmtError("--max-len-a must be >= 0 and --max-len-b >= 1")
+        if self.temperature <= 0:
+            raise NmtError(f"--temperature must be > 0, got {self.temperature}")
 
     def max_len(self, batch_width: int, max_positions: int) -> int:
         """fairseq's cap for a batch whose longest source has ``batch_width`` tokens."""

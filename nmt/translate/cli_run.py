@@ -76,16 +76,10 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
                         if result.warning:
                             print(f"nmt: warning: {result.warning}", file=sys.stderr)
                         lines_out.append(stream.format_jsonl(number + offset, src, target, line, result,
-                                                             options.nbest > 1) if fmt == "jsonl" else
-                                         _one_line(result.text))
+                                                             options.nbest > 1) if fmt == "jsonl" else result.text)
                 out.write("".join(line + "\n" for line in lines_out))
                 out.flush()
             number += len(chunk)
-
-
-def _one_line(text: str) -> str:
-    # a translation must never add a line: newlines inside it become spaces
-    return text.replace("\r", " ").replace("\n", " ")
 
 
 def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt, progress) -> list[str]:
@@ -119,4 +113,4 @@ def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, f
         progress.update(len(chunk))
     if fmt == "jsonl":
         return [stream.format_jsonl(number + i, s, t, text, r, options.nbest > 1) for i, (s, t, text, r) in enumerate(out)]
-    return [_one_line(r.text) for _, _, _, r in out]
+    return [r.text for _, _, _, r in out]

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
+from nmt.export import ctranslate2_dirs, export_is_current
 from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
 from nmt.translate.codec import SubwordCodec
 
@@ -39,15 +40,6 @@ class Translation:
     @property
     def text(self) -> str:
         return self.hypotheses[0].text if self.hypotheses else ""
-
-
-def ctranslate2_dirs(bundle: Bundle) -> dict[str, Path]:
-    """Converted CTranslate2 models in a bundle, by quantization."""
-    found = {}
-    for child in sorted(bundle.path.glob("ctranslate2-*")):
-        if (child / "model.bin").is_file() and (child / "nmt_export.json").is_file():
-            found[child.name.split("-", 1)[1]] = child
-    return found
 
 
 def _resolve_device(device: str) -> str:
@@ -80,8 +72,6 @@ class Translator:
                                   self.bundle.extra.get("normalization", "NFC"), threads=self.threads)
         converted = ctranslate2_dirs(self.bundle)
         if backend == "auto":
-            from nmt.export import export_is_current
-
             stale = [q for q, d in converted.items() if not export_is_current(self.bundle, d)]
             if stale and checkpoint is None:
                 log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
@@ -93,18 +83,21 @@ class Translator:
             if not converted:
                 raise NmtError(f"bundle {self.bundle.path} has no CTranslate2 model; run "
                                f"nmt export --model {self.bundle.path} --format ctranslate2 first")
+            if checkpoint is not None:
+                raise NmtError("--checkpoint picks a fairseq checkpoint: use it with --backend fairseq "
+                               "(a CTranslate2 export is made from the bundle's own checkpoint)")
             if quantization is None:
-                quantization = next(iter(sorted(converted, key=_quantization_rank)))
+                quantization = next(iter(converted))
             if quantization not in converted:
                 raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
-                               f"available: {', '.join(sorted(converted))}")
-            from nmt.export import export_is_current
-
+                               f"available: {', '.join(converted)}")
             if not export_is_current(self.bundle, converted[quantization]):
                 raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
                                f"checkpoint than {self.bundle.checkpoint}; re-run nmt export --force")
+            # "default": CTranslate2 runs the export's type, or the nearest one the device supports
+            # (an int8_float16 export still runs on a CPU)
             self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
-                                              self.threads, compute_type=quantization)
+                                              self.threads, compute_type="default")
         else:
             ckpt = Path(checkpoint) if checkpoint else self.bundle.checkpoint_path
             if not ckpt.is_file():
@@ -160,8 +153,8 @@ class Translator:
         for batch in _batches(work, batch_tokens, max_batch_sentences):
             outputs = self.backend.generate([ids for _, ids in batch], src, tgt, options)
             for (i, _), hyps in zip(batch, outputs):
-                results[i] = Translation([Hypothesis(self.codec.decode(ids), score, self.codec.ids_to_pieces(ids))
-                                          for ids, score in hyps])
+                results[i] = Translation([Hypothesis(_one_line(self.codec.decode(ids)), score,
+                                                     self.codec.ids_to_pieces(ids)) for ids, score in hyps])
             if progress is not None:
                 progress.update(len(batch))
         return results  # type: ignore[return-value]
@@ -169,6 +162,14 @@ class Translator:
     def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
         """Convenience: plain strings in, best translations out."""
         return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
+
+
+def _one_line(text: str) -> str:
+    """A translation never adds a line: a line break inside it (byte-fallback models can
+    produce one) becomes a space."""
+    if "\n" in text or "\r" in text or "\u2028" in text or "\u2029" in text:
+        return " ".join(text.replace("\u2028", "\n").replace("\u2029", "\n").split())
+    return text
 
 
 def _batches(work, batch_tokens: int, max_sentences: int):
@@ -182,8 +183,3 @@ def _batches(work, batch_tokens: int, max_sentences: int):
         width = new_width
     if batch:
         yield batch
-
-
-def _quantization_rank(name: str) -> int:
-    order = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32"]
-    return order.index(name) if name in order else len(order)

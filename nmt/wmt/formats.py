@@ -490,7 +490,7 @@ def _xml_hypotheses(path, testset, system):
     if system not in systems:
         if len(systems) > 1:
             raise NmtError(f"{path} has hypotheses of several systems ({', '.join(sorted(systems))}); "
-                           "name the one to use with --system")
+                           "name the one to use with --hyp-system")
         system = next(iter(systems))
     by_key = {(doc.collection, doc.id): doc.element for doc in other.docs}
     out = []
