@@ -28,6 +28,9 @@ def main():
     parser.add_argument("--minutes", type=float, default=6)
     parser.add_argument("--data", choices=["sample", "ml50-4"], default="sample")
     parser.add_argument("--work", type=Path, default=REPO / "work" / "bench_presets")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run of the same preset (the time budget counts training "
+                             "time across resumes) instead of starting over")
     args = parser.parse_args()
     from nmt import langs
     from nmt.evaluate import metrics
@@ -50,9 +53,13 @@ def main():
     config = REPO / "recipes" / "configs" / "quickstart.yaml"
     sets = [f"model.preset={args.preset}", f"training.max_time_minutes={args.minutes}",
             "training.max_updates=1000000", "validation.every_updates=1000", "checkpoint.every_updates=1000"]
+    resumed_from = None
+    if args.resume and (model / "checkpoints" / "checkpoint_last.pt").exists():
+        resumed_from = json.loads((model / "training.json").read_text()).get("updates") \
+            if (model / "training.json").exists() else "the last checkpoint"
     t0 = time.perf_counter()
-    run([BIN / "nmt", "train", "--config", config, "--data", data, "--output", model, "--reset",
-         *[x for s in sets for x in ("--set", s)]])
+    run([BIN / "nmt", "train", "--config", config, "--data", data, "--output", model,
+         *([] if args.resume else ["--reset"]), *[x for s in sets for x in ("--set", s)]])
     train_wall = time.perf_counter() - t0
     run([BIN / "nmt", "export", "-m", model, "--quantization", "int8", "--force"])
     manifest = json.loads((model / "training.json").read_text())
@@ -72,12 +79,15 @@ def main():
         rows.append(f"| {src}-{tgt} | {manifest['directions'][f'{src}-{tgt}']['train']:,} | {f_chrf.score:.1f} | "
                     f"{f_bleu.score:.1f} | {t_chrf.score:.1f} ({len(test_ref)} lines) |")
     best = manifest["best"]
+    resume_note = (f" The run was interrupted and resumed with `--resume` from its last checkpoint; the wall "
+                   f"time is that of the resumed part, the budget counts training time across both parts."
+                   if resumed_from is not None else "")
     body = f"""
 Machine: {machine()}.
-Command: `.venv/bin/python benchmarks/bench_presets.py --preset {args.preset} --minutes {args.minutes} --data {args.data}`
+Command: `.venv/bin/python benchmarks/bench_presets.py --preset {args.preset} --minutes {args.minutes} --data {args.data}{' --resume' if args.resume else ''}`
 ({time.strftime('%Y-%m-%d')}). Budget: {args.minutes} min of training ({manifest['updates']} updates,
 {manifest['parameters']:,} parameters; wall time incl. validation {train_wall / 60:.1f} min; best validation
-chrF {best['score']} at update {best['update']}). FLORES-200 devtest, all 1,012 lines, beam 5, CTranslate2 int8.
+chrF {best['score']} at update {best['update']}).{resume_note} FLORES-200 devtest, all 1,012 lines, beam 5, CTranslate2 int8.
 Signatures: chrF `{f_chrf.signature}`; BLEU `{f_bleu.signature}` (tokenizer per target language).
 
 | direction | training pairs | FLORES chrF | FLORES BLEU | in-domain test chrF |
