@@ -95,6 +95,7 @@ def main():
     parser.add_argument("--work", type=Path, default=REPO / "work" / "bench_translate")
     args = parser.parse_args()
     from nmt import langs
+    from nmt.translate.backends import CTranslate2Backend, FairseqBackend, ctranslate2_threads
 
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
@@ -119,6 +120,9 @@ Command: `.venv/bin/python benchmarks/bench_translate.py --small-model {args.sma
 ({time.strftime('%Y-%m-%d')}). FLORES-200 devtest {args.src} -> {args.tgt}, {len(refs)} sentences, beam {args.beam},
 2 CPU threads, output cap 1.5 x source + 10 tokens. Each command is timed end to end (process start to exit);
 start-up = the same command on a one-line input; peak memory from GNU time.
+Batching: fairseq-interactive `--max-tokens 4000 --buffer-size 2048`; `nmt translate` up to 4000 tokens and
+{FairseqBackend.max_batch_sentences} sentences per batch on the fairseq backend, {CTranslate2Backend.max_batch_sentences} on CTranslate2, which decodes
+{ctranslate2_threads(2)[0]} batches in parallel ({ctranslate2_threads(2)[1]} thread each) with `--threads 2`.
 
 | model | system | sentences/s | tokens/s | start-up (s) | peak RSS (MiB) | BLEU / chrF | speed vs fairseq-interactive |
 |---|---|---:|---:|---:|---:|---|---:|

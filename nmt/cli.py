@@ -155,7 +155,8 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
 @click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
 @click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True, help="CPU threads (0: all cores).")
+@click.option("--threads", default=0, show_default=True,
+              help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors

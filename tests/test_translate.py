@@ -100,10 +100,27 @@ def test_backends_agree_at_float32_greedy(exported):
     fairseq = Translator(exported, backend="fairseq")
     ct2 = Translator(exported, backend="ctranslate2", quantization="float32")
     for src, tgt, lines in (("de_DE", "en_XX", DE[:60]), ("en_XX", "ja_XX", EN[:60])):
-        a = fairseq.translate_text(lines, src, tgt, options=options)
+        # the output length cap is per batch (fairseq's rule): same batches, same output
+        a = fairseq.translate_text(lines, src, tgt, options=options, max_batch_sentences=16)
         b = ct2.translate_text(lines, src, tgt, options=options)
         assert a == b
     assert Translator(exported).backend_name == "ctranslate2"  # auto prefers the (fresh) export
+
+
+def test_ctranslate2_parallel_batches_keep_order(exported):
+    """Batches decoded two at a time come back in input order, identical to one at a time."""
+    from nmt.translate.backends import ctranslate2_threads
+
+    assert ctranslate2_threads(1) == (1, 1) and ctranslate2_threads(2) == (2, 1) and ctranslate2_threads(16) == (4, 4)
+    lines = DE[:45] + [""] + DE[45:60]
+    serial = Translator(exported, backend="ctranslate2", quantization="float32", threads=1)
+    parallel = Translator(exported, backend="ctranslate2", quantization="float32", threads=2)
+    assert serial.backend.parallel == 1 and parallel.backend.parallel == 2
+    for beam in (1, 3):
+        options = DecodeOptions(beam=beam)
+        want = serial.translate_text(lines, "de_DE", "en_XX", options=options, max_batch_sentences=4)
+        got = parallel.translate_text(lines, "de_DE", "en_XX", options=options, max_batch_sentences=4)
+        assert got == want and len(got) == 61 and got[45] == "" and sum(bool(x) for x in got) == 60
 
 
 def test_int8_export_translates_every_line(exported):

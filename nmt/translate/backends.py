@@ -43,6 +43,8 @@ class DecodeOptions:
 
 class FairseqBackend:
     name = "fairseq"
+    # sentences per batch when the caller does not say (fairseq-interactive batches by tokens alone)
+    max_batch_sentences = 128
 
     def __init__(self, bundle, checkpoint: Path, device: str, precision: str = "fp32"):
         from nmt.fairseq_backend.inference import FairseqGenerator
@@ -67,21 +69,40 @@ class FairseqBackend:
             temperature=opts.temperature, seed=opts.seed)
         return [[(h.tokens, h.score) for h in hyps] for hyps in results]
 
+    def generate_many(self, batches, src: str, tgt: str, opts: DecodeOptions):
+        """``generate`` for each batch, in order."""
+        for batch in batches:
+            yield self.generate(batch, src, tgt, opts)
+
+
+def ctranslate2_threads(threads: int) -> tuple[int, int]:
+    """How CTranslate2 splits ``threads`` CPU threads: (batches decoded in parallel, threads per batch).
+
+    Beam search over small batches is mostly memory traffic (reordering the decoder's cache),
+    which intra-op threads share badly; whole batches on separate cores scale better
+    (benchmarks/RESULTS.md, translation speed). Up to 4 parallel batches, the rest as
+    intra-op threads."""
+    parallel = max(1, min(threads, 4))
+    return parallel, max(1, threads // parallel)
+
 
 class CTranslate2Backend:
     """A model converted by ``nmt export --format ctranslate2``, run by CTranslate2."""
 
     name = "ctranslate2"
+    # small batches are much faster in CTranslate2's CPU beam search than fairseq-sized ones
+    max_batch_sentences = 16
 
     def __init__(self, bundle, model_dir: Path, codec, device: str, threads: int, compute_type: str = "default"):
         import ctranslate2
 
         self.bundle = bundle
         self.codec = codec
+        self.parallel, intra = ctranslate2_threads(threads) if device == "cpu" else (1, 0)
         try:
             self.translator = ctranslate2.Translator(
                 str(model_dir), device=device, compute_type=compute_type,
-                inter_threads=1, intra_threads=threads if device == "cpu" else 0)
+                inter_threads=self.parallel, intra_threads=intra)
         except (RuntimeError, ValueError) as exc:
             raise NmtError(f"cannot load the CTranslate2 model in {model_dir}: {exc}; "
                            "re-run nmt export") from None
@@ -92,7 +113,7 @@ class CTranslate2Backend:
     def max_source_tokens(self) -> int:
         return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
 
-    def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+    def _request(self, batch, src: str, tgt: str, opts: DecodeOptions):
         sources = []
         for ids in batch:
             pieces = self.codec.ids_to_pieces(ids)
@@ -107,10 +128,37 @@ class CTranslate2Backend:
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)
-            if opts.seed is not None:
-                import ctranslate2
+        return sources, kwargs
 
-                ctranslate2.set_random_seed(opts.seed)
-        results = self.translator.translate_batch(sources, **kwargs)
-        return [[(self.codec.pieces_to_ids([p for p in pieces if p not in self.strip]), float(score))
-                 for pieces, score in zip(result.hypotheses, result.scores)] for result in results]
+    def _convert(self, result):
+        return [(self.codec.pieces_to_ids([p for p in pieces if p not in self.strip]), float(score))
+                for pieces, score in zip(result.hypotheses, result.scores)]
+
+    def _seed(self, opts: DecodeOptions) -> None:
+        if opts.sampling and opts.seed is not None:
+            import ctranslate2
+
+            ctranslate2.set_random_seed(opts.seed)
+
+    def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+        sources, kwargs = self._request(batch, src, tgt, opts)
+        self._seed(opts)
+        return [self._convert(result) for result in self.translator.translate_batch(sources, **kwargs)]
+
+    def generate_many(self, batches, src: str, tgt: str, opts: DecodeOptions):
+        """The batches' outputs in order, ``self.parallel`` batches decoding at a time.
+
+        Sampling with a seed stays sequential, so that it is reproducible."""
+        if self.parallel == 1 or (opts.sampling and opts.seed is not None):
+            for batch in batches:
+                yield self.generate(batch, src, tgt, opts)
+            return
+        window = 2 * self.parallel  # queued ahead, so that no worker waits for the next batch
+        pending = []
+        for batch in batches:
+            sources, kwargs = self._request(batch, src, tgt, opts)
+            pending.append(self.translator.translate_batch(sources, asynchronous=True, **kwargs))
+            while len(pending) > window:
+                yield [self._convert(r.result()) for r in pending.pop(0)]
+        for futures in pending:
+            yield [self._convert(r.result()) for r in futures]

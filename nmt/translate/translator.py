@@ -119,9 +119,14 @@ class Translator:
         return list(self.bundle.languages)
 
     def translate(self, lines: Sequence[str | None], src: str, tgt: str, options: DecodeOptions | None = None,
-                  batch_tokens: int = 4000, max_batch_sentences: int = 128, too_long: str = "skip",
+                  batch_tokens: int = 4000, max_batch_sentences: int | None = None, too_long: str = "skip",
                   first_line_number: int = 1, progress=None) -> list[Translation]:
-        """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order."""
+        """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order.
+
+        Batches hold up to ``batch_tokens`` source tokens (padded) and ``max_batch_sentences``
+        lines (default: the backend's own, 128 for fairseq, 16 for CTranslate2). The output
+        length cap is per batch, as in fairseq, so the two backends give identical greedy
+        float32 output when they are given the same batching."""
         options = options or DecodeOptions()
         options.check()
         self.bundle.check_language(src, "source language")
@@ -150,8 +155,9 @@ class Translator:
                     continue
             work.append((i, ids))
         work.sort(key=lambda item: len(item[1]))
-        for batch in _batches(work, batch_tokens, max_batch_sentences):
-            outputs = self.backend.generate([ids for _, ids in batch], src, tgt, options)
+        batches = list(_batches(work, batch_tokens, max_batch_sentences or self.backend.max_batch_sentences))
+        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
+        for batch, outputs in zip(batches, outputs_per_batch):
             for (i, _), hyps in zip(batch, outputs):
                 results[i] = Translation([Hypothesis(_one_line(self.codec.decode(ids)), score,
                                                      self.codec.ids_to_pieces(ids)) for ids, score in hyps])
