@@ -103,7 +103,7 @@ from scratch {timings['scratch'] / 60:.0f} min. FLORES-200 devtest, all 1,012 li
 """ + "\n".join(rows) + f"""
 | **average** | | **{avg['scratch']:.1f}** | **{avg['finetuned']:.1f}** | **{avg['finetuned'] - avg['scratch']:+.1f}** |
 
-At this scale (a 1-2M-parameter model, minutes of CPU) absolute quality is low; the comparison is what
+At this scale (a {pre_manifest['parameters'] / 1e6:.1f}M-parameter model, minutes of CPU) absolute quality is low; the comparison is what
 this measures. The same pipeline runs the official mBART-50 on a GPU (`recipes/mbart50_finetune.sh`).
 """ + (f"\n{args.note}\n" if args.note else "")
     update_results("mBART: fine-tuning a pretrained model vs the same architecture from scratch", body)
