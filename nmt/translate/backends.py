@@ -78,10 +78,9 @@ class FairseqBackend:
 def ctranslate2_threads(threads: int) -> tuple[int, int]:
     """How CTranslate2 splits ``threads`` CPU threads: (batches decoded in parallel, threads per batch).
 
-    Beam search over small batches is mostly memory traffic (reordering the decoder's cache),
-    which intra-op threads share badly; whole batches on separate cores scale better
-    (benchmarks/RESULTS.md, translation speed). Up to 4 parallel batches, the rest as
-    intra-op threads."""
+    Measured on 2 cores (benchmarks/RESULTS.md, translation speed): two 16-sentence batches
+    on one thread each decode faster than one batch on two intra-op threads. Up to 4
+    parallel batches, the rest as intra-op threads."""
     parallel = max(1, min(threads, 4))
     return parallel, max(1, threads // parallel)
 
