@@ -150,6 +150,8 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
 @click.option("--temperature", default=1.0, show_default=True)
 @click.option("--seed", type=int, help="Random seed (sampling).")
 @click.option("--batch-tokens", default=4000, show_default=True, help="Tokens per batch.")
+@click.option("--batch-sentences", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model width and beam).")
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")
 @click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
@@ -161,8 +163,8 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors
 def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
-              sampling, sampling_topk, temperature, seed, batch_tokens, too_long, backend, quantization, device,
-              threads, checkpoint):
+              sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend, quantization,
+              device, threads, checkpoint):
     """Translate line by line: N input lines give N output lines, always."""
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.cli_run import run_translate
@@ -171,7 +173,8 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
                             sampling=sampling, sampling_topk=sampling_topk, temperature=temperature, seed=seed)
     run_translate(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path, tsv=tsv,
                   fmt=fmt, options=options, batch_tokens=batch_tokens, too_long=too_long, backend=backend,
-                  quantization=quantization, device=device, threads=threads, checkpoint=checkpoint)
+                  quantization=quantization, device=device, threads=threads, checkpoint=checkpoint,
+                  batch_sentences=batch_sentences or None)
 
 
 @main.command()

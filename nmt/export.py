@@ -55,13 +55,13 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False) -
     out = bundle.path / f"ctranslate2-{quantization}"
     if out.exists() and not force:
         raise NmtError(f"{out} exists; pass --force to replace it")
-    tmp = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages, bundle.lang_tok_style,
+    tmp, info = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages, bundle.lang_tok_style,
                                  out, quantization)
     import ctranslate2
 
     write_json(tmp / "nmt_export.json", {"quantization": quantization, "ctranslate2_version": ctranslate2.__version__,
                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **_stamp(bundle),
-                                         "sha256": sha256_file(bundle.checkpoint_path)})
+                                         "sha256": sha256_file(bundle.checkpoint_path), **info})
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

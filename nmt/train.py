@@ -48,13 +48,39 @@ def load_valid_sets(data_dir: Path, manifest: dict, directions, max_sentences: i
     return sets
 
 
+def bleu_unusable(directions, metric: str) -> dict:
+    """Validation directions whose BLEU tokenizer cannot load here -> why (checked before training).
+
+    Their BLEU is reported as n/a (with a warning when training starts) rather than the run
+    crashing at its first validation; when BLEU picks the best checkpoint, that is an error."""
+    from nmt.evaluate import metrics
+
+    missing = {}
+    for direction in directions:
+        try:
+            metrics.bleu_metric(direction.split("-")[1])
+        except NmtError as exc:
+            missing[direction] = str(exc)
+    if missing and metric == "bleu":
+        raise NmtError(f"validation.metric is bleu but BLEU cannot be computed for {', '.join(missing)}: "
+                       f"{next(iter(missing.values()))}; or set validation.metric=chrf")
+    return missing
+
+
 class TrainHooks:
     """Logging, per-direction validation (BLEU / chrF), TensorBoard and the training manifest."""
 
-    def __init__(self, run_dir: Path, valid_sets: dict, cfg: TrainConfig, manifest_base: dict):
+    def __init__(self, run_dir: Path, valid_sets: dict, cfg: TrainConfig, manifest_base: dict,
+                 no_bleu: dict | None = None):
         self.run_dir = Path(run_dir)
         self.valid_sets = valid_sets
         self.metric = cfg.validation.metric
+        self.bleu_unusable = dict(no_bleu or {})  # direction -> why its BLEU is n/a
+        manifest_base.pop("validation_bleu_unavailable", None)
+        if self.bleu_unusable:
+            manifest_base["validation_bleu_unavailable"] = self.bleu_unusable
+        for direction, why in self.bleu_unusable.items():
+            log.warning("validation BLEU for %s will be n/a: %s", direction, why)
         self.decode = dict(beam=cfg.validation.beam, max_len_a=cfg.validation.max_len_a,
                            max_len_b=cfg.validation.max_len_b)
         self.manifest = manifest_base
@@ -124,15 +150,18 @@ class TrainHooks:
         for direction, (sources, refs) in self.valid_sets.items():
             src, tgt = direction.split("-")
             hyps = translator.translate_text(sources, src, tgt, options=DecodeOptions(**self.decode))
-            scores["bleu"][direction] = metrics.bleu(hyps, refs, tgt).score
+            if direction not in self.bleu_unusable:
+                scores["bleu"][direction] = metrics.bleu(hyps, refs, tgt).score
+                self._scalar(f"valid_bleu/{direction}", scores["bleu"][direction], update)
             scores["chrf"][direction] = metrics.chrf(hyps, refs).score
-            self._scalar(f"valid_bleu/{direction}", scores["bleu"][direction], update)
             self._scalar(f"valid_chrf/{direction}", scores["chrf"][direction], update)
+        # averages over the directions that have the score (BLEU is n/a where its tokenizer is missing)
         average = {k: round(sum(v.values()) / len(v), 2) if v else None for k, v in scores.items()}
         self._scalar("valid/loss", valid_loss, update)
         self._scalar("valid/bleu_avg", average["bleu"], update)
         self._scalar("valid/chrf_avg", average["chrf"], update)
-        per_dir = " ".join(f"{d} {scores['chrf'][d]:.1f}/{scores['bleu'][d]:.1f}" for d in self.valid_sets)
+        per_dir = " ".join(f"{d} {scores['chrf'][d]:.1f}/"
+                           + (f"{scores['bleu'][d]:.1f}" if d in scores["bleu"] else "n/a") for d in self.valid_sets)
         log.info("validation @ %d | loss %.3f | avg chrF %.2f | avg BLEU %.2f | %.0fs", update,
                  valid_loss if valid_loss is not None else float("nan"), average["chrf"] or 0,
                  average["bleu"] or 0, time.time() - t0)
@@ -235,13 +264,14 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
                                       arch_args=arch_args)
     if dry_run:
         return argv
+    valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
+    no_bleu = bleu_unusable([f"{s}-{t}" for s, t in valid_dirs], cfg.validation.metric)
     # torchrun / SLURM set RANK for every process; otherwise the config says (fairseq's own spawning
     # starts the other ranks later, from this process)
     rank = cfg.distributed.rank if cfg.distributed.init_method else int(os.environ.get("RANK", "0"))
     if rank == 0:
         prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir, max_positions)
     _log_to_file(run_dir / f"train{'' if rank == 0 else f'.rank{rank}'}.log")
-    valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
     valid_sets = load_valid_sets(data_dir, manifest, valid_dirs, cfg.validation.max_sentences)
     existing = {}
     if (run_dir / "training.json").is_file() and not reset:
@@ -252,7 +282,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
             "directions": {f"{s}-{t}": manifest["directions"][f"{s}-{t}"] for s, t in directions},
             "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
             "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
-    hooks = TrainHooks(run_dir, valid_sets, cfg, base)
+    hooks = TrainHooks(run_dir, valid_sets, cfg, base, no_bleu)
     settings = {
         "threads": cfg.training.threads or (os.cpu_count() or 1) if device == "cpu" else 0,
         "validate_every": cfg.validation.every_updates, "save_every": cfg.checkpoint.every_updates,

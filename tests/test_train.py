@@ -1,6 +1,8 @@
 """nmt train: learning, resume after SIGKILL, refused resume, bundles, safe checkpoint loading."""
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -200,3 +202,65 @@ def test_distributed_launch_arguments(prepared_sample, tmp_path):
     with pytest.raises(NmtError, match="init_method"):  # on CPU fairseq cannot spawn the ranks itself
         train(load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2"]), tmp_path / "x",
               dry_run=True)
+
+
+def _without_japanese_bleu(monkeypatch):
+    """sacrebleu as installed without its [ja] extra: the ja-mecab tokenizer cannot load."""
+    import sacrebleu.metrics
+
+    real = sacrebleu.metrics.BLEU
+
+    def bleu(*args, tokenize=None, **kwargs):
+        if tokenize == "ja-mecab":
+            raise ImportError("\nJapanese tokenization requires extra dependencies.\n\n    pip install sacrebleu[ja]\n")
+        return real(*args, tokenize=tokenize, **kwargs)
+
+    monkeypatch.setattr(sacrebleu.metrics, "BLEU", bleu)
+
+
+def test_missing_bleu_tokenizer_gives_na_not_a_crash_mid_training(prepared_sample, tmp_path, monkeypatch, caplog):
+    """Seen on a GPU box without sacrebleu[ja]: training died at its first validation. Now BLEU
+    into Japanese is n/a (warned before training starts), chrF still picks the best checkpoint,
+    and a run that selects by BLEU is refused before it starts."""
+    from nmt.train import bleu_unusable, train
+
+    _without_japanese_bleu(monkeypatch)
+    caplog.set_level(logging.INFO, logger="nmt.train")
+    sets = ["en_XX-ja_XX", "en_XX-de_DE"]
+    missing = bleu_unusable(sets, "chrf")
+    assert list(missing) == ["en_XX-ja_XX"] and "sacrebleu[ja,ko]" in missing["en_XX-ja_XX"]
+    assert "\n" not in missing["en_XX-ja_XX"]  # one line, as every nmt error
+    with pytest.raises(NmtError, match="validation.metric is bleu.*en_XX-ja_XX"):
+        bleu_unusable(sets, "bleu")
+    run = tmp_path / "run"
+    cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=20",
+                                                "validation.every_updates=20", "validation.max_sentences=5",
+                                                "checkpoint.every_updates=20"])
+    manifest = train(cfg, run)
+    last = manifest["validations"][-1]
+    assert "en_XX-ja_XX" not in last["bleu"] and "en_XX-de_DE" in last["bleu"]
+    assert set(last["chrf"]) == set(manifest["directions"])
+    assert list(manifest["validation_bleu_unavailable"]) == ["en_XX-ja_XX"]
+    assert (run / "checkpoints" / "checkpoint_best.pt").is_file()
+    assert "validation BLEU for en_XX-ja_XX will be n/a" in (run / "train.log").read_text()
+    assert re.search(r"en_XX-ja_XX \d+\.\d/n/a", caplog.text)  # the per-direction validation line
+    bleu_cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "validation.metric=bleu"])
+    with pytest.raises(NmtError, match="validation.metric is bleu"):
+        train(bleu_cfg, tmp_path / "run-bleu")
+    assert not (tmp_path / "run-bleu").exists()
+
+
+def test_bf16_on_gpu_is_not_taken_for_a_tpu(prepared_sample, tmp_path):
+    """fairseq 0.12 turns --bf16 into --tpu, and its Trainer then crashed on a GPU (seen on an
+    H200: torch_xla's xla_device). The adapter keeps bf16 and drops the TPU flag."""
+    from nmt.data.prepare import load_prepared
+    from nmt.fairseq_backend.training import fairseq_train_args, parse_fairseq_args
+
+    manifest = load_prepared(prepared_sample)
+    for precision, flag in (("bf16", "bf16"), ("fp16", "fp16")):
+        cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", f"training.precision={precision}"])
+        argv = fairseq_train_args(cfg, str(prepared_sample / "bin"), [("de_DE", "en_XX")],
+                                  manifest["lang_tok_style"], str(tmp_path / "ckpt"), "cuda")
+        assert f"--{flag}" in argv and "--cpu" not in argv
+        parsed = parse_fairseq_args(argv)
+        assert getattr(parsed.common, flag) is True and parsed.common.tpu is False and parsed.common.cpu is False

@@ -1,5 +1,6 @@
 """nmt translate: line alignment, bad lines, n-best, language errors, backend agreement, streaming."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -99,12 +100,54 @@ def test_backends_agree_at_float32_greedy(exported):
     options = DecodeOptions(beam=1)
     fairseq = Translator(exported, backend="fairseq")
     ct2 = Translator(exported, backend="ctranslate2", quantization="float32")
+    n = ct2.backend.batch_sentences(options)
     for src, tgt, lines in (("de_DE", "en_XX", DE[:60]), ("en_XX", "ja_XX", EN[:60])):
         # the output length cap is per batch (fairseq's rule): same batches, same output
-        a = fairseq.translate_text(lines, src, tgt, options=options, max_batch_sentences=16)
+        a = fairseq.translate_text(lines, src, tgt, options=options, max_batch_sentences=n)
         b = ct2.translate_text(lines, src, tgt, options=options)
         assert a == b
     assert Translator(exported).backend_name == "ctranslate2"  # auto prefers the (fresh) export
+
+
+def test_ctranslate2_batch_size_follows_model_width_and_beam(exported, tmp_path):
+    """On CPU the default batch holds about 10,240 // (beam x model width) sentences; the
+    width comes from the export's record, or from the bundle's preset for older exports."""
+    from nmt.fileio import read_json, write_json
+
+    export = exported / "ctranslate2-float32"
+    width = read_json(export / "nmt_export.json")["decoder_embed_dim"]
+    assert width == 64  # the checkpoint's own width (conftest's TINY_TRAIN), not the tiny preset's 128
+    backend = Translator(exported, backend="ctranslate2", quantization="float32").backend
+    assert backend.model_dim == width
+    assert [backend.batch_sentences(DecodeOptions(beam=beam)) for beam in (1, 2, 5, 40, 200)] == [64, 64, 32, 4, 1]
+    assert backend.batch_sentences(DecodeOptions(beam=5, sampling=True)) == 64
+    # an export made before the width was recorded: the preset's width
+    old = tmp_path / "old"
+    shutil.copytree(exported, old)
+    info = read_json(old / "ctranslate2-float32" / "nmt_export.json")
+    del info["decoder_embed_dim"]
+    write_json(old / "ctranslate2-float32" / "nmt_export.json", info)
+    bundle = read_json(old / "bundle.json")
+    bundle["extra"]["preset"] = "base"
+    write_json(old / "bundle.json", bundle)
+    old_backend = Translator(old, backend="ctranslate2", quantization="float32").backend
+    assert old_backend.model_dim == 512 and old_backend.batch_sentences(DecodeOptions(beam=5)) == 4
+
+
+def test_cli_batch_sentences_reaches_the_translator(exported):
+    # a tight length cap (a x the batch's longest source + b) makes the output depend on the batching
+    lines = DE[:9] + [""] + DE[9:14]
+    options = DecodeOptions(beam=1, max_len_a=0.5, max_len_b=1)
+    translator = Translator(exported, backend="ctranslate2", quantization="float32")
+    want = translator.translate_text(lines, "de_DE", "en_XX", options=options, max_batch_sentences=3)
+    assert want != translator.translate_text(lines, "de_DE", "en_XX", options=options)
+    result = run_nmt("translate", "-m", exported, "-s", "de_DE", "-t", "en_XX", "--backend", "ctranslate2",
+                     "--quantization", "float32", "--beam", "1", "--max-len-a", "0.5", "--max-len-b", "1",
+                     "--batch-sentences", "3", input="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.split("\n")[:-1] == want and len(want) == 15 and want[9] == ""
+    bad = run_nmt("translate", "-m", exported, "-s", "de_DE", "-t", "en_XX", "--batch-sentences", "-1", input="x\n")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
 
 def test_ctranslate2_parallel_batches_keep_order(exported):

@@ -106,7 +106,8 @@ def _bleu(tokenize: str, references=None):
     try:
         return BLEU(tokenize=tokenize, references=references)
     except (ImportError, RuntimeError) as exc:
-        raise NmtError(f"BLEU tokenizer {tokenize} is not usable here ({exc}); install sacrebleu[ja,ko] "
+        why = " ".join(str(exc).split())  # sacrebleu's message spans lines; an nmt error is one line
+        raise NmtError(f"BLEU tokenizer {tokenize} is not usable here ({why}); install sacrebleu[ja,ko] "
                        "or pass another tokenizer") from None
 
 

@@ -53,8 +53,12 @@ def average(paths, output) -> dict:
 
 
 def convert_to_ctranslate2(checkpoint: Path, dict_path: Path, languages, lang_tok_style: str, output: Path,
-                           quantization: str = "int8") -> None:
+                           quantization: str = "int8") -> tuple[Path, dict]:
     """Convert a ``translation_multi_simple_epoch`` checkpoint with CTranslate2's fairseq converter.
+
+    Returns the converted model's temporary directory (beside ``output``; the caller
+    moves it into place) and facts about the model that the converted files do not
+    say (``decoder_embed_dim``).
 
     The converter rebuilds fairseq's task, which reads ``dict.{lang}.txt`` and the
     language list from a data directory: a temporary one is made from the bundle's
@@ -62,6 +66,9 @@ def convert_to_ctranslate2(checkpoint: Path, dict_path: Path, languages, lang_to
     """
     install_safe_globals()
     state = load_state(checkpoint)  # fails cleanly on a hostile or broken file before the converter sees it
+    from nmt.fairseq_backend.surgery import architecture
+
+    info = {k: v for k, v in architecture(state).items() if k == "decoder_embed_dim"}
     del state
     from ctranslate2.converters import FairseqConverter
 
@@ -89,4 +96,4 @@ def convert_to_ctranslate2(checkpoint: Path, dict_path: Path, languages, lang_to
             if missing:
                 shutil.rmtree(tmp_out, ignore_errors=True)
                 raise NmtError(f"converted vocabulary lacks language tokens for {', '.join(missing)}")
-    return tmp_out
+    return tmp_out, info

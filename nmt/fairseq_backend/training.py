@@ -236,6 +236,11 @@ def parse_fairseq_args(argv: list[str]):
     except SystemExit:
         last = [line for line in captured.getvalue().splitlines() if line.strip()][-1:]
         raise RuntimeError(f"fairseq rejected the generated arguments: {last[0] if last else '?'}") from None
+    if args.bf16 and not args.cpu:
+        # fairseq 0.12 takes --bf16 to mean a TPU (options.py sets tpu=True; facebookresearch/fairseq#4696),
+        # and its Trainer then asks torch_xla for the device. On a GPU, bf16 is the same mixed
+        # precision as --fp16 (bf16 model, fp32 master weights) without loss scaling.
+        args.tpu = False
     return convert_namespace_to_omegaconf(args)
 
 

@@ -62,6 +62,9 @@ class FairseqBackend:
     def max_source_tokens(self) -> int:
         return self.generator.max_source_tokens()
 
+    def batch_sentences(self, opts: DecodeOptions) -> int:
+        return self.max_batch_sentences
+
     def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
         results = self.generator.generate(
             batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=opts.max_len_a, max_len_b=opts.max_len_b,
@@ -89,14 +92,20 @@ class CTranslate2Backend:
     """A model converted by ``nmt export --format ctranslate2``, run by CTranslate2."""
 
     name = "ctranslate2"
-    # small batches are much faster in CTranslate2's CPU beam search than fairseq-sized ones
-    max_batch_sentences = 16
+    # On CPU, CTranslate2 decodes fastest when a batch's decoder rows (sentences x beam)
+    # times the model width stay near this many values: 4 sentences for transformer-base
+    # at beam 5, 8 for the small preset, 40 for it greedy (benchmarks/RESULTS.md).
+    cpu_batch_budget = 10240
+    max_cpu_batch_sentences = 64
+    gpu_batch_sentences = 64  # not measured on a GPU yet
 
     def __init__(self, bundle, model_dir: Path, codec, device: str, threads: int, compute_type: str = "default"):
         import ctranslate2
 
         self.bundle = bundle
         self.codec = codec
+        self.device = device
+        self.model_dim = _model_dim(bundle, model_dir)
         self.parallel, intra = ctranslate2_threads(threads) if device == "cpu" else (1, 0)
         try:
             self.translator = ctranslate2.Translator(
@@ -111,6 +120,13 @@ class CTranslate2Backend:
 
     def max_source_tokens(self) -> int:
         return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
+
+    def batch_sentences(self, opts: DecodeOptions) -> int:
+        """Sentences per batch when the caller does not say."""
+        if self.device != "cpu":
+            return self.gpu_batch_sentences
+        rows = 1 if opts.sampling else opts.beam
+        return max(1, min(self.max_cpu_batch_sentences, self.cpu_batch_budget // (rows * self.model_dim)))
 
     def _request(self, batch, src: str, tgt: str, opts: DecodeOptions):
         sources = []
@@ -161,3 +177,14 @@ class CTranslate2Backend:
                 yield [self._convert(r.result()) for r in pending.pop(0)]
         for futures in pending:
             yield [self._convert(r.result()) for r in futures]
+
+
+def _model_dim(bundle, model_dir: Path) -> int:
+    """The decoder's width: recorded by ``nmt export``; for older exports, the bundle's preset's."""
+    from nmt.config import PRESETS
+    from nmt.fileio import read_json
+
+    dim = read_json(model_dir / "nmt_export.json").get("decoder_embed_dim")
+    if not dim:
+        dim = PRESETS.get(bundle.extra.get("preset"), {}).get("embed_dim", 512)
+    return int(dim)

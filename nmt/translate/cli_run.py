@@ -23,7 +23,7 @@ def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
 
 
 def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, batch_tokens, too_long, backend,
-                  quantization, device, threads, checkpoint) -> None:
+                  quantization, device, threads, checkpoint, batch_sentences: int | None = None) -> None:
     bundle = Bundle.load(model, need_checkpoint=False)
     if tsv:
         if src or tgt:
@@ -67,10 +67,10 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
             for target, out in handles.items():
                 if tsv:
                     lines_out = _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt,
-                                               progress)
+                                               progress, batch_sentences)
                 else:
                     results = translator.translate(chunk, src, target, options, batch_tokens=batch_tokens,
-                                                   too_long=too_long, first_line_number=number, progress=progress)
+                                                   max_batch_sentences=batch_sentences, too_long=too_long, first_line_number=number, progress=progress)
                     lines_out = []
                     for offset, (line, result) in enumerate(zip(chunk, results)):
                         if result.warning:
@@ -82,7 +82,8 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
             number += len(chunk)
 
 
-def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt, progress) -> list[str]:
+def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt, progress,
+                   batch_sentences=None) -> list[str]:
     parsed = [stream.parse_tsv(line, number + i) for i, line in enumerate(chunk)]
     out: list = [None] * len(chunk)
     groups: dict = {}
@@ -102,6 +103,7 @@ def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, f
         groups.setdefault((src, tgt), []).append(i)
     for (src, tgt), ids in groups.items():
         results = translator.translate([parsed[i][2] for i in ids], src, tgt, options, batch_tokens=batch_tokens,
+                                       max_batch_sentences=batch_sentences,
                                        too_long=too_long, first_line_number=number)
         for i, result in zip(ids, results):
             if result.warning:

@@ -124,7 +124,8 @@ class Translator:
         """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order.
 
         Batches hold up to ``batch_tokens`` source tokens (padded) and ``max_batch_sentences``
-        lines (default: the backend's own, 128 for fairseq, 16 for CTranslate2). The output
+        lines (default: the backend's own: 128 for fairseq; for CTranslate2 on CPU, fewer the
+        wider the model and the beam, e.g. 4 for transformer-base at beam 5). The output
         length cap is per batch, as in fairseq, so the two backends give identical greedy
         float32 output when they are given the same batching."""
         options = options or DecodeOptions()
@@ -155,7 +156,7 @@ class Translator:
                     continue
             work.append((i, ids))
         work.sort(key=lambda item: len(item[1]))
-        batches = list(_batches(work, batch_tokens, max_batch_sentences or self.backend.max_batch_sentences))
+        batches = list(_batches(work, batch_tokens, max_batch_sentences or self.backend.batch_sentences(options)))
         outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
         for batch, outputs in zip(batches, outputs_per_batch):
             for (i, _), hyps in zip(batch, outputs):
