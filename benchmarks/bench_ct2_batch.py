@@ -4,7 +4,7 @@
         --model base=work/bench_translate/base [--lines 150]
 
 Evidence for the default batch size of ``nmt translate --backend ctranslate2`` on CPU
-(``CTranslate2Backend.batch_sentences``: about 10,240 // (beam x model width) sentences).
+(``CTranslate2Backend.batch_sentences``: 2,621,440 // (beam x model width^2) sentences).
 Each bundle needs an int8 export (bench_translate.py makes both). Every setting decodes the
 same FLORES-200 devtest lines (every k-th line, so that all lengths are represented) with
 ``--threads 2`` (two batches in parallel, one thread each), in this one process, after a
@@ -68,13 +68,14 @@ Command: `.venv/bin/python benchmarks/bench_ct2_batch.py {' '.join('--model ' + 
 output cap 1.5 x source + 10 tokens, one process, model loaded once; sentences/s per batch size
 (sentences per batch: sentences/s), the fastest in bold.
 
-| model | width | beam | sentences per batch: sentences/s | nmt's default (10,240 // (beam x width)) |
+| model | width | beam | sentences per batch: sentences/s | nmt's default (2,621,440 // (beam x width²)) |
 |---|---:|---:|---|---|
 """ + "\n".join(rows) + f"""
 
 A batch's decoder holds sentences x beam rows of the model's width; `nmt translate` on CPU takes
-10,240 // (beam x width) sentences per batch unless `--batch-sentences` says otherwise. In this run that
-default decoded at {min(ratios):.0%} to {max(ratios):.0%} of the fastest batch size of each row.
+2,621,440 // (beam x width²) sentences per batch (40 rows at width 256, 10 at 512) unless
+`--batch-sentences` says otherwise. In this run that default decoded at {min(ratios):.0%} to {max(ratios):.0%}
+of the fastest batch size of each row.
 """
     update_results("CTranslate2 sentences per batch on CPU", body)
     print(body)

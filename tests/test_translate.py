@@ -110,7 +110,7 @@ def test_backends_agree_at_float32_greedy(exported):
 
 
 def test_ctranslate2_batch_size_follows_model_width_and_beam(exported, tmp_path):
-    """On CPU the default batch holds about 10,240 // (beam x model width) sentences; the
+    """On CPU the default batch holds 2,621,440 // (beam x model width^2) sentences; the
     width comes from the export's record, or from the bundle's preset for older exports."""
     from nmt.fileio import read_json, write_json
 
@@ -119,8 +119,9 @@ def test_ctranslate2_batch_size_follows_model_width_and_beam(exported, tmp_path)
     assert width == 64  # the checkpoint's own width (conftest's TINY_TRAIN), not the tiny preset's 128
     backend = Translator(exported, backend="ctranslate2", quantization="float32").backend
     assert backend.model_dim == width
-    assert [backend.batch_sentences(DecodeOptions(beam=beam)) for beam in (1, 2, 5, 40, 200)] == [64, 64, 32, 4, 1]
-    assert backend.batch_sentences(DecodeOptions(beam=5, sampling=True)) == 64
+    # width 64: 640 // beam, at most 64
+    assert [backend.batch_sentences(DecodeOptions(beam=beam)) for beam in (1, 5, 20, 80, 700)] == [64, 64, 32, 8, 1]
+    assert backend.batch_sentences(DecodeOptions(beam=20, sampling=True)) == 64
     # an export made before the width was recorded: the preset's width
     old = tmp_path / "old"
     shutil.copytree(exported, old)
@@ -131,7 +132,8 @@ def test_ctranslate2_batch_size_follows_model_width_and_beam(exported, tmp_path)
     bundle["extra"]["preset"] = "base"
     write_json(old / "bundle.json", bundle)
     old_backend = Translator(old, backend="ctranslate2", quantization="float32").backend
-    assert old_backend.model_dim == 512 and old_backend.batch_sentences(DecodeOptions(beam=5)) == 4
+    assert old_backend.model_dim == 512 and old_backend.batch_sentences(DecodeOptions(beam=5)) == 2
+    assert old_backend.batch_sentences(DecodeOptions(beam=10)) == 1
 
 
 def test_cli_batch_sentences_reaches_the_translator(exported):

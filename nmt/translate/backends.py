@@ -92,10 +92,11 @@ class CTranslate2Backend:
     """A model converted by ``nmt export --format ctranslate2``, run by CTranslate2."""
 
     name = "ctranslate2"
-    # On CPU, CTranslate2 decodes fastest when a batch's decoder rows (sentences x beam)
-    # times the model width stay near this many values: 4 sentences for transformer-base
-    # at beam 5, 8 for the small preset, 40 for it greedy (benchmarks/RESULTS.md).
-    cpu_batch_budget = 10240
+    # On CPU, CTranslate2 decoded fastest when a batch's decoder rows (sentences x beam)
+    # times the squared model width stayed near this: 8 sentences at beam 5 and 4 at beam 10
+    # for the small preset (width 256), 2 and 1 at transformer-base width (512); measured
+    # by benchmarks/bench_ct2_batch.py (benchmarks/RESULTS.md).
+    cpu_batch_budget = 40 * 256 * 256
     max_cpu_batch_sentences = 64
     gpu_batch_sentences = 64  # not measured on a GPU yet
 
@@ -126,7 +127,7 @@ class CTranslate2Backend:
         if self.device != "cpu":
             return self.gpu_batch_sentences
         rows = 1 if opts.sampling else opts.beam
-        return max(1, min(self.max_cpu_batch_sentences, self.cpu_batch_budget // (rows * self.model_dim)))
+        return max(1, min(self.max_cpu_batch_sentences, self.cpu_batch_budget // (rows * self.model_dim ** 2)))
 
     def _request(self, batch, src: str, tgt: str, opts: DecodeOptions):
         sources = []

@@ -125,7 +125,7 @@ class Translator:
 
         Batches hold up to ``batch_tokens`` source tokens (padded) and ``max_batch_sentences``
         lines (default: the backend's own: 128 for fairseq; for CTranslate2 on CPU, fewer the
-        wider the model and the beam, e.g. 4 for transformer-base at beam 5). The output
+        wider the model and the beam, e.g. 2 for transformer-base at beam 5). The output
         length cap is per batch, as in fairseq, so the two backends give identical greedy
         float32 output when they are given the same batching."""
         options = options or DecodeOptions()
