@@ -163,8 +163,8 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors
 def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
-              sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend, quantization,
-              device, threads, checkpoint):
+              sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend,
+              quantization, device, threads, checkpoint):
     """Translate line by line: N input lines give N output lines, always."""
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.cli_run import run_translate

@@ -55,8 +55,8 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False) -
     out = bundle.path / f"ctranslate2-{quantization}"
     if out.exists() and not force:
         raise NmtError(f"{out} exists; pass --force to replace it")
-    tmp, info = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages, bundle.lang_tok_style,
-                                 out, quantization)
+    tmp, info = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages,
+                                       bundle.lang_tok_style, out, quantization)
     import ctranslate2
 
     write_json(tmp / "nmt_export.json", {"quantization": quantization, "ctranslate2_version": ctranslate2.__version__,

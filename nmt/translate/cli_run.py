@@ -70,7 +70,8 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
                                                progress, batch_sentences)
                 else:
                     results = translator.translate(chunk, src, target, options, batch_tokens=batch_tokens,
-                                                   max_batch_sentences=batch_sentences, too_long=too_long, first_line_number=number, progress=progress)
+                                                   max_batch_sentences=batch_sentences, too_long=too_long,
+                                                   first_line_number=number, progress=progress)
                     lines_out = []
                     for offset, (line, result) in enumerate(zip(chunk, results)):
                         if result.warning:
