@@ -47,6 +47,10 @@ def parse_interactive(stdout: str, n: int) -> list[str]:
     return [out.get(i, "") for i in range(n)]
 
 
+CT2 = "nmt translate --backend ctranslate2 (int8)"
+CT2_AVX512 = CT2 + ", CT2_FORCE_CPU_ISA=AVX512"
+
+
 def _ct2_batch(bundle: Path, beam: int) -> int:
     """The sentences per batch that ``nmt translate`` picks for this bundle's int8 export."""
     from nmt.translate.backends import CTranslate2Backend, DecodeOptions
@@ -59,17 +63,16 @@ def _ct2_batch(bundle: Path, beam: int) -> int:
 
 def verdict(small: dict, large: dict) -> str:
     """The result sentence, from the measured rows."""
-    ct2, fi = "nmt translate --backend ctranslate2 (int8)", "fairseq-interactive"
+    ct2, fi = CT2, "fairseq-interactive"
     ratio = large[ct2]["ratio"]
     text = (f"Result: with nmt's defaults, CTranslate2 int8 is {ratio:.2f}x fairseq-interactive at transformer-base "
             f"size ({'meets' if ratio >= 4 else 'below'} the 4x target) and {small[ct2]['ratio']:.2f}x on the "
             f"trained small model, whose BLEU is {small[ct2]['bleu']:.1f} against {small[fi]['bleu']:.1f} "
             f"({'within' if abs(small[ct2]['bleu'] - small[fi]['bleu']) <= 0.5 else 'outside'} 0.5).")
-    forced = [k for k in large if "AVX512" in k]
-    if forced:
+    if CT2_AVX512 in large:
         text += (f" Opting in to AVX-512 (`CT2_FORCE_CPU_ISA=AVX512`, which CTranslate2 never selects by itself) "
-                 f"gives {large[forced[0]]['ratio']:.2f}x at base size and {small[forced[0]]['ratio']:.2f}x on the "
-                 f"small model (BLEU {small[forced[0]]['bleu']:.1f}).")
+                 f"gives {large[CT2_AVX512]['ratio']:.2f}x at base size and {small[CT2_AVX512]['ratio']:.2f}x on the "
+                 f"small model (BLEU {small[CT2_AVX512]['bleu']:.1f}).")
     return text
 
 
@@ -99,7 +102,7 @@ def bench_model(name, bundle, data_bin, src_file, ref_lines, src, tgt, beam, wor
         "nmt translate --backend fairseq": lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src, "-t", tgt,
                                                          "-i", inp, "--beam", beam, "--backend", "fairseq",
                                                          "--threads", "2"],
-        "nmt translate --backend ctranslate2 (int8)": lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src,
+        CT2: lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src,
                                                                    "-t", tgt, "-i", inp, "--beam", beam, "--backend",
                                                                    "ctranslate2", "--quantization", "int8",
                                                                    "--threads", "2"],
@@ -107,17 +110,15 @@ def bench_model(name, bundle, data_bin, src_file, ref_lines, src, tgt, beam, wor
     envs = {label: None for label in systems}
     if avx512():
         # CTranslate2 never picks AVX-512 by itself; CT2_FORCE_CPU_ISA opts in (a user's choice, not nmt's)
-        label = "nmt translate --backend ctranslate2 (int8), CT2_FORCE_CPU_ISA=AVX512"
-        systems[label] = systems["nmt translate --backend ctranslate2 (int8)"]
-        envs[label] = {**os.environ, "CT2_FORCE_CPU_ISA": "AVX512"}
+        systems[CT2_AVX512] = systems[CT2]
+        envs[CT2_AVX512] = {**os.environ, "CT2_FORCE_CPU_ISA": "AVX512"}
     base_rate = None
     measured = {}
     for label, make in systems.items():
         stdin_mode = label == "fairseq-interactive"
-        extra = {"env": envs[label]} if envs[label] else {}
-        t_start, _, _ = gnu_time(make(one), **({"input": one.read_text()} if stdin_mode else {}), **extra)
-        t, peak, result = gnu_time(make(src_file), **({"input": src_file.read_text()} if stdin_mode else {}),
-                                   **extra)
+        t_start, _, _ = gnu_time(make(one), env=envs[label], **({"input": one.read_text()} if stdin_mode else {}))
+        t, peak, result = gnu_time(make(src_file), env=envs[label],
+                                   **({"input": src_file.read_text()} if stdin_mode else {}))
         hyps = parse_interactive(result.stdout, n) if stdin_mode else result.stdout.split("\n")[:n]
         tokens = sum(len(h.split()) for h in hyps)
         bleu, chrf = score(hyps, ref_lines, tgt)

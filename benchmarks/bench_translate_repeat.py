@@ -18,11 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_translate import avx512, fairseq_interactive_cmd, parse_interactive, score  # noqa: E402
+from bench_translate import CT2, CT2_AVX512, avx512, fairseq_interactive_cmd, parse_interactive, score  # noqa: E402
 from common import BIN, REPO, gnu_time, machine, update_results  # noqa: E402
-
-CT2 = "nmt translate --backend ctranslate2 (int8)"
-CT2_AVX512 = CT2 + ", CT2_FORCE_CPU_ISA=AVX512"
 
 
 def main():
