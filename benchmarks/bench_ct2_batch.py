@@ -40,7 +40,7 @@ def main():
     rows, ratios = [], []
     for spec in args.model:
         name, _, path = spec.partition("=")
-        translator = Translator(path, backend="ctranslate2", quantization="int8", threads=2)
+        translator = Translator(path, backend="ctranslate2", quantization="int8", threads=2, shortlist=False)
         backend = translator.backend
         translator.translate_text(lines[:8], args.src, args.tgt)  # warm-up
         for beam in beams:

@@ -1,14 +1,17 @@
 """Benchmark: the transformer-base speed comparison of bench_translate.py, repeated in interleaved rounds.
 
-    .venv/bin/python benchmarks/bench_translate_repeat.py --data work/bench_presets/data-ml50-4 \\
+    .venv/bin/python benchmarks/bench_translate_repeat.py --data work/bench_presets/data-ml50-4 --shortlist \\
         [--bundle work/bench_translate/base] [--rounds 3]
 
 One run of bench_translate.py times each system once; on a shared 2-core machine the
 CTranslate2 rate moved by about 20% between two such runs on one day while
 fairseq-interactive's stayed within 3%. Here every round times fairseq-interactive and
-`nmt translate --backend ctranslate2` (int8, and with AVX-512 forced where the CPU has it)
-back to back on all of FLORES-200 devtest, and the speed-up is taken within each round.
-Needs the base-size bundle that bench_translate.py builds (with its int8 export).
+`nmt translate --backend ctranslate2` (int8) back to back on all of FLORES-200 devtest,
+and the speed-up is taken within each round. With ``--shortlist`` the int8 export is
+re-made with vocabulary shortlists built from ``--data`` (``nmt export --shortlist``)
+and a third system uses them (the plain row passes ``--no-shortlist``); ``--avx512`` adds
+a row with AVX-512 forced where the CPU has it.
+Needs the base-size bundle that bench_translate.py builds.
 """
 import argparse
 import os
@@ -19,7 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_translate import CT2, CT2_AVX512, avx512, fairseq_interactive_cmd, parse_interactive, score  # noqa: E402
-from common import BIN, REPO, gnu_time, machine, update_results  # noqa: E402
+from common import BIN, REPO, gnu_time, machine, run, update_results  # noqa: E402
+
+CT2_SHORTLIST = CT2 + " + vocabulary shortlist"
 
 
 def main():
@@ -31,6 +36,8 @@ def main():
     parser.add_argument("--tgt", default="de_DE")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--flores-dir", type=Path, default=REPO / "data_prep" / "sample" / "flores200" / "devtest")
+    parser.add_argument("--shortlist", action="store_true", help="also time the export with vocabulary shortlists")
+    parser.add_argument("--avx512", action="store_true", help="also time CTranslate2 with AVX-512 forced")
     args = parser.parse_args()
     import json
 
@@ -42,11 +49,15 @@ def main():
     ckpt = args.bundle / json.loads((args.bundle / "bundle.json").read_text())["checkpoint"]
     ct2_cmd = [BIN / "nmt", "translate", "-m", args.bundle, "-s", args.src, "-t", args.tgt, "-i", src_file,
                "--beam", args.beam, "--backend", "ctranslate2", "--quantization", "int8", "--threads", "2"]
+    export = [BIN / "nmt", "export", "-m", args.bundle, "--quantization", "int8", "--force"]
+    run(export + (["--shortlist", args.data] if args.shortlist else []))
     systems = {"fairseq-interactive": (fairseq_interactive_cmd(args.bundle, args.data / "bin", args.src, args.tgt,
                                                                args.beam, ckpt), None),
-               CT2: (ct2_cmd, None)}
-    if avx512():
-        systems[CT2_AVX512] = (ct2_cmd, {**os.environ, "CT2_FORCE_CPU_ISA": "AVX512"})
+               CT2: (ct2_cmd + ["--no-shortlist"], None)}
+    if args.shortlist:
+        systems[CT2_SHORTLIST] = (ct2_cmd + ["--shortlist"], None)
+    if args.avx512 and avx512():
+        systems[CT2_AVX512] = (ct2_cmd + ["--no-shortlist"], {**os.environ, "CT2_FORCE_CPU_ISA": "AVX512"})
     rates = {label: [] for label in systems}
     bleus = {}
     for round_ in range(args.rounds):
@@ -65,10 +76,18 @@ def main():
         rows.append(f"| {label} | {' · '.join(f'{v:.2f}' for v in values)} | {statistics.median(values):.2f} | "
                     f"{' · '.join(f'{r:.2f}x' for r in ratios)} | **{statistics.median(ratios):.2f}x** | "
                     f"{bleus[label][0]:.1f} / {bleus[label][1]:.1f} |")
-    ct2_ratios = [v / b for v, b in zip(rates[CT2], base)]
+    def span(label):
+        ratios = [v / b for v, b in zip(rates[label], base)]
+        return (f"{min(ratios):.2f}x to {max(ratios):.2f}x fairseq-interactive over {args.rounds} rounds "
+                f"(median {statistics.median(ratios):.2f}x; target 4x)")
+
+    flags = (" --shortlist" if args.shortlist else "") + (" --avx512" if args.avx512 else "")
+    verdict = f"With nmt's defaults, CTranslate2 int8 was {span(CT2)}."
+    if args.shortlist:
+        verdict += f" With the export's vocabulary shortlists it was {span(CT2_SHORTLIST)}."
     body = f"""
 Machine: {machine()}.
-Command: `.venv/bin/python benchmarks/bench_translate_repeat.py --data {args.data} --bundle {args.bundle} --rounds {args.rounds}`
+Command: `.venv/bin/python benchmarks/bench_translate_repeat.py --data {args.data} --bundle {args.bundle} --rounds {args.rounds}{flags}`
 ({time.strftime('%Y-%m-%d')}). The base-size (random weights) bundle of the section above, FLORES-200 devtest
 {args.src} -> {args.tgt}, {n} sentences, beam {args.beam}, 2 CPU threads, each command timed end to end (start-up
 included); in each round the systems run back to back, and the speed-up is that round's rate over
@@ -78,8 +97,7 @@ fairseq-interactive's.
 |---|---|---:|---|---:|---|
 """ + "\n".join(rows) + f"""
 
-With nmt's defaults, CTranslate2 int8 was {min(ct2_ratios):.2f}x to {max(ct2_ratios):.2f}x fairseq-interactive over
-{args.rounds} rounds (median {statistics.median(ct2_ratios):.2f}x; target 4x).
+{verdict}
 """
     update_results("Translation speed at transformer-base size, repeated rounds", body)
     print(body)

@@ -161,10 +161,12 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
+@click.option("--shortlist/--no-shortlist", default=True, show_default=True,
+              help="CTranslate2: restrict the output vocabulary with the export's shortlists, when it has them.")
 @friendly_errors
 def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
               sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend,
-              quantization, device, threads, checkpoint):
+              quantization, device, threads, checkpoint, shortlist):
     """Translate line by line: N input lines give N output lines, always."""
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.cli_run import run_translate
@@ -174,7 +176,7 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
     run_translate(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path, tsv=tsv,
                   fmt=fmt, options=options, batch_tokens=batch_tokens, too_long=too_long, backend=backend,
                   quantization=quantization, device=device, threads=threads, checkpoint=checkpoint,
-                  batch_sentences=batch_sentences or None)
+                  batch_sentences=batch_sentences or None, shortlist=shortlist)
 
 
 @main.command()
@@ -182,13 +184,22 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
 @click.option("--format", "fmt", type=click.Choice(["ctranslate2"]), default="ctranslate2", show_default=True)
 @click.option("--quantization", default="int8", show_default=True, type=click.Choice(QUANTIZATIONS))
 @click.option("--force", is_flag=True, help="Replace an existing export.")
+@click.option("--shortlist", type=click.Path(file_okay=False),
+              help="Data directory of nmt prepare: restrict each target language's output to the tokens of its "
+                   "training text (faster CPU decoding; nmt translate --no-shortlist switches it off).")
+@click.option("--shortlist-min-count", default=1, show_default=True,
+              help="Occurrences in the target language's training text for a token to be kept.")
+@click.option("--shortlist-max-lines", default=1_000_000, show_default=True,
+              help="Training lines read per corpus file.")
 @friendly_errors
-def export(model, fmt, quantization, force):
+def export(model, fmt, quantization, force, shortlist, shortlist_min_count, shortlist_max_lines):
     """Convert the bundle's checkpoint for a fast inference engine (written into the bundle)."""
     from nmt.export import export_ctranslate2
+    from nmt.translate.shortlist import ShortlistOptions
 
-    out = export_ctranslate2(model, quantization, force)
-    click.echo(f"exported {out}", err=True)
+    options = ShortlistOptions(min_count=shortlist_min_count, max_lines=shortlist_max_lines)
+    out = export_ctranslate2(model, quantization, force, shortlist=shortlist, shortlist_options=options)
+    click.echo(f"exported {out}" + (" with vocabulary shortlists" if shortlist else ""), err=True)
 
 
 @main.command()

@@ -46,7 +46,11 @@ def export_is_current(bundle: Bundle, export_dir: Path) -> bool:
     return now["mtime_ns"] == info.get("mtime_ns") or sha256_file(bundle.checkpoint_path) == info.get("sha256")
 
 
-def export_ctranslate2(model, quantization: str = "int8", force: bool = False) -> Path:
+def export_ctranslate2(model, quantization: str = "int8", force: bool = False, shortlist=None,
+                       shortlist_options=None) -> Path:
+    """Convert the bundle's checkpoint into ``BUNDLE/ctranslate2-{quantization}``; with
+    ``shortlist`` (a data directory of ``nmt prepare``), also build vocabulary shortlists
+    from its training bitext (``nmt.translate.shortlist``)."""
     from nmt.fairseq_backend.checkpoints import convert_to_ctranslate2
 
     if quantization not in QUANTIZATIONS:
@@ -55,10 +59,20 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False) -
     out = bundle.path / f"ctranslate2-{quantization}"
     if out.exists() and not force:
         raise NmtError(f"{out} exists; pass --force to replace it")
+    maps = None
+    if shortlist is not None:  # before the conversion: bad data fails fast
+        from nmt.translate.shortlist import build_shortlists
+
+        maps, summary = build_shortlists(bundle, shortlist, shortlist_options)
     tmp, info = convert_to_ctranslate2(bundle.checkpoint_path, bundle.dict_path, bundle.languages,
                                        bundle.lang_tok_style, out, quantization)
     import ctranslate2
 
+    if maps is not None:
+        from nmt.translate.shortlist import SHORTLIST_DIR, write_shortlists
+
+        write_shortlists(maps, tmp / SHORTLIST_DIR)
+        info["shortlist"] = summary
     write_json(tmp / "nmt_export.json", {"quantization": quantization, "ctranslate2_version": ctranslate2.__version__,
                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **_stamp(bundle),
                                          "sha256": sha256_file(bundle.checkpoint_path), **info})

@@ -6,10 +6,13 @@
 # Stages: 1 prepare, 2 train (resumable: rerun to continue), 3 average + export,
 # 4 evaluate on FLORES-200 devtest (lines 501-1012; 1-500 are kept for development).
 # Extra training settings: TRAIN_ARGS="--set model.preset=base --set training.precision=fp16".
+# Extra export settings: EXPORT_ARGS="--shortlist work/ml50/data" (per-language vocabulary
+# shortlists: faster CPU decoding, see README "Translate").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)" RECIPE=ml50_many_to_many.sh
 : "${SHARED:=$REPO/../shared/data}" "${WORKDIR:=$REPO/work/ml50}" "${NMT:=$REPO/.venv/bin/nmt}" "${TRAIN_ARGS:=}"
+: "${EXPORT_ARGS:=}"
 source recipes/common.sh
 parse_stages "$@"
 need_shared
@@ -22,7 +25,8 @@ average_and_export() {
   else
     echo "(only $n numbered checkpoints: not averaged)"
   fi
-  "$NMT" export --model "$WORKDIR/model" --quantization int8 --force
+  # shellcheck disable=SC2086
+  "$NMT" export --model "$WORKDIR/model" --quantization int8 --force $EXPORT_ARGS
 }
 
 run_stage 1 prepare "$NMT" prepare --raw "$SHARED/ml50-mini/raw" --eval-set "$SHARED/flores200/devtest" \

@@ -162,5 +162,7 @@ class BundleTranslator:
         opts = self.options
         return {"backend": t.backend_name, "device": t.device,
                 "checkpoint": str(self.system.checkpoint or t.bundle.checkpoint_path),
+                # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
+                "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
                            "max_len_b": opts.max_len_b, "batch_tokens": self.batch_tokens}}

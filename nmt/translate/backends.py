@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import langs
 from nmt.errors import NmtError
+from nmt.translate.shortlist import SHORTLIST_DIR
 
 log = logging.getLogger("nmt.translate")
 
@@ -100,24 +102,61 @@ class CTranslate2Backend:
     max_cpu_batch_sentences = 64
     gpu_batch_sentences = 64  # not measured on a GPU yet
 
-    def __init__(self, bundle, model_dir: Path, codec, device: str, threads: int, compute_type: str = "default"):
-        import ctranslate2
-
+    def __init__(self, bundle, model_dir: Path, codec, device: str, threads: int, compute_type: str = "default",
+                 shortlist: bool = True):
         self.bundle = bundle
         self.codec = codec
         self.device = device
+        self.model_dir = Path(model_dir)
+        self.compute_type = compute_type
         self.model_dim = _model_dim(bundle, model_dir)
-        self.parallel, intra = ctranslate2_threads(threads) if device == "cpu" else (1, 0)
-        try:
-            self.translator = ctranslate2.Translator(
-                str(model_dir), device=device, compute_type=compute_type,
-                inter_threads=self.parallel, intra_threads=intra)
-        except (RuntimeError, ValueError) as exc:
-            raise NmtError(f"cannot load the CTranslate2 model in {model_dir}: {exc}; "
-                           "re-run nmt export") from None
+        self.parallel, self.intra = ctranslate2_threads(threads) if device == "cpu" else (1, 0)
+        # vocabulary shortlists (nmt export --shortlist), one per target language
+        lists = self.model_dir / SHORTLIST_DIR
+        self.shortlists = {p.stem: p for p in sorted(lists.glob("*.txt"))} if shortlist and lists.is_dir() else {}
+        self._loaded: dict = {}  # target language with a shortlist (or None) -> ctranslate2.Translator
+        if not self.shortlists:
+            self._load(None)  # a broken export fails here, not at the first batch
         self.lang_tokens = {code: langs.lang_token(code, bundle.lang_tok_style) for code in bundle.languages}
         self.strip = set(self.lang_tokens.values())
         self.max_positions = int(bundle.extra.get("max_source_positions", 1024))
+
+    def _load(self, tgt: str | None):
+        """The CTranslate2 model, restricted to ``tgt``'s shortlist when there is one.
+
+        CTranslate2 reads a vocabulary map from the model directory (``vmap.txt``), so a
+        target language's shortlist is loaded through a temporary directory of links to
+        the export's files; the last two models stay loaded (a TSV input may alternate)."""
+        import ctranslate2
+
+        key = tgt if tgt in self.shortlists else None
+        if key in self._loaded:
+            self._loaded[key] = self._loaded.pop(key)  # most recently used last
+            return self._loaded[key]
+        with tempfile.TemporaryDirectory(prefix="nmt-ct2-view-") as view:
+            path = self.model_dir
+            if key is not None:
+                path = Path(view)
+                for name in ("model.bin", "config.json", "shared_vocabulary.json"):
+                    if (self.model_dir / name).exists():
+                        (path / name).symlink_to((self.model_dir / name).resolve())
+                (path / "vmap.txt").symlink_to(self.shortlists[key].resolve())
+            try:
+                translator = ctranslate2.Translator(
+                    str(path), device=self.device, compute_type=self.compute_type,
+                    inter_threads=self.parallel, intra_threads=self.intra)
+            except (RuntimeError, ValueError) as exc:
+                raise NmtError(f"cannot load the CTranslate2 model in {self.model_dir}: {exc}; "
+                               "re-run nmt export") from None
+        if len(self._loaded) >= 2:
+            self._loaded.pop(next(iter(self._loaded)))
+        self._loaded[key] = translator
+        if key is not None:
+            log.info("CTranslate2: vocabulary shortlist for %s (%s)", key, self.shortlists[key])
+        return translator
+
+    def uses_shortlist(self, tgt: str) -> bool:
+        return tgt in self.shortlists
 
     def max_source_tokens(self) -> int:
         return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
@@ -140,7 +179,8 @@ class CTranslate2Backend:
         # the same cap as fairseq's for this batch (the batches are the same on both backends)
         cap = opts.max_len(max(len(s) for s in sources) + 1, self.max_positions)
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
-                      max_decoding_length=cap, return_scores=True, target_prefix=prefix)
+                      max_decoding_length=cap, return_scores=True, target_prefix=prefix,
+                      use_vmap=tgt in self.shortlists)
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)
@@ -159,7 +199,7 @@ class CTranslate2Backend:
     def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
         sources, kwargs = self._request(batch, src, tgt, opts)
         self._seed(opts)
-        return [self._convert(result) for result in self.translator.translate_batch(sources, **kwargs)]
+        return [self._convert(result) for result in self._load(tgt).translate_batch(sources, **kwargs)]
 
     def generate_many(self, batches, src: str, tgt: str, opts: DecodeOptions):
         """The batches' outputs in order, ``self.parallel`` batches decoding at a time.
@@ -169,11 +209,12 @@ class CTranslate2Backend:
             for batch in batches:
                 yield self.generate(batch, src, tgt, opts)
             return
+        translator = self._load(tgt)
         window = 2 * self.parallel  # queued ahead, so that no worker waits for the next batch
         pending = []
         for batch in batches:
             sources, kwargs = self._request(batch, src, tgt, opts)
-            pending.append(self.translator.translate_batch(sources, asynchronous=True, **kwargs))
+            pending.append(translator.translate_batch(sources, asynchronous=True, **kwargs))
             while len(pending) > window:
                 yield [self._convert(r.result()) for r in pending.pop(0)]
         for futures in pending:

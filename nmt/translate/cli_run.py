@@ -23,7 +23,8 @@ def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
 
 
 def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, batch_tokens, too_long, backend,
-                  quantization, device, threads, checkpoint, batch_sentences: int | None = None) -> None:
+                  quantization, device, threads, checkpoint, batch_sentences: int | None = None,
+                  shortlist: bool = True) -> None:
     bundle = Bundle.load(model, need_checkpoint=False)
     if tsv:
         if src or tgt:
@@ -42,7 +43,7 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
     if input_path != "-" and not Path(input_path).is_file():
         raise NmtError(f"input file {input_path} does not exist")
     translator = Translator(bundle, backend=backend, device=device, threads=threads, checkpoint=checkpoint,
-                            quantization=quantization)
+                            quantization=quantization, shortlist=shortlist)
     outputs = _output_paths(output_path, targets)
     to_file = output_path != "-"
     with contextlib.ExitStack() as stack:

@@ -58,7 +58,7 @@ def _resolve_device(device: str) -> str:
 class Translator:
     def __init__(self, model: str | os.PathLike | Bundle, backend: str = "auto", device: str = "cpu",
                  threads: int = 0, checkpoint: str | None = None, quantization: str | None = None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", shortlist: bool = True):
         self.bundle = model if isinstance(model, Bundle) else Bundle.load(model, need_checkpoint=False)
         if backend not in BACKENDS:
             raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -97,7 +97,7 @@ class Translator:
             # "default": CTranslate2 runs the export's type, or the nearest one the device supports
             # (an int8_float16 export still runs on a CPU)
             self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
-                                              self.threads, compute_type="default")
+                                              self.threads, compute_type="default", shortlist=shortlist)
         else:
             ckpt = Path(checkpoint) if checkpoint else self.bundle.checkpoint_path
             if not ckpt.is_file():
