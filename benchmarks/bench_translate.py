@@ -8,7 +8,8 @@ Two models: a trained small-preset bundle (given), and a transformer-base-sized 
 random model runs every sentence to the length cap, the worst case).
 For each, in the same run: `fairseq-interactive` (fairseq's own CLI, with the checkpoint
 allow-list), `nmt translate --backend fairseq`, `nmt translate --backend ctranslate2`
-(int8). Reported: sentences/s and output tokens/s (end to end, start-up included),
+(int8), and the same with the export's vocabulary shortlists (built from the small model's
+training data, `nmt export --shortlist`). Reported: sentences/s and output tokens/s (end to end, start-up included),
 start-up time (a one-line input), peak memory (GNU time), BLEU / chrF of each output.
 """
 import argparse
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, PY, REPO, SHARED, gnu_time, machine, run, update_results  # noqa: E402
+from common import BIN, PY, REPO, gnu_time, machine, run, update_results  # noqa: E402
 
 INTERACTIVE = ("import sys; from nmt.fairseq_backend import install_safe_globals; install_safe_globals(); "
                "from fairseq_cli.interactive import cli_main; sys.argv[0] = 'fairseq-interactive'; cli_main()")
@@ -49,6 +50,7 @@ def parse_interactive(stdout: str, n: int) -> list[str]:
 
 CT2 = "nmt translate --backend ctranslate2 (int8)"
 CT2_AVX512 = CT2 + ", CT2_FORCE_CPU_ISA=AVX512"
+CT2_SHORTLIST = CT2 + " + vocabulary shortlist"
 
 
 def _ct2_batch(bundle: Path, beam: int) -> int:
@@ -56,7 +58,7 @@ def _ct2_batch(bundle: Path, beam: int) -> int:
     from nmt.translate.backends import CTranslate2Backend, DecodeOptions
     from nmt.translate.translator import Translator
 
-    backend = Translator(bundle, backend="ctranslate2", quantization="int8", threads=2).backend
+    backend = Translator(bundle, backend="ctranslate2", quantization="int8", threads=2, shortlist=False).backend
     assert isinstance(backend, CTranslate2Backend)
     return backend.batch_sentences(DecodeOptions(beam=beam))
 
@@ -69,6 +71,10 @@ def verdict(small: dict, large: dict) -> str:
             f"size ({'meets' if ratio >= 4 else 'below'} the 4x target) and {small[ct2]['ratio']:.2f}x on the "
             f"trained small model, whose BLEU is {small[ct2]['bleu']:.1f} against {small[fi]['bleu']:.1f} "
             f"({'within' if abs(small[ct2]['bleu'] - small[fi]['bleu']) <= 0.5 else 'outside'} 0.5).")
+    if CT2_SHORTLIST in large:
+        text += (f" With the export's vocabulary shortlists (`nmt export --shortlist`) it is "
+                 f"{large[CT2_SHORTLIST]['ratio']:.2f}x at base size and {small[CT2_SHORTLIST]['ratio']:.2f}x on the "
+                 f"small model (BLEU {small[CT2_SHORTLIST]['bleu']:.1f}).")
     if CT2_AVX512 in large:
         text += (f" Opting in to AVX-512 (`CT2_FORCE_CPU_ISA=AVX512`, which CTranslate2 never selects by itself) "
                  f"gives {large[CT2_AVX512]['ratio']:.2f}x at base size and {small[CT2_AVX512]['ratio']:.2f}x on the "
@@ -102,10 +108,11 @@ def bench_model(name, bundle, data_bin, src_file, ref_lines, src, tgt, beam, wor
         "nmt translate --backend fairseq": lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src, "-t", tgt,
                                                          "-i", inp, "--beam", beam, "--backend", "fairseq",
                                                          "--threads", "2"],
-        CT2: lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src,
-                                                                   "-t", tgt, "-i", inp, "--beam", beam, "--backend",
-                                                                   "ctranslate2", "--quantization", "int8",
-                                                                   "--threads", "2"],
+        CT2: lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src, "-t", tgt, "-i", inp, "--beam", beam,
+                          "--backend", "ctranslate2", "--quantization", "int8", "--threads", "2", "--no-shortlist"],
+        CT2_SHORTLIST: lambda inp: [BIN / "nmt", "translate", "-m", bundle, "-s", src, "-t", tgt, "-i", inp, "--beam",
+                                    beam, "--backend", "ctranslate2", "--quantization", "int8", "--threads", "2",
+                                    "--shortlist"],
     }
     envs = {label: None for label in systems}
     if avx512():
@@ -154,8 +161,8 @@ def main():
     run([BIN / "nmt", "train", "--data", args.small_data, "--output", base, "--set", "model.preset=base",
          "--set", "training.max_updates=1", "--set", "validation.every_updates=1000", "--set",
          "validation.max_sentences=1", "--set", "checkpoint.every_updates=1000"])
-    for bundle in (args.small_model, base):
-        run([BIN / "nmt", "export", "-m", bundle, "--quantization", "int8", "--force"])
+    for bundle in (args.small_model, base):  # with shortlists: the plain rows pass --no-shortlist
+        run([BIN / "nmt", "export", "-m", bundle, "--quantization", "int8", "--force", "--shortlist", args.small_data])
     rows = []
     small = bench_model("small (trained)", args.small_model, args.small_data / "bin", src_file, refs, args.src, args.tgt,
                 args.beam, work, rows)
@@ -176,7 +183,7 @@ Batching: fairseq-interactive `--max-tokens 4000 --buffer-size 2048`; `nmt trans
 
 | model | system | sentences/s | tokens/s | start-up (s) | peak RSS (MiB) | BLEU / chrF | speed vs fairseq-interactive |
 |---|---|---:|---:|---:|---:|---|---:|
-""" + "\n".join(rows) + """
+""" + "\n".join(rows) + f"""
 
 Target: CTranslate2 int8 at least 4x fairseq-interactive at transformer-base size, BLEU within 0.5
 (for the random-weight model BLEU is meaningless: compare the trained small model's scores).

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_translate import CT2, CT2_AVX512, avx512, fairseq_interactive_cmd, parse_interactive, score  # noqa: E402
+from bench_translate import (CT2, CT2_AVX512, CT2_SHORTLIST, avx512, fairseq_interactive_cmd,  # noqa: E402
+                             parse_interactive, score)
 from common import BIN, REPO, gnu_time, machine, run, update_results  # noqa: E402
-
-CT2_SHORTLIST = CT2 + " + vocabulary shortlist"
 
 
 def main():
