@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,10 +138,12 @@ class CTranslate2Backend:
             path = self.model_dir
             if key is not None:
                 path = Path(view)
-                for name in ("model.bin", "config.json", "shared_vocabulary.json"):
-                    if (self.model_dir / name).exists():
-                        (path / name).symlink_to((self.model_dir / name).resolve())
-                (path / "vmap.txt").symlink_to(self.shortlists[key].resolve())
+                files = [f for f in self.model_dir.iterdir() if f.is_file() and f.name != "vmap.txt"]
+                for source, name in [(f, f.name) for f in files] + [(self.shortlists[key], "vmap.txt")]:
+                    try:
+                        (path / name).symlink_to(source.resolve())
+                    except OSError:  # no symbolic links on this file system
+                        shutil.copyfile(source, path / name)
             try:
                 translator = ctranslate2.Translator(
                     str(path), device=self.device, compute_type=self.compute_type,
