@@ -64,7 +64,6 @@ def _target_files(data: Path, bundle) -> dict[str, list[Path]]:
                 for corpus in pair.splits["train"]:
                     if corpus.path(y) not in files.setdefault(y, []):
                         files[y].append(corpus.path(y))
-    files = {lang: paths for lang, paths in files.items() if paths}
     if not files:
         raise NmtError(f"--shortlist {data}: no training bitext for any of the model's directions "
                        f"({', '.join(sorted(f'{x}-{y}' for x, y in wanted))})")
