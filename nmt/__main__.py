@@ -1,5 +1,5 @@
 """``python -m nmt``: the same as the ``nmt`` command."""
-from nmt.cli import main
+from nmt.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="nmt")
+    run()

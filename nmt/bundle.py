@@ -111,6 +111,12 @@ class Bundle:
             )
         except (KeyError, TypeError) as exc:
             raise NmtError(f"{meta_path} lacks required field {exc}; the bundle is incomplete or corrupted") from None
+        for key in ("checkpoint", "spm", "dictionary"):
+            value = getattr(bundle, key)
+            if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+                raise NmtError(f"{meta_path}: field {key!r} is {value!r}, but it must be a relative path inside the "
+                               "bundle (a bundle is one movable directory); copy the file into the bundle and "
+                               "name it relative to it")
         langs.check_codes(bundle.languages)
         for name in (bundle.spm, bundle.dictionary):
             file = path / name

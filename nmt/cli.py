@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 
 import click
 
 from nmt import __version__
-from nmt.cli_util import friendly_errors  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.cli_util import friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
 from nmt.errors import NmtError
 from nmt.export import QUANTIZATIONS
 
@@ -204,7 +205,8 @@ def export(model, fmt, quantization, force, shortlist, shortlist_min_count, shor
 
 @main.command()
 @click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
-@click.option("--last", default=5, show_default=True, help="Average the last N numbered checkpoints.")
+@click.option("--last", default=5, show_default=True, type=click.IntRange(min=2),
+              help="Average the last N numbered checkpoints (N >= 2).")
 @click.option("--output", "-o", type=click.Path(), help="Output checkpoint (default checkpoints/checkpoint_avgN.pt).")
 @click.option("--make-default", is_flag=True, help="Make the averaged checkpoint the bundle's default.")
 @friendly_errors
@@ -342,8 +344,29 @@ def _register_subpackage_commands() -> None:
 _register_subpackage_commands()
 
 
+def _terminate(signum, frame) -> None:
+    click.echo("nmt: terminated", err=True)
+    sys.exit(128 + signum)
+
+
 def run() -> None:  # console-script entry point
-    main(prog_name="nmt")
+    """Run the CLI; a usage error (unknown option, bad value) is one line, exit status 2.
+
+    SIGTERM unwinds like Ctrl-C (temporary files removed, exit 143) unless a command installs
+    its own handler (training saves a checkpoint first)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        status = main.main(prog_name="nmt", standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(usage_error_line(exc), err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("nmt: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"nmt: error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from nmt.errors import NmtError
+from nmt.fileio import atomic_open, parse_yaml, read_yaml, shorten
 
 # Model shapes. tiny: learns something on 2 CPU cores within minutes (quickstart);
 # small: an hour of CPU; base / big: the transformer-base / big shapes, for GPUs.
@@ -255,7 +256,7 @@ def parse_overrides(items) -> dict:
         if "=" not in item:
             raise NmtError(f"bad --set {item!r}: write it as key=value, e.g. training.lr=5e-4")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw, f"the value of --set {shorten(key, 60)}") if raw.strip() else ""
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -277,12 +278,7 @@ def _merge(base: dict, extra: dict) -> dict:
 def load_train_config(path: str | None = None, overrides=(), base: dict | None = None) -> TrainConfig:
     values: dict = dict(base or {})
     if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise NmtError(f"missing config file {path}") from None
-        except yaml.YAMLError as exc:
-            raise NmtError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        loaded = read_yaml(path, "config file") or {}
         if not isinstance(loaded, dict):
             raise NmtError(f"{path} must be a YAML mapping of config keys")
         # a relative data path is relative to the config file
@@ -299,8 +295,6 @@ def load_train_config(path: str | None = None, overrides=(), base: dict | None =
 
 
 def save_config(cfg: TrainConfig, path) -> None:
-    from nmt.fileio import atomic_open
-
     with atomic_open(path) as out:
         yaml.safe_dump(cfg.to_dict(), out, sort_keys=False, allow_unicode=True)
 

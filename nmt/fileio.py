@@ -4,12 +4,44 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import shutil
+import socket
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import yaml
+
 from nmt.errors import NmtError
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def is_special_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` (followed through links) exists and is not a regular file or a directory:
+    a character or block device, a FIFO or a socket. Such a node is written to, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _replacement_target(path: Path) -> Path:
+    """Where an atomic write of ``path`` goes: the file itself, or the end of its symbolic link chain
+    (the link is followed, its target is replaced; the link stays a link)."""
+    if path.is_symlink():
+        return Path(os.path.realpath(path))
+    return path
 
 
 @contextlib.contextmanager
@@ -17,20 +49,77 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; rename it into place on success.
 
     On any error the temporary file is removed and ``path`` keeps its old
-    content, so a reader never sees a half-written file.
+    content, so a reader never sees a half-written file. The new file gets the
+    mode ``open()`` would give it (an existing file's mode is kept; a new one
+    follows the umask). A symbolic link is followed: its target is replaced and
+    the link stays. A device, FIFO or socket is never replaced: the path itself
+    is yielded and written directly (streaming, so not atomic).
     """
     path = Path(path)
+    if is_special_file(path):
+        yield path
+        return
+    path = _replacement_target(path)
+    if path.is_dir():
+        raise NmtError(f"{path} is a directory; give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = _new_file_mode()
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, mode)
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove temporary files that an earlier writer of ``path`` left when it was killed
+    (SIGKILL leaves no chance to clean up): ``.NAME.PID.*.tmp`` whose PID no longer runs."""
+    prefix = f".{path.name}."
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return
+    for candidate in candidates:
+        pid_text = candidate.name[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def replace_dir(new: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Put the finished directory ``new`` at ``dest``. An empty ``dest`` is replaced; a full one is
+    moved aside first and removed only after ``new`` is in place, so ``dest`` is always either
+    the old or the new directory, never a mix."""
+    new, dest = Path(new), Path(dest)
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_file(path) -> None:
@@ -136,3 +225,132 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
                 break
             digest.update(block)
     return digest.hexdigest()
+
+
+class OutputLock:
+    """One nmt process per output directory.
+
+    ``with OutputLock(directory, "nmt train"):`` takes an exclusive ``flock`` on
+    ``directory/.nmt.lock`` and writes the holder's pid, host and command into it.
+    A second process that wants the same directory gets a one-line error naming
+    the holder. The kernel drops the lock when its holder dies (SIGKILL
+    included), so a lock left by a dead process is detected as stale and taken
+    over. The file is removed on release; a waiter that opened the removed file
+    notices (its inode is no longer the path's) and tries again.
+    """
+
+    NAME = ".nmt.lock"
+
+    def __init__(self, directory: str | os.PathLike, command: str):
+        self.directory = Path(directory)
+        self.path = self.directory / self.NAME
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        import fcntl
+
+        for _ in range(100):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise NmtError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise NmtError(f"{self.directory} is in use by another nmt process ({holder}); wait for it to "
+                               "finish or stop it, or choose another output directory") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # released and removed while we waited: take the new file
+                os.close(fd)
+                continue
+            previous = _read_holder(fd)
+            if previous != "unknown holder":
+                log_stale = f"a lock left by a process that no longer runs ({previous}) was taken over"
+                logging.getLogger("nmt").info(log_stale)
+            record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+                                 "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode() + b"\n", 0)
+            self._fd = fd
+            return self
+        raise NmtError(f"could not lock {self.directory}: the lock file keeps changing; is another process "
+                       "starting and stopping there?")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
+    except ValueError:
+        return "unknown holder"
+    if not isinstance(record, dict) or "pid" not in record:
+        return "unknown holder"
+    return (f"pid {record.get('pid')} on {record.get('host')}, {record.get('command')}, "
+            f"since {record.get('since')}")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases as they are read: an alias can
+    make a few hundred bytes expand into gigabytes (the "billion laughs" of YAML),
+    and nmt's configs and manifests never need one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise NmtError(f"YAML aliases (*{event.anchor}) are not allowed in nmt configs or manifests "
+                           f"(line {event.start_mark.line + 1}); write the value out")
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, source: str):
+    """Parse YAML safely (no aliases, no Python objects); a one-line NmtError names ``source``."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())
+        raise NmtError(f"{source} is not valid YAML: {shorten(first)}") from None
+    except RecursionError:
+        raise NmtError(f"{source} is nested too deeply to be a config") from None
+
+
+def read_yaml(path, what: str = "file"):
+    """Read and parse a YAML file (see ``parse_yaml``); missing or unreadable files are one-line errors."""
+    return parse_yaml(read_text(path, what), str(path))
+
+
+def read_text(path, what: str = "file") -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NmtError(f"missing {what} {path}") from None
+    except IsADirectoryError:
+        raise NmtError(f"{what} {path} is a directory, expected a file") from None
+    except PermissionError:
+        raise NmtError(f"cannot read {what} {path}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise NmtError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters, for quoting user input in an error."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -16,21 +16,25 @@ line saying what differs and what to run instead.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import http.client
 import json
 import logging
+import lzma
 import os
 import shutil
 import tarfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
-import yaml
 
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import read_lines, sha256_file, write_json, write_lines
+from nmt.fileio import OutputLock, read_json, replace_dir, read_lines, read_yaml, sha256_file, write_json, write_lines
 
 log = logging.getLogger("nmt.mbart")
 
@@ -81,11 +85,15 @@ def fetch(url: str, dest: Path, expected_sha256: str | None = None, chunk: int =
             offset = 0  # the server ignored the range: start over
         mode = "ab" if offset else "wb"
         with open(part, mode) as out:
-            while True:
-                block = response.read(chunk)
-                if not block:
-                    break
-                out.write(block)
+            try:
+                while True:
+                    block = response.read(chunk)
+                    if not block:
+                        break
+                    out.write(block)
+            except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+                raise NmtError(f"the download of {url} was interrupted ({type(exc).__name__}: {exc}); "
+                               "rerun the same command to resume it") from None
     digest = sha256_file(part)
     if expected_sha256 and digest != expected_sha256.lower():
         part.unlink(missing_ok=True)
@@ -95,68 +103,128 @@ def fetch(url: str, dest: Path, expected_sha256: str | None = None, chunk: int =
     return digest
 
 
+# An official mBART-50 tarball holds one ~2.4 GB model.pt; no member of a model
+# archive is larger than this, so a bigger (or sparse, "zip bomb") member is refused.
+MAX_MEMBER_BYTES = int(os.environ.get("NMT_MAX_ARCHIVE_MEMBER_BYTES", 16 << 30))
+
+
 def safe_extract(archive: Path, dest: Path) -> list[str]:
-    """Extract a tarball, refusing absolute paths, ``..`` components, links and special files."""
+    """Extract a tarball, refusing absolute paths, ``..`` components, links, special files,
+    members over ``MAX_MEMBER_BYTES`` and archives larger than the free disk space."""
     dest = dest.resolve()
     try:
         tar = tarfile.open(archive)
-    except (tarfile.TarError, OSError) as exc:
-        raise NmtError(f"{archive} is not a readable tar archive: {exc}") from None
-    with tar:
-        members = tar.getmembers()
-        for member in members:
-            name = member.name
-            if name.startswith("/") or Path(name).is_absolute():
-                raise NmtError(f"refusing {archive}: member {name!r} has an absolute path")
-            if ".." in Path(name).parts:
-                raise NmtError(f"refusing {archive}: member {name!r} points outside the target directory")
-            if member.issym() or member.islnk():
-                raise NmtError(f"refusing {archive}: member {name!r} is a link ({member.linkname!r})")
-            if not (member.isfile() or member.isdir()):
-                raise NmtError(f"refusing {archive}: member {name!r} is not a regular file or directory")
-            if not (dest / name).resolve().is_relative_to(dest):
-                raise NmtError(f"refusing {archive}: member {name!r} points outside the target directory")
-        tar.extractall(dest, members=members, filter="data")
+        with tar:
+            members = tar.getmembers()
+            _check_members(archive, dest, members)
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise NmtError(f"{archive} is not a complete, readable tar archive ({detail}); delete it and "
+                       "download it again") from None
     return [m.name for m in members]
 
 
+def _check_members(archive: Path, dest: Path, members) -> None:
+    total = 0
+    for member in members:
+        name = member.name
+        if name.startswith("/") or Path(name).is_absolute():
+            raise NmtError(f"refusing {archive}: member {name!r} has an absolute path")
+        if ".." in Path(name).parts:
+            raise NmtError(f"refusing {archive}: member {name!r} points outside the target directory")
+        if member.issym() or member.islnk():
+            raise NmtError(f"refusing {archive}: member {name!r} is a link ({member.linkname!r})")
+        if not (member.isfile() or member.isdir()):
+            raise NmtError(f"refusing {archive}: member {name!r} is not a regular file or directory")
+        if not (dest / name).resolve().is_relative_to(dest):
+            raise NmtError(f"refusing {archive}: member {name!r} points outside the target directory")
+        if member.size > MAX_MEMBER_BYTES:
+            raise NmtError(f"refusing {archive}: member {name!r} would extract to {member.size:,} bytes, over the "
+                           f"{MAX_MEMBER_BYTES:,}-byte limit for one file (NMT_MAX_ARCHIVE_MEMBER_BYTES)")
+        total += member.size
+    free = shutil.disk_usage(dest.parent if not dest.exists() else dest).free
+    if total > free:
+        raise NmtError(f"refusing {archive}: it would extract to {total:,} bytes but only {free:,} are free "
+                       f"on the disk of {dest}")
+
+
+def _check_download_dest(dest: Path, force: bool) -> Path:
+    """Where a downloaded bundle may go: a new path, an empty directory, or (with --force) a bundle.
+
+    Anything else (a file, a directory with other content, the working directory or one of
+    its parents) is refused, so that a mistyped --dest never deletes a user's files."""
+    resolved = dest.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or cwd.is_relative_to(resolved):
+        raise NmtError(f"--dest {dest} is the working directory or one of its parents; give a new directory "
+                       "name for the bundle, e.g. --dest models/mbart50")
+    if resolved.exists() and not resolved.is_dir():
+        raise NmtError(f"--dest {dest} is a file; give a new directory name for the bundle")
+    if resolved.is_dir() and any(resolved.iterdir()):
+        if not (resolved / "bundle.json").is_file():
+            raise NmtError(f"--dest {dest} is a directory with other files in it and not a model bundle; "
+                           "nothing was changed: give a new or empty directory")
+        if not force:
+            raise NmtError(f"{dest} already holds a bundle; pass --force to replace it")
+    parent = resolved.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NmtError(f"cannot create {parent} for --dest: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NmtError(f"cannot write to {parent} (permission denied); choose another --dest")
+    return resolved
+
+
 def download(name: str, dest, url: str | None = None, sha256: str | None = None, force: bool = False) -> Bundle:
-    """Fetch an official mBART-50 tarball (or ``url``), extract it safely and make it a bundle."""
+    """Fetch an official mBART-50 tarball (or ``url``), extract it safely and make it a bundle.
+
+    The download goes to ``.DEST.download/`` beside ``dest`` and is kept there only while it is
+    incomplete (a rerun resumes it); extraction happens in ``.DEST.extract/``, which is always
+    removed. A URL's hash is recorded as known only after its archive extracted and imported,
+    so one bad first download does not poison later ones."""
     if name not in MODELS and not url:
         raise NmtError(f"unknown model {name!r}; known: {', '.join(MODELS)} (or give --url)")
     spec = MODELS.get(name, {"kind": "translation", "sha256": None})
     url = url or spec["url"]
-    dest = Path(dest)
-    if (dest / "bundle.json").exists() and not force:
-        raise NmtError(f"{dest} already holds a bundle; pass --force to replace it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = _check_download_dest(Path(dest), force)
     cache = dest.parent / f".{dest.name}.download"
     cache.mkdir(exist_ok=True)
     archive = cache / Path(url.split("?")[0]).name
     known_file = _known_hashes_path()
-    known = json.loads(known_file.read_text()) if known_file.is_file() else {}
+    known = read_json(known_file) if known_file.is_file() else {}
     expected = sha256 or spec.get("sha256") or known.get(url)
     log.info("downloading %s", url)
-    digest = fetch(url, archive, expected)
+    try:
+        digest = fetch(url, archive, expected)  # keeps a partial .part for resuming on a network failure
+    except BaseException:
+        with contextlib.suppress(OSError):
+            cache.rmdir()  # removed when empty: nothing to resume
+        raise
+    staging = dest.with_name(f".{dest.name}.extract")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        safe_extract(archive, staging)
+        roots = [p for p in staging.iterdir()]
+        root = roots[0] if len(roots) == 1 and roots[0].is_dir() else staging
+        import_official(root, kind=spec["kind"], source={"url": url, "sha256": digest})
+        replace_dir(root, dest)
+    except BaseException:
+        shutil.rmtree(cache, ignore_errors=True)  # a complete archive that failed is not kept for a rerun
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
     if not expected:
         known[url] = digest
         known_file.parent.mkdir(parents=True, exist_ok=True)
         write_json(known_file, known)
         log.warning("no published checksum for %s: recorded SHA-256 %s (later downloads are checked against it)",
                     url, digest)
-    staging = dest.with_name(f".{dest.name}.extract")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    safe_extract(archive, staging)
-    roots = [p for p in staging.iterdir()]
-    root = roots[0] if len(roots) == 1 and roots[0].is_dir() else staging
-    bundle = import_official(root, kind=spec["kind"], source={"url": url, "sha256": digest})
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(root, dest)
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(cache, ignore_errors=True)
-    bundle.path = dest
     return Bundle.load(dest)
 
 
@@ -289,6 +357,15 @@ def _mono_text(data_dir: Path, manifest: dict, extra_dirs) -> dict:
 
 def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
     """Denoising pretraining on the prepared data's text; writes an official-layout bundle."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NmtError(f"--output {run_dir} is a file; give a directory for the pretraining run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with OutputLock(run_dir, "nmt pretrain"):
+        return _pretrain_locked(cfg, run_dir, mono_dirs, reset)
+
+
+def _pretrain_locked(cfg, run_dir: Path, mono_dirs, reset: bool) -> dict:
     from nmt.data import spm as spm_lib
     from nmt.data.prepare import load_prepared, piece_table
     from nmt.fairseq_backend import binarize
@@ -306,15 +383,17 @@ def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
     if cfg.distributed.world_size > 1 and cfg.distributed.init_method:
         raise NmtError("nmt pretrain runs in one process, or one per GPU spawned by fairseq: set "
                        "distributed.world_size without distributed.init_method")
-    if reset and run_dir.exists():
-        shutil.rmtree(run_dir)
+    if reset:
+        for child in run_dir.iterdir():
+            if child.name != OutputLock.NAME:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     # what the denoising data is made of: the prepared data (its final stage's fingerprint) + --mono files
     inputs = _fingerprint({"data": json.loads((data_dir / "bin" / "stage.json").read_text())["fingerprint"],
                            "mono": [_file_stamp(p) for d in mono_dirs or [] for p in sorted(Path(d).glob("*.txt"))]})
     resuming = (run_dir / "checkpoints" / "checkpoint_last.pt").is_file()
     denoise = run_dir / "denoise-data"
     if resuming:
-        old = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        old = read_yaml(run_dir / "config.yaml", "saved config") or {}
         diffs = config_differences(old, cfg.to_dict())
         done = json.loads((denoise / "done.json").read_text()) if (denoise / "done.json").is_file() else {}
         if done.get("inputs") != inputs:

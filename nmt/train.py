@@ -8,20 +8,20 @@ configuration is refused with the list of differences unless ``reset``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
-import yaml
 
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.prepare import load_prepared
 from nmt.errors import NmtError
-from nmt.fileio import read_lines, sha256_file, write_json
+from nmt.fileio import OutputLock, read_lines, read_yaml, sha256_file, write_json
 
 log = logging.getLogger("nmt.train")
 
@@ -197,7 +197,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions,
     vocabulary = ((data_dir / "spm" / "spm.model", "spm.model"), (data_dir / "bin" / "dict.txt", "dict.txt"),
                   (data_dir / "bin" / "lang_dict.txt", "lang_dict.txt"))
     if resuming and saved.is_file() and not reset:
-        old = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+        old = read_yaml(saved, "saved config") or {}
         diffs = config_differences(old, cfg.to_dict())
         changed = [name for src, name in vocabulary
                    if (run_dir / name).is_file() and sha256_file(src) != sha256_file(run_dir / name)]
@@ -237,6 +237,8 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     """Train (or resume) and return the training manifest; ``dry_run`` returns the fairseq arguments."""
     from nmt.fairseq_backend import training as backend
 
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise NmtError(f"--output {run_dir} is a file; give a directory for the run (it becomes the model bundle)")
     data_dir = Path(cfg.data)
     manifest = load_prepared(data_dir)
     directions = _direction_list(cfg, manifest)
@@ -269,34 +271,37 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     # torchrun / SLURM set RANK for every process; otherwise the config says (fairseq's own spawning
     # starts the other ranks later, from this process)
     rank = cfg.distributed.rank if cfg.distributed.init_method else int(os.environ.get("RANK", "0"))
-    if rank == 0:
-        prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir, max_positions)
-    _log_to_file(run_dir / f"train{'' if rank == 0 else f'.rank{rank}'}.log")
-    valid_sets = load_valid_sets(data_dir, manifest, valid_dirs, cfg.validation.max_sentences)
-    existing = {}
-    if (run_dir / "training.json").is_file() and not reset:
+    with contextlib.ExitStack() as stack:  # rank 0 holds the run directory's lock until the end
+        if rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(OutputLock(run_dir, "nmt train"))
+            prepare_run_dir(cfg, run_dir, manifest, directions, reset, data_dir, max_positions)
+        _log_to_file(run_dir / f"train{'' if rank == 0 else f'.rank{rank}'}.log")
+        valid_sets = load_valid_sets(data_dir, manifest, valid_dirs, cfg.validation.max_sentences)
+        existing = {}
+        if (run_dir / "training.json").is_file() and not reset:
+            import json
+
+            existing = json.loads((run_dir / "training.json").read_text(encoding="utf-8"))
+        base = {**existing, "data": str(data_dir), "preset": cfg.model.preset,
+                "directions": {f"{s}-{t}": manifest["directions"][f"{s}-{t}"] for s, t in directions},
+                "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
+                "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
+        hooks = TrainHooks(run_dir, valid_sets, cfg, base, no_bleu)
+        settings = {
+            "threads": cfg.training.threads or (os.cpu_count() or 1) if device == "cpu" else 0,
+            "validate_every": cfg.validation.every_updates, "save_every": cfg.checkpoint.every_updates,
+            "keep_last": cfg.checkpoint.keep_last, "metric": cfg.validation.metric,
+            "patience": cfg.validation.patience, "max_time_minutes": cfg.training.max_time_minutes,
+            "languages": list(manifest["languages"]), "lang_tok_style": manifest["lang_tok_style"],
+            "encoder_langtok": cfg.training.encoder_langtok, "decoder_langtok": cfg.training.decoder_langtok,
+            "finetune": bool(finetune),
+        }
+        backend.run(argv, hooks, settings)
         import json
 
-        existing = json.loads((run_dir / "training.json").read_text(encoding="utf-8"))
-    base = {**existing, "data": str(data_dir), "preset": cfg.model.preset,
-            "directions": {f"{s}-{t}": manifest["directions"][f"{s}-{t}"] for s, t in directions},
-            "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
-            "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
-    hooks = TrainHooks(run_dir, valid_sets, cfg, base, no_bleu)
-    settings = {
-        "threads": cfg.training.threads or (os.cpu_count() or 1) if device == "cpu" else 0,
-        "validate_every": cfg.validation.every_updates, "save_every": cfg.checkpoint.every_updates,
-        "keep_last": cfg.checkpoint.keep_last, "metric": cfg.validation.metric,
-        "patience": cfg.validation.patience, "max_time_minutes": cfg.training.max_time_minutes,
-        "languages": list(manifest["languages"]), "lang_tok_style": manifest["lang_tok_style"],
-        "encoder_langtok": cfg.training.encoder_langtok, "decoder_langtok": cfg.training.decoder_langtok,
-        "finetune": bool(finetune),
-    }
-    backend.run(argv, hooks, settings)
-    import json
-
-    path = run_dir / "training.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        path = run_dir / "training.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _log_to_file(path: Path) -> None:

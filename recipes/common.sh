@@ -24,8 +24,8 @@ parse_stages() {
       [ -e "$marker" ] && [ "${marker##*.}" -ge "$stage" ] && rm -f "$marker"
     done
   fi
-  return 0
   export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+  return 0
 }
 
 run_stage() {  # run_stage N NAME command args...

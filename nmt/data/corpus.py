@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.errors import NmtError
+from nmt.fileio import read_yaml
 
 SPLITS = ("train", "valid", "test")
 _CODE = r"[a-z]{2,3}_[A-Z]{2}"
@@ -107,15 +108,8 @@ def discover_raw(directories) -> dict[str, PairData]:
 
 
 def load_manifest(path) -> dict[str, PairData]:
-    import yaml
-
     path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NmtError(f"missing manifest {path}") from None
-    except yaml.YAMLError as exc:
-        raise NmtError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    spec = read_yaml(path, "manifest")
     if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
         raise NmtError(f"{path}: a manifest needs a 'pairs:' mapping, e.g. pairs: {{de_DE-en_XX: {{train: [...]}}}}")
     base = path.parent

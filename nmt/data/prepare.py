@@ -26,7 +26,6 @@ import random
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,8 @@ from nmt.data import corpus as corpora
 from nmt.data import spm as spm_lib
 from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
-from nmt.fileio import read_lines, write_json, write_lines
+from nmt.fileio import OutputLock, read_lines, replace_dir, write_json, write_lines
+from nmt.workers import worker_pool
 
 log = logging.getLogger("nmt.prepare")
 
@@ -82,6 +82,9 @@ class PrepareConfig:
             raise NmtError(f"--valid-size must be >= 1, got {self.valid_size}")
         if (self.spm_model is None) != (self.dictionary is None):
             raise NmtError("--spm-model and --dict go together: give both or neither")
+        if self.spm_model is not None:
+            spm_lib.check_model_file(self.spm_model)
+            binarize.check_dictionary_file(self.dictionary)
         if self.spm_model is None and self.vocab_size < 16:
             raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
         if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
@@ -137,12 +140,7 @@ class _Stage:
 
     def commit(self, info: dict) -> None:
         write_json(self.tmp / "stage.json", {"fingerprint": self.fingerprint, **info})
-        old = self.final.with_name(f".{self.final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.final.exists():
-            os.replace(self.final, old)
-        os.replace(self.tmp, self.final)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(self.tmp, self.final)
 
 
 # --------------------------------------------------------------------------- stage 1: clean
@@ -221,7 +219,7 @@ def _read_eval_set_lines(paths, normalization: str) -> set:
 
 
 def _stage_clean(cfg: PrepareConfig, pairs: dict, out: Path) -> dict:
-    with ProcessPoolExecutor(max_workers=min(cfg.n_workers, len(pairs))) as pool:
+    with worker_pool(min(cfg.n_workers, len(pairs))) as pool:
         futures = [pool.submit(_clean_pair, pair, cfg, cfg.seed) for pair in pairs.values()]
         results = []
         for future in _progress(futures, desc="clean", unit="pair"):
@@ -371,9 +369,23 @@ def _language_list(cfg: PrepareConfig, directions) -> list:
 def prepare(cfg: PrepareConfig) -> dict:
     """Run (or resume) all stages; return the manifest."""
     cfg.check()
-    t_start = time.time()
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NmtError(f"--out {out} is a file; give a directory for the prepared data")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with OutputLock(out, "nmt prepare"):
+            return _prepare_locked(cfg, out)
+    except BaseException:
+        # an early error leaves no empty output directory behind (finished stages are kept)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
+    t_start = time.time()
     pairs = corpora.load_manifest(cfg.manifest) if cfg.manifest else corpora.discover_raw(cfg.raw)
     directions = corpora.resolve_directions(cfg.pairs, pairs)
     used_pairs = {}

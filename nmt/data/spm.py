@@ -114,5 +114,14 @@ def load(path):
     return processor
 
 
+def check_model_file(path) -> None:
+    """A one-line error unless ``path`` is a sentencepiece model that loads (a 0-byte or foreign file
+    would otherwise be copied into a finished spm/ stage)."""
+    if not Path(path).is_file() or Path(path).stat().st_size == 0:
+        raise NmtError(f"sentencepiece model {path} is missing or empty; give a trained .model file")
+    if load(path).get_piece_size() < 4:
+        raise NmtError(f"sentencepiece model {path} has fewer pieces than its specials; is it the right file?")
+
+
 def pieces(processor) -> list[str]:
     return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]

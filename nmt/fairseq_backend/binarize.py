@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmt.errors import NmtError
 from nmt.fileio import atomic_path
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -48,18 +49,29 @@ def write_dictionary(path, pieces, counts=None) -> None:
 def read_dictionary(path) -> list[str]:
     """Symbols of a fairseq ``dict.txt`` in id order, specials included (ids 0-3)."""
     symbols = list(SPECIALS)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            piece, _, rest = line.rpartition(" ")
-            if rest == "#fairseq:overwrite":
-                piece, _, rest = piece.rpartition(" ")
-            if not piece:
-                raise ValueError(f"{path}: line {number} is not 'symbol count'")
-            symbols.append(piece)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                piece, _, rest = line.rpartition(" ")
+                if rest == "#fairseq:overwrite":
+                    piece, _, rest = piece.rpartition(" ")
+                if not piece:
+                    raise NmtError(f"{path}: line {number} is not 'symbol count', so this is not a fairseq dict.txt")
+                symbols.append(piece)
+    except FileNotFoundError:
+        raise NmtError(f"missing dictionary {path}") from None
+    except UnicodeDecodeError as exc:
+        raise NmtError(f"{path} is not a UTF-8 fairseq dict.txt (byte {exc.start})") from None
     return symbols
+
+
+def check_dictionary_file(path) -> None:
+    """A one-line error unless ``path`` is a readable, non-empty fairseq dictionary."""
+    if len(read_dictionary(path)) == len(SPECIALS):
+        raise NmtError(f"dictionary {path} is empty; give the dict.txt that goes with the sentencepiece model")
 
 
 class IndexedWriter:

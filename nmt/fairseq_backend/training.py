@@ -20,6 +20,7 @@ with what ``fairseq-train`` lacks for multilingual models added around it:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from nmt.fairseq_backend import install_safe_globals
+from nmt.fairseq_backend import install_safe_globals, load_state
 
 log = logging.getLogger("nmt.train")
 
@@ -265,6 +266,33 @@ class _StopFlag:
                     signal.Signals(signum).name)
 
 
+def checkpoint_to_resume(ckpt_cfg) -> Path | None:
+    """The file fairseq's ``load_checkpoint`` will read for this run, if any (its own rule:
+    ``checkpoint_last.pt`` in the save directory, else ``--finetune-from-model`` on a first launch)."""
+    restore = ckpt_cfg.restore_file
+    if restore == "checkpoint_last.pt":
+        last = Path(ckpt_cfg.save_dir) / "checkpoint_last.pt"
+        if last.is_file():
+            return last
+        if getattr(ckpt_cfg, "finetune_from_model", None):
+            return Path(ckpt_cfg.finetune_from_model)
+        return None
+    path = Path(restore)
+    return path if path.is_file() else None
+
+
+@contextlib.contextmanager
+def _weights_only_loading():
+    """Keep torch's weights-only loading on while fairseq reads a checkpoint, even when the user's
+    environment has TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (which would let a pickle run code)."""
+    saved = os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = saved
+
+
 def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     import numpy as np
     import torch
@@ -293,7 +321,11 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     criterion = task.build_criterion(cfg.criterion)
     task.load_dataset("valid", combine=False, epoch=1)
     trainer = Trainer(cfg, task, model, criterion)
-    extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
+    resume_from = checkpoint_to_resume(cfg.checkpoint)
+    if resume_from is not None:
+        load_state(resume_from)  # nmt's safe loader first: a hostile pickle is refused before fairseq reads it
+    with _weights_only_loading():
+        extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
     nmt_state: dict[str, Any] = dict((extra_state or {}).get("nmt") or {})
     if settings.get("finetune") and trainer.get_num_updates() == 0:
         nmt_state = {}  # the pretrained model's bookkeeping does not carry over ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ class DecodeOptions:
     seed: int | None = None
 
     def check(self) -> None:
+        for name, value in (("--lenpen", self.len_penalty), ("--max-len-a", self.max_len_a),
+                            ("--temperature", self.temperature)):
+            if not math.isfinite(value):
+                raise NmtError(f"{name} must be a finite number, got {value}")
         if self.beam < 1 or self.nbest < 1:
             raise NmtError("--beam and --nbest must be >= 1")
         if self.nbest > self.beam:

@@ -35,11 +35,17 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
             raise NmtError("give --src and --tgt (or --tsv for lines with their own languages)")
         bundle.check_language(src, "source language")
         targets = [t.strip() for t in tgt.split(",") if t.strip()]
+        if not targets:
+            raise NmtError(f"--tgt {tgt!r} names no language; give one or more codes, e.g. --tgt de_DE,ja_XX")
         for target in targets:
             bundle.check_language(target, "target language")
         if len(targets) > 1 and output_path == "-" and fmt == "text":
             raise NmtError("several targets to stdout need --format jsonl, or -o FILE (one file per target)")
     options.check()
+    if batch_tokens < 1:
+        raise NmtError(f"--batch-tokens must be >= 1, got {batch_tokens}")
+    if threads < 0:
+        raise NmtError(f"--threads must be >= 0 (0: all cores), got {threads}")
     if input_path != "-" and not Path(input_path).is_file():
         raise NmtError(f"input file {input_path} does not exist")
     translator = Translator(bundle, backend=backend, device=device, threads=threads, checkpoint=checkpoint,
