@@ -63,6 +63,8 @@ class Translator:
         if backend not in BACKENDS:
             raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.device = _resolve_device(device)
+        if threads < 0:
+            raise NmtError(f"--threads must be >= 0 (0: all cores), got {threads}")
         self.threads = threads or (os.cpu_count() or 1)
         if self.device == "cpu":
             import torch
@@ -130,6 +132,9 @@ class Translator:
         float32 output when they are given the same batching."""
         options = options or DecodeOptions()
         options.check()
+        if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
+            raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
+                           f"unset (got {max_batch_sentences})")
         self.bundle.check_language(src, "source language")
         self.bundle.check_language(tgt, "target language")
         results: list[Translation | None] = [None] * len(lines)
