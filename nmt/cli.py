@@ -10,9 +10,10 @@ import sys
 import click
 
 from nmt import __version__
-from nmt.cli_util import friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.cli_util import decoding_options, friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
 from nmt.errors import NmtError
 from nmt.export import QUANTIZATIONS
+from nmt.translate.backends import DecodeOptions
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -141,29 +142,16 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix.")
 @click.option("--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions).")
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
-@click.option("--beam", default=5, show_default=True)
-@click.option("--nbest", default=1, show_default=True, help="Hypotheses per line (jsonl output).")
-@click.option("--lenpen", default=1.0, show_default=True, help="Length penalty.")
-@click.option("--max-len-a", default=1.5, show_default=True, help="Output cap: a * source tokens + b.")
-@click.option("--max-len-b", default=10, show_default=True)
+@click.option("--nbest", default=DecodeOptions.nbest, show_default=True, help="Hypotheses per line (jsonl output).")
 @click.option("--sampling", is_flag=True, help="Sample instead of beam search (off by default).")
-@click.option("--sampling-topk", default=-1, show_default=True)
-@click.option("--temperature", default=1.0, show_default=True)
+@click.option("--sampling-topk", default=DecodeOptions.sampling_topk, show_default=True)
+@click.option("--temperature", default=DecodeOptions.temperature, show_default=True)
 @click.option("--seed", type=int, help="Random seed (sampling).")
-@click.option("--batch-tokens", default=4000, show_default=True, help="Tokens per batch.")
-@click.option("--batch-sentences", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model width and beam).")
+@decoding_options
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")
-@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
-@click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True,
-              help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
-@click.option("--shortlist/--no-shortlist", default=True, show_default=True,
-              help="CTranslate2: restrict the output vocabulary with the export's shortlists, when it has them.")
 @friendly_errors
 def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
               sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend,
@@ -178,6 +166,44 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
                   fmt=fmt, options=options, batch_tokens=batch_tokens, too_long=too_long, backend=backend,
                   quantization=quantization, device=device, threads=threads, checkpoint=checkpoint,
                   batch_sentences=batch_sentences or None, shortlist=shortlist)
+
+
+@main.command("translate-corpus")
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--src", "-s", required=True, help="Source language (ML50 code).")
+@click.option("--tgt", "-t", required=True, help="Target language (ML50 code).")
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False), help="Input text file.")
+@click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Output file, assembled when every chunk is translated.")
+@click.option("--work", type=click.Path(file_okay=False), help="Work directory for the chunks (default OUTPUT.parts).")
+@click.option("--chunk-lines", default=50_000, show_default=True, type=click.IntRange(min=1),
+              help="Lines per chunk: the unit of resuming and of sharding.")
+@click.option("--shard", default="1/1", show_default=True, help="Translate only shard i of N (e.g. 2/4).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes, each with its own model (--device cuda: one per GPU).")
+@click.option("--scores", is_flag=True, help="Also write OUTPUT.scores: the best hypothesis' score per line.")
+@click.option("--merge-only", is_flag=True, help="Only assemble the output from the translated chunks.")
+@click.option("--restart", is_flag=True, help="Discard the chunks of a different earlier job in the work directory.")
+@decoding_options
+@click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="truncate", show_default=True,
+              help="A line longer than the model's limit: truncate it, or leave its output empty (warned).")
+@friendly_errors
+def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines, shard, workers, scores,
+                     merge_only, restart, beam, lenpen, max_len_a, max_len_b, batch_tokens, batch_sentences,
+                     backend, quantization, device, threads, shortlist, too_long):
+    """Translate a whole corpus: resumable chunks, shards across machines, a deterministic merge."""
+    from nmt.translate.corpus import CorpusJob, translate_corpus as run
+
+    options = DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen)
+    job = CorpusJob(model=model, src=src, tgt=tgt, input=input_path, chunk_lines=chunk_lines, options=options,
+                    batch_tokens=batch_tokens, batch_sentences=batch_sentences or None, too_long=too_long,
+                    backend=backend, quantization=quantization, shortlist=shortlist, scores=scores)
+    summary = run(job, output_path, work=work, shard=shard, workers=workers, device=device, threads=threads,
+                  merge_only=merge_only, restart=restart)
+    state = f"written to {output_path}" if summary["merged"] else "other shards still to run"
+    click.echo(f"translate-corpus: {summary['lines']:,} lines in {summary['chunks']} chunks; shard "
+               f"{summary['shard']}: {summary['chunks_translated']} translated now, {summary['chunks_done_before']} "
+               f"done before; {state}", err=True)
 
 
 @main.command()

@@ -9,6 +9,7 @@ import sys
 import click
 
 from nmt.errors import NmtError
+from nmt.translate.backends import DecodeOptions
 
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
@@ -53,3 +54,32 @@ def friendly_errors(func):
             sys.exit(2)
 
     return wrapper
+
+
+def decoding_options(func):
+    """The decoding and engine options of every command that translates, with the defaults of
+    ``DecodeOptions``, so that the commands cannot drift apart."""
+    options = [
+        click.option("--beam", default=DecodeOptions.beam, show_default=True, type=click.IntRange(min=1)),
+        click.option("--lenpen", default=DecodeOptions.len_penalty, show_default=True, help="Length penalty."),
+        click.option("--max-len-a", default=DecodeOptions.max_len_a, show_default=True,
+                     help="Output cap: a * source tokens + b."),
+        click.option("--max-len-b", default=DecodeOptions.max_len_b, show_default=True),
+        click.option("--batch-tokens", default=4000, show_default=True, type=click.IntRange(min=1),
+                     help="Tokens per batch."),
+        click.option("--batch-sentences", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model width "
+                          "and beam)."),
+        click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto",
+                     show_default=True),
+        click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True),
+        click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
+                     help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them."),
+        click.option("--shortlist/--no-shortlist", default=True, show_default=True,
+                     help="CTranslate2: restrict the output vocabulary with the export's shortlists, when it has "
+                          "them."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -213,8 +213,10 @@ def _build(cls, values: dict, prefix: str = ""):
 
 
 def _coerce(key: str, value, default):
-    if default is None or value is None:
+    if default is None:
         return value
+    if value is None:
+        raise NmtError(f"config key {key} needs a value (default {default!r}); null is not allowed here")
     kind = type(default)
     if kind is bool:
         if isinstance(value, bool):
@@ -232,8 +234,8 @@ def _coerce(key: str, value, default):
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return kind(value)
-    except (TypeError, ValueError):
-        raise NmtError(f"config key {key} must be {kind.__name__}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise NmtError(f"config key {key} must be {kind.__name__}, got {shorten(repr(value), 80)}") from None
 
 
 def _model_optional_int(cfg: TrainConfig) -> None:
@@ -245,8 +247,9 @@ def _model_optional_int(cfg: TrainConfig) -> None:
         target = float if "dropout" in f.name else int
         try:
             setattr(cfg.model, f.name, target(value))
-        except (TypeError, ValueError):
-            raise NmtError(f"config key model.{f.name} must be {target.__name__}, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise NmtError(f"config key model.{f.name} must be {target.__name__}, "
+                           f"got {shorten(repr(value), 80)}") from None
 
 
 def parse_overrides(items) -> dict:
@@ -259,8 +262,12 @@ def parse_overrides(items) -> dict:
         value = parse_yaml(raw, f"the value of --set {shorten(key, 60)}") if raw.strip() else ""
         node = nested
         parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                section = ".".join(parts[: depth + 1])
+                raise NmtError(f"--set {shorten(key, 80)}: {section} was set to a value by an earlier --set, so it "
+                               "cannot also have keys")
         node[parts[-1]] = value
     return nested
 

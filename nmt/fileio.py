@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import stat
@@ -164,7 +165,10 @@ def read_json(path):
     except FileNotFoundError:
         raise NmtError(f"missing file {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise NmtError(f"{path} is not valid JSON ({exc}); it may be corrupted") from None
+        raise NmtError(f"{path} is not valid JSON ({shorten(str(exc), 120)}); it may be corrupted") from None
+    except (RecursionError, ValueError) as exc:  # nested too deeply, an integer too long to convert
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else shorten(str(exc), 120)
+        raise NmtError(f"{path} cannot be read as JSON ({reason}); it may be corrupted") from None
 
 
 def iter_lines_bytes(path) -> Iterator[bytes]:
@@ -227,6 +231,38 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# every character str.splitlines() ends a line at ("\r\n" is two of them)
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\v": "LINE TABULATION", "\f": "FORM FEED",
+                     "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR",
+                     "\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+LINE_BREAK_RE = re.compile(f"[{re.escape(LINE_BREAKS)}]")
+# what json.dumps(ensure_ascii=False) leaves raw that a line reader or a UTF-8 encoder trips on
+_JSON_RAW = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
+
+
+def line_break_in(text: str) -> str | None:
+    """``"U+2028 (LINE SEPARATOR)"`` for the first line break inside ``text``, or None."""
+    match = LINE_BREAK_RE.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    return f"U+{ord(char):04X} ({_LINE_BREAK_NAMES[char]})"
+
+
+def json_line(obj) -> str:
+    """``obj`` as one line of JSON, without the newline: readable non-ASCII text, but U+0085, U+2028,
+    U+2029 and lone surrogates escaped, so the line is one line to every reader and encodes as UTF-8."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break (as ``str.splitlines()`` sees them) replaced by a space: a
+    translation never adds a line (a byte-fallback model, or one trained on text holding U+2028,
+    can produce one)."""
+    return LINE_BREAK_RE.sub(" ", text)
+
+
 class OutputLock:
     """One nmt process per output directory.
 
@@ -241,9 +277,9 @@ class OutputLock:
 
     NAME = ".nmt.lock"
 
-    def __init__(self, directory: str | os.PathLike, command: str):
+    def __init__(self, directory: str | os.PathLike, command: str, name: str = NAME):
         self.directory = Path(directory)
-        self.path = self.directory / self.NAME
+        self.path = self.directory / name
         self.command = command
         self._fd: int | None = None
 
@@ -330,6 +366,8 @@ def parse_yaml(text: str, source: str):
         raise NmtError(f"{source} is not valid YAML: {shorten(first)}") from None
     except RecursionError:
         raise NmtError(f"{source} is nested too deeply to be a config") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise NmtError(f"{source} holds a value that cannot be read: {shorten(str(exc), 120)}") from None
 
 
 def read_yaml(path, what: str = "file"):

@@ -13,6 +13,7 @@ starts workers that die with their parent, by two independent means:
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import threading
@@ -41,6 +42,18 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="nmt-parent-watchdog", daemon=True).start()
 
 
-def worker_pool(max_workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process."""
-    return ProcessPoolExecutor(max_workers=max_workers, initializer=die_with_parent, initargs=(os.getpid(),))
+def worker_pool(max_workers: int, initializer=None, initargs=(), start_method: str | None = None
+                ) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process (then run ``initializer(*initargs)``).
+
+    ``start_method="spawn"`` starts fresh interpreters: needed when this process may already
+    run threads of its own (torch's, once a model is loaded), which a fork would copy mid-flight."""
+    context = multiprocessing.get_context(start_method) if start_method else None
+    return ProcessPoolExecutor(max_workers=max_workers, initializer=_start_worker, mp_context=context,
+                               initargs=(os.getpid(), initializer, initargs))
+
+
+def _start_worker(parent_pid: int, initializer, initargs) -> None:
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)

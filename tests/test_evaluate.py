@@ -99,10 +99,12 @@ def test_report_scores_equal_sacrebleu_on_real_text(systems, tmp_path):
         scores = entry["systems"]["light"]["scores"]
         bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize=expected_tok[tgt])
         assert entry["bleu_tokenizer"] == expected_tok[tgt]
-        assert scores["BLEU"]["score"] == round(bleu.score, 2)
+        assert scores["BLEU"]["score"] == bleu.score  # full precision, not rounded
+        # the 1-decimal markdown cell is what sacrebleu itself prints (-w 1)
+        assert f"| {entry['direction']} | 200 | {bleu.format(width=1).split()[2]} |" in out
         assert f"tok:{expected_tok[tgt]}" in scores["BLEU"]["signature"]
-        assert scores["chrF"]["score"] == round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2)
-        assert scores["chrF++"]["score"] == round(sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score, 2)
+        assert scores["chrF"]["score"] == sacrebleu.corpus_chrf(hyps, [refs]).score
+        assert scores["chrF++"]["score"] == sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score
         assert "nw:2" in scores["chrF++"]["signature"] and "nw:0" in scores["chrF"]["signature"]
         assert entry["testset"]["n_lines"] == 200 and entry["testset"]["lines"] == "1-200"
     # tokenization matters on real Japanese: 13a leaves whole clauses as one token
@@ -112,12 +114,52 @@ def test_report_scores_equal_sacrebleu_on_real_text(systems, tmp_path):
     assert "| en_XX-ja_XX | 200 |" in out and "tok:ja-mecab" in out  # the markdown went to stdout
 
 
+def test_scores_keep_full_precision_until_display(systems, tmp_path):
+    """Rounding once: cells equal sacrebleu's own display, also where rounding to 2 decimals first would not."""
+    from nmt.evaluate.report import fmt
+
+    # find real scores where double rounding (to 2, then to 1 decimal) would print another digit than sacrebleu
+    double_rounded = []
+    for direction in DIRECTIONS:
+        src, tgt = direction.split("-")
+        hyps = (systems["light"] / f"{direction}.hyp").read_text(encoding="utf-8").splitlines()
+        refs = _ml50_side(src, tgt, tgt)
+        for n in range(20, 201, 3):
+            ours = metrics.chrf(hyps[:n], refs[:n])
+            theirs = sacrebleu.corpus_chrf(hyps[:n], [refs[:n]])
+            assert ours.score == theirs.score  # not rounded
+            assert fmt("chrF", ours.score, 1) == f"{theirs.score:.1f}" == theirs.format(width=1).split()[2]
+            if f"{round(theirs.score, 2):.1f}" != f"{theirs.score:.1f}":
+                double_rounded.append((direction, n))
+    assert double_rounded, "the sample should hold a score that rounding twice would misprint"
+    # --decimals 3: the third decimal is real; report.json and report.csv hold the full float
+    code, out, err = _cli("--hyp", systems["light"], "--ml50-dir", SAMPLE_RAW, "-d", "de_DE-en_XX,en_XX-ja_XX",
+                          "--no-comet", "--decimals", "3", "-o", tmp_path / "r")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    with open(tmp_path / "r" / "report.csv", encoding="utf-8") as handle:
+        rows = {(r["row"], r["direction"]): r for r in csv.DictReader(handle)}
+    full = {}
+    for entry in report["directions"]:
+        hyps = (systems["light"] / f"{entry['direction']}.hyp").read_text(encoding="utf-8").splitlines()
+        refs = _ml50_side(entry["src"], entry["tgt"], entry["tgt"])
+        bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize=entry["bleu_tokenizer"])
+        score = entry["systems"]["light"]["scores"]["BLEU"]["score"]
+        assert score == bleu.score and float(rows[("direction", entry["direction"])]["BLEU"]) == bleu.score
+        assert f"| {entry['direction']} | 200 | {bleu.score:.3f} |" in out
+        full[entry["direction"]] = {m: entry["systems"]["light"]["scores"][m]["score"] for m in ("BLEU", "chrF")}
+    average = next(a for a in report["averages"] if a["group"] == "all")["systems"]["light"]
+    for metric in ("BLEU", "chrF"):
+        assert average[metric] == sum(v[metric] for v in full.values()) / 2  # over full-precision values
+        assert float(rows[("average", "all")][metric]) == average[metric]
+
+
 def test_zh_tokenizer_matches_sacrebleu_on_cjk_text():
     """No Chinese in the sample: real Japanese FLORES lines (Han characters) exercise the zh tokenizer path."""
     refs = (SAMPLE_FLORES / "jpn_Jpan.devtest").read_text(encoding="utf-8").splitlines()[:40]
     hyps = [line[: max(1, len(line) * 3 // 4)] for line in refs]
     ours = metrics.bleu(hyps, refs, "zh_CN")
-    assert ours.score == round(sacrebleu.corpus_bleu(hyps, [refs], tokenize="zh").score, 2)
+    assert ours.score == sacrebleu.corpus_bleu(hyps, [refs], tokenize="zh").score
     assert "tok:zh" in ours.signature
 
 
@@ -151,7 +193,8 @@ def test_plain_files_and_full_length_hypotheses(tmp_path):
     entry = json.loads((tmp_path / "r" / "report.json").read_text())["directions"][0]
     assert entry["testset"]["name"] == "tatoeba-sample" and entry["testset"]["lines"] == "11-60"
     assert entry["systems"]["out"]["hyp_alignment"] == "full"
-    assert entry["systems"]["out"]["scores"]["BLEU"]["score"] == 100.0
+    assert entry["systems"]["out"]["scores"]["BLEU"]["score"] == pytest.approx(100.0)  # sacrebleu's float, unrounded
+    assert "| de_DE-en_XX | 50 | 100.0 |" in out
     assert "tatoeba-sample, lines 11-60 of 200" in out
 
 
@@ -180,6 +223,17 @@ def test_bad_inputs_are_one_line_errors(systems, tmp_path):
         assert message in err and err.startswith("nmt: error:") and err.count("\n") == 1, err
     proc = run_nmt("evaluate", "--hyp", short, "--ml50-dir", SAMPLE_RAW, "-o", tmp_path / "r2", "--no-comet")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "150 lines" in proc.stderr
+
+
+def test_train_counts_that_are_not_a_table_are_one_line_errors(tmp_path):
+    from nmt.evaluate.groups import load_train_counts
+
+    for text in ("[1, 2]", '"directions"', '{"directions": [1]}', '{"directions": {"de_DE-en_XX": {"train": "x"}}}'):
+        path = tmp_path / "counts.json"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(NmtError) as info:
+            load_train_counts(path)
+        assert "\n" not in str(info.value)
 
 
 # -- COMET ------------------------------------------------------------------------------
@@ -267,7 +321,7 @@ def test_compare_marks_significant_differences(systems, tiny_comet, tmp_path):
                            references=[refs], test_type="bs", n_samples=300)()
     ja = next(e for e in report["directions"] if e["direction"] == "en_XX-ja_XX")
     assert ja["systems"]["heavy"]["significance"]["bs"]["BLEU"]["p_value"] == direct["BLEU"][2 - 1].p_value
-    assert ja["systems"]["heavy"]["scores"]["BLEU"]["score"] == round(direct["BLEU"][1].score, 2)
+    assert ja["systems"]["heavy"]["scores"]["BLEU"]["score"] == direct["BLEU"][1].score
     # markdown: one table per metric, stars on the heavy column only
     bleu_table = out.split("### BLEU")[1].split("###")[0]
     heavy_rows = [r for r in bleu_table.splitlines() if r.startswith("| en_XX")]
@@ -331,7 +385,7 @@ def test_evaluate_a_trained_bundle_end_to_end(trained_bundle, tiny_comet, tmp_pa
         assert len(hyps) == 4 and Path(res["hyp_file"]).parent == out / "hyps"
         refs = (SAMPLE_FLORES / f"{_flores(entry['tgt'])}.devtest").read_text(encoding="utf-8").splitlines()[:4]
         tok = {"en_XX": "13a", "ja_XX": "ja-mecab", "ko_KR": "ko-mecab", "de_DE": "13a"}[entry["tgt"]]
-        assert res["scores"]["BLEU"]["score"] == round(sacrebleu.corpus_bleu(hyps, [refs], tokenize=tok).score, 2)
+        assert res["scores"]["BLEU"]["score"] == sacrebleu.corpus_bleu(hyps, [refs], tokenize=tok).score
         assert isinstance(res["scores"]["COMET"]["score"], float)
         assert res["scores"]["COMET"]["signature"] == report["comet"]["signature"]
     by_dir = {e["direction"]: e for e in report["directions"]}

@@ -605,3 +605,127 @@ def test_package_xml_test_set_with_a_model_bundle(trained_bundle, tmp_path):
     result = cli("package", SRC_XML, "-m", trained_bundle, "--team", "nmt", "--system", "tiny", "--unconstrained",
                  "--tgt-lang", "ha", "-o", tmp_path / "ha.tar.gz")
     assert_one_line_error(result, "language 'ha' maps to no language nmt knows", "de_DE, en_XX, ja_XX")
+
+
+# ------------------------------------------------------------- line breaks, JSONL limits and unknown tokens
+# every character str.splitlines() breaks at, besides \n (\r at the end of a line is read as CRLF)
+SPLITLINES_BREAKS = ["\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def _xml_with(doc_id="d1", domain="news", seg_text="Hello.", ref_text="Hallo."):
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<dataset id="t">\n'
+            f'<doc id="{doc_id}" origlang="en" domain="{domain}"><src lang="en"><p><seg id="1">{seg_text}</seg>'
+            '<seg id="2">Two.</seg><seg id="3">Three.</seg></p></src>'
+            f'<ref lang="de" translator="A"><p><seg id="1">{ref_text}</seg><seg id="2">Zwei.</seg>'
+            '<seg id="3">Drei.</seg></p></ref></doc>\n</dataset>\n')
+
+
+@pytest.mark.parametrize("doc_id,domain,what", [
+    ("a&#10;b", "news", "id contains U+000A (LINE FEED)"),
+    ("a&#13;b", "news", "id contains U+000D (CARRIAGE RETURN)"),
+    ("a&#x2028;b", "news", "id contains U+2028 (LINE SEPARATOR)"),
+    ("a&#x85;b", "news", "id contains U+0085 (NEXT LINE)"),
+    ("a&#9;b", "news", "id contains a tab"),
+    ("d1", "ne&#9;ws", "domain contains a tab"),
+    ("d1", "ne&#x2029;ws", "domain contains U+2029 (PARAGRAPH SEPARATOR)"),
+])
+def test_unwrap_refuses_line_breaks_and_tabs_in_document_ids_and_domains(tmp_path, doc_id, domain, what):
+    path = tmp_path / "t.xml"
+    path.write_text(_xml_with(doc_id=doc_id, domain=domain), encoding="utf-8")
+    err = assert_one_line_error(cli("unwrap", path, "-o", tmp_path / "out"), what, "document ", ".docs file")
+    assert "t.xml: document " in err
+    assert not (tmp_path / "out").exists()  # nothing written, not even the other columns
+    testset = formats.read_test_set(path, tgt_lang="de")
+    with pytest.raises(NmtError, match="cannot hold"):
+        formats.render_docs(testset)
+
+
+def test_unwrap_keeps_alignment_whatever_line_breaks_a_segment_holds(tmp_path):
+    path = tmp_path / "t.xml"
+    path.write_text(_xml_with(seg_text="a&#x2028;b&#x85;c&#10;d&#13;e&#x2029;f", ref_text="x&#x85;y"),
+                    encoding="utf-8")
+    result = cli("unwrap", path, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    for name in ("t.src.en", "t.ref.A.de", "t.docs"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert len(text.splitlines()) == 3 == text.count("\n"), (name, text)
+    assert (tmp_path / "out" / "t.src.en").read_text(encoding="utf-8").splitlines()[0] == "a b c d e f"
+    assert "2 segments had line breaks, replaced by spaces" in result.stderr
+
+
+@pytest.mark.parametrize("char", SPLITLINES_BREAKS)
+def test_package_refuses_a_hypothesis_with_any_line_separator(tmp_path, char):
+    refs = lines_of(REF_DE)
+    refs[2] = refs[2][:10] + char + refs[2][10:]
+    bad = tmp_path / "hyp.de"
+    bad.write_text("\n".join(refs) + "\n", encoding="utf-8", newline="")
+    assert len(refs) == 20 and len(bad.read_bytes().decode("utf-8").splitlines()) == 21
+    for fmt in ("same", "xml", "jsonl"):
+        result = cli("package", EN_DE, "--hyps", bad, "--team", "t", "--system", "s", "--constrained",
+                     "--format", fmt, "-o", tmp_path / "s.tar.gz")
+        assert_one_line_error(result, "(line 3 of en-de.txt): the hypothesis contains a line break, "
+                                      f"U+{ord(char):04X}")
+        assert not (tmp_path / "s.tar.gz").exists()
+    with pytest.raises(NmtError, match="line 3 of the txt output would contain a line break"):
+        formats.render_txt(refs)
+
+
+def test_jsonl_output_escapes_unicode_line_separators(tmp_path):
+    text = "eins\u2028zwei\x85drei\u2029vier\x1cfünf"
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"doc_id": "a", "src_lang": "en", "tgt_lang": "de", "src_text": text + "\nzwei",
+                                "note": text}) + "\n", encoding="utf-8")
+    testset = formats.read_test_set(path)
+    data = formats.render_jsonl(testset, ["one", "two"]).decode("utf-8")
+    assert len(data.splitlines()) == 1 and "\\u2028" in data and "fünf" in data  # escaped; the rest stays readable
+    record = json.loads(data)
+    assert record["src_text"] == text + "\nzwei" and record["note"] == text and record["hypothesis"] == "one\ntwo"
+
+
+@pytest.mark.parametrize("line,message", [
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+    ('{"doc_id": "a", "src_text": "x", "n": ' + "1" * 5000 + "}", "Exceeds the limit (4300 digits)"),
+    ('{"doc_id": "a", "src_text": "x", "extra": {"k": "\\ud800"}}', "lone surrogate"),
+])
+def test_hostile_jsonl_is_a_one_line_error(tmp_path, line, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"doc_id": "z", "src_text": "y", "tgt_lang": "de"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(NmtError, match="line 2") as info:
+        formats.read_test_set(bad)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    good = tmp_path / "t.jsonl"
+    good.write_text('{"doc_id": "z", "src_text": "y", "src_lang": "en", "tgt_lang": "de"}\n', encoding="utf-8")
+    for args in (["package", bad, "--hyps", tmp_path / "h.txt"], ["package", good, "--hyps", bad]):
+        (tmp_path / "h.txt").write_text("y\n", encoding="utf-8")
+        result = cli(*args, "--team", "t", "--system", "s", "--constrained", "-o", tmp_path / "s.tar.gz")
+        assert_one_line_error(result, "bad.jsonl: line 2", message)
+
+
+def test_package_warns_about_unknown_tokens(tmp_path, caplog):
+    refs = lines_of(REF_DE)
+    for i, marker in ((3, "<unk>"), (5, "\u2047"), (8, "<unk>"), (12, " \u2047 ")):
+        refs[i] = refs[i][:5] + marker + refs[i][5:]
+    hyps = tmp_path / "hyp.de"
+    hyps.write_text("\n".join(refs) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="nmt.wmt"):
+        result = cli("package", EN_DE, "--hyps", hyps, "--team", "t", "--system", "s", "--constrained",
+                     "-o", tmp_path / "s.tar.gz")
+    assert result.exit_code == 0, result.output
+    meta = json.loads(_members(tmp_path / "s.tar.gz")["t.s/metadata.json"])
+    entry = meta["files"][0]
+    assert entry["unk_hypotheses"] == 4
+    assert [label.split("(")[1] for label in entry["unk_first"]] == ["line 4 of en-de.txt)", "line 6 of en-de.txt)",
+                                                                     "line 9 of en-de.txt)"]
+    warning = meta["warnings"][0]
+    assert warning.startswith("en-de.txt: 4 of 20 hypotheses contain an unknown token (<unk> or \u2047)")
+    assert "(line 4 of en-de.txt)" in warning and warning.endswith(", ...") and "\n" not in warning
+    assert warning in caplog.text  # on stderr when run as `nmt package`
+    # a marker the source already has is not the model's unknown token
+    testset = formats.read_test_set(EN_DE)
+    from nmt.wmt.package import unknown_tokens
+    units = testset.units
+    same = [u.text + " <unk>" for u in units]
+    assert len(unknown_tokens(testset, same)) == len(units)
+    for unit in units:
+        unit.text += " <unk>"
+    assert unknown_tokens(testset, same) == []

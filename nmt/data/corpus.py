@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.errors import NmtError
-from nmt.fileio import read_yaml
+from nmt.fileio import read_yaml, shorten
 
 SPLITS = ("train", "valid", "test")
 _CODE = r"[a-z]{2,3}_[A-Z]{2}"
@@ -125,6 +125,11 @@ def load_manifest(path) -> dict[str, PairData]:
         for split, entries in splits.items():
             if isinstance(entries, (str, dict)):
                 entries = [entries]
+            if split == "train" and not entries:
+                raise NmtError(f"{path}: pair {name} has an empty 'train:'; list at least one corpus")
+            if entries is not None and not isinstance(entries, list):
+                raise NmtError(f"{path}: pair {name}, {split}: expected a list of corpora, got "
+                               f"{shorten(repr(entries), 60)}")
             for entry in entries or []:
                 pair.splits[split].append(_manifest_corpus(entry, a, b, base, path))
         pairs[f"{a}-{b}"] = pair
@@ -141,12 +146,12 @@ def _manifest_corpus(entry, a: str, b: str, base: Path, manifest: Path) -> Corpu
         files = {lang: base / str(entry[lang]) for lang in (a, b)}
     else:
         raise NmtError(
-            f"{manifest}: corpus entry {entry!r} for {a}-{b} must be a path prefix or "
+            f"{manifest}: corpus entry {shorten(repr(entry), 80)} for {a}-{b} must be a path prefix or "
             f"a mapping with exactly the keys {a} and {b}"
         )
     for lang, file in files.items():
         if not file.is_file():
-            raise NmtError(f"{manifest}: missing file {file} ({lang} side of {a}-{b})")
+            raise NmtError(f"{manifest}: missing file {shorten(repr(str(file)), 200)} ({lang} side of {a}-{b})")
     return Corpus(((a, files[a]), (b, files[b])))
 
 

@@ -115,7 +115,8 @@ def load_train_counts(path) -> dict[str, int]:
                 break
         else:
             raise NmtError(f"{path} has neither training.json (a model bundle) nor manifest.json (prepared data)")
-    table = read_json(path).get("directions")
+    data = read_json(path)
+    table = data.get("directions") if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise NmtError(f"{path} has no 'directions' table with training counts")
     counts = {}

@@ -8,6 +8,10 @@ for a target language: ``zh`` for Chinese, ``ja-mecab`` for Japanese,
 languages fall back to the ``char`` tokenizer, and the signature says so. Every
 score carries sacrebleu's signature.
 
+Scores are kept at sacrebleu's full float precision everywhere (report.json,
+report.csv, averages, significance); only a table cell rounds, once, so a
+1-decimal cell reads exactly what ``sacrebleu`` prints with ``-w 1``.
+
 The BLEU tokenizer can be overridden for every target (``13a``) or per target
 language (``ja_XX=char,zh_CN=zh``); ``parse_tokenize`` reads that syntax and
 ``tokenizer_plan`` says, per target, which tokenizer is used and why.
@@ -27,7 +31,7 @@ TOKENIZERS = ("13a", "intl", "zh", "ja-mecab", "ko-mecab", "char", "none", "flor
 @dataclass
 class MetricScore:
     name: str  # BLEU | chrF | chrF++
-    score: float
+    score: float  # full precision, as sacrebleu (or COMET) computed it; rounded only for display
     signature: str
     detail: str = ""  # e.g. BLEU's n-gram precisions and brevity penalty
 
@@ -121,7 +125,7 @@ def bleu(hyps: Sequence[str], refs: Sequence[str], tgt_lang: str, tokenize: str 
     metric = _bleu(bleu_tokenizer_for(tgt_lang, tokenize))
     result = metric.corpus_score(list(hyps), [list(refs)])
     detail = f"{'/'.join(f'{p:.1f}' for p in result.precisions)} (BP = {result.bp:.3f} ratio = {result.ratio:.3f})"
-    return MetricScore("BLEU", round(result.score, 2), str(metric.get_signature()), detail)
+    return MetricScore("BLEU", result.score, str(metric.get_signature()), detail)
 
 
 def chrf(hyps: Sequence[str], refs: Sequence[str], word_order: int = 0) -> MetricScore:
@@ -130,7 +134,7 @@ def chrf(hyps: Sequence[str], refs: Sequence[str], word_order: int = 0) -> Metri
     check_lengths(hyps, refs)
     metric = CHRF(word_order=word_order)
     result = metric.corpus_score(list(hyps), [list(refs)])
-    return MetricScore("chrF++" if word_order else "chrF", round(result.score, 2), str(metric.get_signature()))
+    return MetricScore("chrF++" if word_order else "chrF", result.score, str(metric.get_signature()))
 
 
 def chrf_pp(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:
@@ -141,4 +145,4 @@ def chrf_pp(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:
 def sentence_chrf(hyps: Sequence[str], refs: Sequence[str]) -> list[float]:
     """Sentence-level chrF per line (for inspecting segments; corpus chrF is not their mean)."""
     metric = chrf_metric()
-    return [round(metric.sentence_score(h, [r]).score, 2) for h, r in zip(hyps, refs)]
+    return [metric.sentence_score(h, [r]).score for h, r in zip(hyps, refs)]

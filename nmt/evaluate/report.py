@@ -14,12 +14,17 @@ A missing score is ``n/a``, with the reason in the notes; averages over a
 group with an ``n/a`` member are ``n/a``. JSON holds everything: signatures,
 versions, test-set files with SHA-256 and line ranges, hypothesis files,
 decoding options, COMET model and cache statistics, p-values and intervals.
+
+Numbers are stored at full precision (JSON floats; ``repr`` in the CSV) and
+averages and differences are taken over full-precision values; only markdown
+cells and heatmap labels round, once (``--decimals`` for BLEU/chrF/chrF++, 4
+decimals for COMET). Per-segment JSONL is written with
+``nmt.translate.stream.json_line`` (one object a line whatever the text holds).
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 import platform
 import time
 from pathlib import Path
@@ -29,15 +34,25 @@ from nmt.evaluate.groups import ENGLISH_GROUPS, average
 from nmt.evaluate.plot import heatmap, worth_plotting
 from nmt.evaluate.significance import seed as significance_seed
 from nmt.fileio import atomic_open, write_json
+from nmt.translate.stream import json_line
 
 NA = "n/a"
 
 
 # -- numbers ---------------------------------------------------------------------
 def fmt(metric: str, value, decimals: int = 1) -> str:
+    """A table cell: the full-precision ``value`` rounded once (COMET always to 4 decimals)."""
     if value is None:
         return NA
     return f"{value:.4f}" if metric == "COMET" else f"{value:.{decimals}f}"
+
+
+def _signed(metric: str, delta: float, decimals: int) -> str:
+    """``+1.3`` / ``-0.4``; a difference that rounds to zero reads ``+0.0``, never ``-0.0``."""
+    text = fmt(metric, delta, decimals)
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return text if text.startswith("-") else "+" + text
 
 
 def _score(result, metric):
@@ -192,8 +207,7 @@ def _cell(d, metric, index, value, base, decimals, alpha) -> str:
         return text
     if base is None:
         return text
-    delta = value - base
-    parts = [("+" if delta >= 0 else "") + fmt(metric, delta, decimals)]
+    parts = [_signed(metric, value - base, decimals)]
     star = ""
     for j, (test, res) in enumerate(results.items()):
         p = res[index].p_value
@@ -240,7 +254,7 @@ def csv_text(ev) -> str:
             for test in tests:
                 for m in ev.metrics:
                     res = d.significance.get(test, {}).get(m)
-                    p_values.append("" if not res or index == 0 else f"{res[index].p_value:.4f}")
+                    p_values.append("" if not res or index == 0 else _csv_num(res[index].p_value))
             writer.writerow([system.name, "direction", d.direction, d.testset.src_lang, d.testset.tgt_lang, d.group,
                              d.bucket or "", "" if d.train_pairs is None else d.train_pairs, d.testset.name,
                              d.testset.lines_text, len(d.testset.indices)]
@@ -257,7 +271,8 @@ def csv_text(ev) -> str:
 
 
 def _csv_num(value) -> str:
-    return NA if value is None else f"{value:.4f}"
+    """Full precision: the shortest text that reads back as the same float."""
+    return NA if value is None else repr(float(value))
 
 
 # -- json ----------------------------------------------------------------------------
@@ -331,7 +346,7 @@ def _write_segments(ev, out: Path) -> list[str]:
                            "chrF": r.sentence_chrf[i] if r.sentence_chrf else None}
                     if r.comet_segments is not None:
                         row["COMET"] = r.comet_segments[i]
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    handle.write(json_line(row) + "\n")
             written.append(str(path))
     return written
 

@@ -205,7 +205,7 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
             result.systems[system.name] = _hypotheses(system, testset, translators, out, len(systems) > 1, notes)
             _score_sacrebleu(result.systems[system.name], testset, tgt, tok)
         results.append(result)
-        scores = ", ".join(f"{m} {result.systems[systems[0].name].scores[m].score}" for m in SACREBLEU_METRICS)
+        scores = ", ".join(f"{m} {result.systems[systems[0].name].scores[m].score:.2f}" for m in SACREBLEU_METRICS)
         log.info("%s (%d lines): %s", testset.direction, len(testset.indices), scores)
 
     if scorer is not None:

@@ -6,14 +6,23 @@ would shift or lose the rest. From a file the input is read in large chunks;
 from stdin a reader thread hands over whatever lines have arrived, so a pipe
 is translated in batches while an interactive user gets each line back as soon
 as it is entered.
+
+Whatever is written one record a line must stay one line for every reader,
+including ``str.splitlines()``, which also breaks at U+000B, U+000C,
+U+001C-U+001E, U+0085, U+2028 and U+2029. JSON lines are written with
+``json_line``: ``json.dumps`` escapes the C0 controls but leaves U+0085,
+U+2028 and U+2029 raw when ``ensure_ascii=False``, so those are escaped here
+(``\\u2028``), as are lone surrogates (which UTF-8 cannot encode).
 """
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import threading
 from typing import BinaryIO, Iterator
+
+# the line-break rules live in nmt.fileio; re-exported for the modules that write lines
+from nmt.fileio import LINE_BREAK_RE, LINE_BREAKS, json_line, line_break_in  # noqa: F401
 
 _EOF = object()
 
@@ -88,7 +97,7 @@ def format_jsonl(number: int, src: str, tgt: str, source: str | None, translatio
         record["nbest"] = [{"translation": h.text, "score": h.score} for h in translation.hypotheses]
     if translation.warning:
         record["warning"] = translation.warning
-    return json.dumps(record, ensure_ascii=False)
+    return json_line(record)
 
 
 def stdin_binary() -> BinaryIO:

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
+from nmt.fileio import one_line
 from nmt.export import ctranslate2_dirs, export_is_current
 from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
 from nmt.translate.codec import SubwordCodec
@@ -165,7 +166,7 @@ class Translator:
         outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
         for batch, outputs in zip(batches, outputs_per_batch):
             for (i, _), hyps in zip(batch, outputs):
-                results[i] = Translation([Hypothesis(_one_line(self.codec.decode(ids)), score,
+                results[i] = Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
                                                      self.codec.ids_to_pieces(ids)) for ids, score in hyps])
             if progress is not None:
                 progress.update(len(batch))
@@ -174,14 +175,6 @@ class Translator:
     def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
         """Convenience: plain strings in, best translations out."""
         return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
-
-
-def _one_line(text: str) -> str:
-    """A translation never adds a line: a line break inside it (byte-fallback models can
-    produce one) becomes a space."""
-    if "\n" in text or "\r" in text or "\u2028" in text or "\u2029" in text:
-        return " ".join(text.replace("\u2028", "\n").replace("\u2029", "\n").split())
-    return text
 
 
 def _batches(work, batch_tokens: int, max_sentences: int):

@@ -41,6 +41,20 @@ line 1, so a submission must too. nmt never translates canary units: every unit
 of a document whose id or domain is ``canary``, and every unit whose text starts
 with ``CANARY GUID``, is copied verbatim into the hypothesis, and validation
 refuses a submission whose canary differs from the source.
+
+Line breaks. A unit is one line, so a hypothesis holding any character that
+``str.splitlines()`` breaks at (``nmt.translate.stream.LINE_BREAKS``: \\n, \\r,
+\\v, \\f, U+001C-U+001E, U+0085, U+2028, U+2029) is refused, in every format,
+with a one-line error naming its document and segment (silently replacing it
+would change the translation). JSONL output escapes U+0085, U+2028 and U+2029
+(``\\u2028``) so every object stays on one line. A ``.docs`` file (the txt
+format's, and ``nmt unwrap``'s) refuses a document id or domain holding a line
+break or a tab, naming the document; ``nmt unwrap`` replaces line breaks inside
+segment text by spaces and counts them.
+
+JSONL input that Python's ``json`` cannot take (nesting too deep, an integer of
+more than 4300 digits, a lone surrogate such as ``"\\ud800"``) is a one-line
+error naming the line.
 """
 from __future__ import annotations
 
@@ -53,6 +67,7 @@ from pathlib import Path
 
 from nmt.errors import NmtError
 from nmt.fileio import iter_lines_bytes, read_lines
+from nmt.translate.stream import json_line, line_break_in
 
 FORMATS = ("xml", "txt", "jsonl")
 CANARY_PREFIX = "CANARY GUID"
@@ -152,7 +167,7 @@ _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _ENCODING = re.compile(r"""\A<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']""")
 _LANG = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
 _POSITIVE = re.compile(r"\s*\+?[0-9]+\s*")
-_XML_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def parse_xml(path) -> ET.Element:
@@ -426,9 +441,36 @@ def _json_lines(path):
             raise NmtError(f"{path}: line {number} is not valid UTF-8 (byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise NmtError(f"{path}: line {number} is not valid JSON ({exc.msg}); expected one object a line") from None
+        except RecursionError:
+            raise NmtError(f"{path}: line {number}: JSON nested too deeply for Python's json module; expected one "
+                           "flat object a line") from None
+        except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+            raise NmtError(f"{path}: line {number}: {str(exc).split(':')[0]} (a number too long to read)") from None
         if not isinstance(obj, dict):
             raise NmtError(f"{path}: line {number} is a JSON {type(obj).__name__}, expected an object per document")
+        if _has_surrogate(obj):
+            raise NmtError(f"{path}: line {number} holds a lone surrogate escape (\\ud800-\\udfff without its "
+                           "pair), which is not text; fix the file")
         yield number, obj
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(obj) -> bool:
+    """Whether any key or string of a parsed JSON value holds a lone surrogate (iterative: any depth)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _field(obj, name, path, number, required=True):
@@ -561,12 +603,14 @@ def check_hypotheses(testset: TestSet, hyps: list, allow_empty: bool = False, re
     for unit, hyp in zip(units, hyps):
         if not isinstance(hyp, str):
             raise NmtError(f"{unit.label}: no hypothesis")
-        if "\n" in hyp or "\r" in hyp:
-            raise NmtError(f"{unit.label}: the hypothesis contains a line break; one line per segment")
+        line_break = line_break_in(hyp)
+        if line_break:
+            raise NmtError(f"{unit.label}: the hypothesis contains a line break, {line_break}; one line per "
+                           "segment: replace it (e.g. by a space)")
         bad = _XML_BAD_CHARS.search(hyp)
         if bad:
-            raise NmtError(f"{unit.label}: the hypothesis contains U+{ord(bad.group()):04X}, a control character "
-                           "WMT files cannot hold; remove it")
+            raise NmtError(f"{unit.label}: the hypothesis contains U+{ord(bad.group()):04X}, a character WMT files "
+                           "cannot hold; remove it")
         if unit.canary and hyp != unit.text:
             raise NmtError(f"{unit.label} is the canary line; it must be copied unchanged, not translated")
         if unit.text.strip() and not hyp.strip():
@@ -603,8 +647,20 @@ def xml_lang(code: str) -> str:
     return code.replace("_", "-")
 
 
+def _xml_value(value: str | None, what: str, doc: Document) -> str | None:
+    """``value`` if XML 1.0 can hold it; a control character or lone surrogate is refused, naming the document."""
+    bad = _XML_BAD_CHARS.search(value or "")
+    if bad:
+        raise NmtError(f"{doc.testset.path.name}: document {doc.id!r}: its {what} contains U+{ord(bad.group()):04X}, "
+                       "which XML cannot hold; package it as jsonl or txt (--format), or fix the test set")
+    return value
+
+
 def render_xml(testset: TestSet, hyps: list, system: str) -> bytes:
-    """The test set with one ``<hyp system=.. lang=..>`` per document that mirrors its ``<src>``."""
+    """The test set with one ``<hyp system=.. lang=..>`` per document that mirrors its ``<src>``.
+
+    A carriage return in text is written as ``&#13;`` (a raw one would be read back as a line feed).
+    """
     it = iter(hyps)
     if testset.root is not None:
         root = copy.deepcopy(testset.root)
@@ -616,15 +672,15 @@ def render_xml(testset: TestSet, hyps: list, system: str) -> bytes:
         root = ET.Element("dataset", id=testset.name)
         elements = []
         for doc in testset.docs:
-            attrs = {"id": doc.id, "origlang": xml_lang(doc.src_lang or "und")}
+            attrs = {"id": _xml_value(doc.id, "id", doc), "origlang": xml_lang(doc.src_lang or "und")}
             if doc.domain:
-                attrs["domain"] = doc.domain
+                attrs["domain"] = _xml_value(doc.domain, "domain", doc)
             element = ET.SubElement(root, "doc", attrs)
             src = ET.SubElement(element, "src", lang=xml_lang(doc.src_lang or "und"))
             for paragraph in doc.paragraphs:
                 p = ET.SubElement(src, "p")
                 for unit in paragraph:
-                    ET.SubElement(p, "seg", id=unit.seg).text = unit.text
+                    ET.SubElement(p, "seg", id=unit.seg).text = _xml_value(unit.text, f"source line {unit.seg}", doc)
             elements.append(element)
     for doc, element in zip(testset.docs, elements):
         if any(h.get("system") == system for h in element.findall("hyp")):
@@ -638,16 +694,34 @@ def render_xml(testset: TestSet, hyps: list, system: str) -> bytes:
         before = [i for i, child in enumerate(element) if child.tag != "supplemental"]
         element.insert(before[-1] + 1, hyp)
     ET.indent(root, space="  ")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    # ElementTree escapes \r in attributes only; elsewhere a raw one can only be in text, where it must be a reference
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True).replace(b"\r", b"&#13;") + b"\n"
 
 
 def render_txt(hyps: list) -> bytes:
+    """One line a hypothesis; a line break inside one is refused (``check_hypotheses`` names its segment)."""
+    for number, hyp in enumerate(hyps, start=1):
+        line_break = line_break_in(hyp)
+        if line_break:
+            raise NmtError(f"line {number} of the txt output would contain a line break, {line_break}; "
+                           "one line per segment")
     return "".join(f"{hyp}\n" for hyp in hyps).encode("utf-8")
+
+
+def docs_line(doc: Document) -> str:
+    """``domain<TAB>doc id`` of a ``.docs`` file; a tab or line break in either is refused, naming the document."""
+    for what, value in (("id", doc.id), ("domain", doc.domain or "")):
+        problem = line_break_in(value) or ("a tab" if "\t" in value else None)
+        if problem:
+            raise NmtError(f"{doc.testset.path.name}: document {doc.id!r}: its {what} contains {problem}, which "
+                           "a .docs file (one 'domain<TAB>doc id' line per segment) cannot hold; fix the "
+                           f"document {what}")
+    return f"{doc.domain or ''}\t{doc.id}"
 
 
 def render_docs(testset: TestSet) -> bytes:
     """The WMT24 document file (``domain<TAB>doc id`` per unit) of any test set."""
-    return "".join(f"{unit.doc.domain or ''}\t{unit.doc.id}\n" for unit in testset.units).encode("utf-8")
+    return "".join(f"{docs_line(unit.doc)}\n" for unit in testset.units).encode("utf-8")
 
 
 def render_source_txt(testset: TestSet) -> bytes:
@@ -666,11 +740,15 @@ def render_jsonl(testset: TestSet, hyps: list) -> bytes:
             record.setdefault("src_lang", doc.src_lang)
             record["tgt_lang"] = doc.tgt_lang
         else:
+            for unit in units:  # src_text is split on \n into units: a segment holding one would become two
+                if "\n" in unit.text:
+                    raise NmtError(f"{unit.label}: the source segment contains a line feed, which the JSONL "
+                                   "format's src_text cannot hold inside one unit; package it as xml or txt")
             record = {"doc_id": doc.id, "src_lang": doc.src_lang, "tgt_lang": doc.tgt_lang, "domain": doc.domain,
                       **({"collection": doc.collection} if doc.collection else {}),
                       "src_text": "\n".join(unit.text for unit in units)}
         record["hypothesis"] = "\n".join(lines)
-        out.append(json.dumps(record, ensure_ascii=False) + "\n")
+        out.append(json_line(record) + "\n")
     return "".join(out).encode("utf-8")
 
 
@@ -687,7 +765,7 @@ def render(fmt: str, testset: TestSet, hyps: list, system: str) -> bytes:
 # ---------------------------------------------------------------------------
 # unwrap: plain text out of an XML test set
 
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]+")
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")  # as str.splitlines()
 
 
 def _safe_name(name: str) -> str:
@@ -699,7 +777,8 @@ def unwrap(testset: TestSet, skip_testsuites: bool = False) -> tuple[dict, dict]
 
     Returns ``({suffix: lines}, counts)``. Suffixes: ``src.LANG``, ``docs`` (the WMT24
     ``domain<TAB>doc id`` file), ``ref.TRANSLATOR.LANG`` and ``hyp.SYSTEM.LANG``. A segment a
-    reference or system lacks becomes an empty line; line breaks inside a segment become spaces.
+    reference or system lacks becomes an empty line; line breaks inside a segment become spaces. A
+    document id or domain with a line break or a tab is refused (the ``docs`` file could not hold it).
     """
     if testset.format != "xml":
         raise NmtError(f"nmt unwrap reads WMT XML files; {testset.path.name} is {testset.format}")
@@ -727,9 +806,10 @@ def unwrap(testset: TestSet, skip_testsuites: bool = False) -> tuple[dict, dict]
     src_key = f"src.{_safe_name(next(iter(src_langs)) if len(src_langs) == 1 else 'src')}"
     out[src_key], out["docs"] = [], []
     for index, doc in enumerate(docs):
+        docs_entry = docs_line(doc)
         for unit in doc.units:
             out[src_key].append(clean(unit.text))
-            out["docs"].append(f"{doc.domain or ''}\t{doc.id}")
+            out["docs"].append(docs_entry)
     counts["segments"] = len(out[src_key])
     for (kind, name, lang), column in columns.items():
         key = f"{kind}.{_safe_name(name)}.{_safe_name(lang or 'und')}"

@@ -10,6 +10,11 @@ The archive (``.tar.gz``, written atomically) holds one folder ``TEAM.SYSTEM/``:
 Each test set is translated at its own unit (segment or paragraph, one per line),
 canary units are copied unchanged (see ``nmt.wmt.formats``), and every
 submission file is validated and read back before the archive is written.
+
+A hypothesis holding an unknown token (``<unk>``, or ``⁇``, U+2047, which
+sentencepiece decodes it to) where its source does not is packaged, but warned
+about: on stderr and in ``metadata.json`` (``files[].unk_hypotheses`` and
+``unk_first``), with the count and the first few segments.
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 _EXTENSIONS = {"xml": "xml", "txt": "txt", "jsonl": "jsonl"}
 # region/script variants that must not fall back to the ISO code's ML50 language
 _NOT_THE_SAME = {"zh_TW", "zh_HK", "zh_Hant", "zh-TW", "zh-HK", "zh-Hant"}
+UNK_MARKERS = ("<unk>", "\u2047")  # fairseq's unknown symbol, and sentencepiece's surface form of it ("⁇")
+_UNK_LISTED = 3  # segments named in the warning
 
 
 def model_language(code: str, languages: list[str]) -> str:
@@ -138,6 +145,19 @@ def translate_test_set(translator, testset: TestSet, options, batch_tokens=4000,
     return hyps, notes
 
 
+def unknown_tokens(testset: TestSet, hyps: list) -> list:
+    """The units whose hypothesis holds ``<unk>`` or ``⁇`` that its source does not (a model's unknown token)."""
+    return [unit for unit, hyp in zip(testset.units, hyps)
+            if any(marker in hyp and marker not in unit.text for marker in UNK_MARKERS)]
+
+
+def unk_warning(testset: TestSet, units: list) -> str:
+    first = "; ".join(unit.label for unit in units[:_UNK_LISTED])
+    more = ", ..." if len(units) > _UNK_LISTED else ""
+    return (f"{testset.path.name}: {len(units)} of {len(testset.units)} hypotheses contain an unknown token "
+            f"(<unk> or \u2047) the source does not have: {first}{more}")
+
+
 def _bundle_info(translator, options, cfg) -> dict:
     bundle = translator.bundle
     checkpoint = bundle.checkpoint_path
@@ -195,7 +215,9 @@ def build_package(cfg: PackageConfig) -> dict:
         else:
             hyps = formats.read_hypotheses(cfg.hyps[index], testset, cfg.hyp_system)
         empty = formats.check_hypotheses(testset, hyps, cfg.allow_empty, reasons=notes)
-        warnings += empty + [f"{testset.units[i].label}: {note}" for i, note in notes.items() if hyps[i].strip()]
+        unk = unknown_tokens(testset, hyps)
+        warnings += ([unk_warning(testset, unk)] if unk else []) + empty + \
+            [f"{testset.units[i].label}: {note}" for i, note in notes.items() if hyps[i].strip()]
         data = formats.render(fmt, testset, hyps, cfg.system)
         formats.check_output(data, fmt, testset, hyps, cfg.system)
         members[name] = data
@@ -207,6 +229,7 @@ def build_package(cfg: PackageConfig) -> dict:
             "test_set_sha256": sha256_file(testset.path), "language_pairs": file_pairs,
             "documents": len(testset.docs), "segments": len(hyps),
             "canary_segments": sum(unit.canary for unit in testset.units), "empty_hypotheses": len(empty),
+            "unk_hypotheses": len(unk), "unk_first": [unit.label for unit in unk[:_UNK_LISTED]],
             "sha256": _sha256(data),
             **({"hypotheses_from": str(cfg.hyps[index])} if cfg.hyps else {}),
         })
