@@ -3,7 +3,7 @@
 Requests wait in a bounded queue (counted in lines, so that a few huge requests
 cannot build an unbounded backlog). One decoding thread per model takes, after a
 short wait window, every queued request with the same direction and decoding
-options (up to ``max_merge_lines`` lines) and translates their lines together:
+options (up to two rounds of the backend's parallel batches) and translates their lines together:
 ``Translator.translate`` sorts them by length and cuts CTranslate2 batches exactly
 as ``nmt translate`` does for the same lines. Each request then gets back exactly
 its own slice of the results, in order.
@@ -104,14 +104,21 @@ class Batcher:
         self.queued_lines += change
         self.metrics.queue_lines.labels(self.model_id).set(self.queued_lines)
 
+    def _merge_limit(self, options: DecodeOptions) -> int:
+        """Lines per merged call: enough to keep every parallel CTranslate2 batch busy (two rounds),
+        few enough that requests get their answers after a round, not after the whole queue."""
+        backend = self.translator.backend
+        per_call = 2 * backend.batch_sentences(options) * getattr(backend, "parallel", 1)
+        return max(1, min(self.max_merge_lines, per_call))
+
     def _take(self) -> list[_Job]:
-        """The oldest job and every later job with the same key, up to max_merge_lines lines."""
-        key = self.queue[0].key
+        """The oldest job and every later job with the same key, up to the merge limit (in lines)."""
+        key, limit = self.queue[0].key, self._merge_limit(self.queue[0].options)
         taken, lines = [], 0
         for job in list(self.queue):
             if job.key != key:
                 continue
-            if taken and lines + len(job.lines) > self.max_merge_lines:
+            if taken and lines + len(job.lines) > limit:
                 break
             taken.append(job)
             lines += len(job.lines)
