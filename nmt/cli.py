@@ -367,6 +367,9 @@ def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, m
 
     if beam > max_beam:
         raise NmtError(f"--beam {beam} is above --max-beam {max_beam}")
+    if queue_lines < max_lines:
+        raise NmtError(f"--queue-lines ({queue_lines}) must be at least --max-lines ({max_lines}), or a full-size "
+                       "request could never be queued")
     DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b).check()
     limits = Limits(max_lines=max_lines, max_chars=max_chars, max_beam=max_beam, default_beam=beam,
                     max_len_a=max_len_a, max_len_b=max_len_b,

@@ -223,7 +223,8 @@ def test_api_keys_limits_and_errors_are_one_line_json(server):
 
 def test_full_queue_and_timeout(exported):
     # a long batch window holds requests in the queue, so that it fills deterministically
-    with serving("-m", exported, "--queue-lines", 2, "--batch-window-ms", 3000, "--timeout", 1) as server:
+    with serving("-m", exported, "--queue-lines", 2, "--max-lines", 2, "--batch-window-ms", 3000, "--timeout", 1) \
+            as server:
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(translate, server.url, DE[:2])
             deadline = time.monotonic() + 10
@@ -272,6 +273,7 @@ def test_cli_errors_are_one_line(exported, tmp_path):
     assert "Traceback" not in result.stderr
     for args, needle in ((["-m", tmp_path / "missing"], "does not exist"),
                          (["-m", exported, "--beam", 20], "--max-beam"),
+                         (["-m", exported, "--queue-lines", 10], "--queue-lines"),
                          (["-m", exported, "-m", exported], "two models"),
                          (["-m", exported, "--api-keys", tmp_path / "nokeys.txt"], "API key file")):
         result = run_nmt("serve", *args, timeout=120)
