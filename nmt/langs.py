@@ -128,6 +128,19 @@ def by_flores(flores_code: str) -> Language:
     raise NmtError(f"no language with FLORES-200 code {flores_code!r}")
 
 
+def resolve(code: str, available) -> str | None:
+    """A language code as a client sends it -> the ML50 code among ``available``, or None.
+
+    Takes ML50 codes (``de_DE``) as they are, and ISO 639-1 codes as LibreTranslate
+    clients send them (``de``, also with a region or script such as ``pt-BR`` or
+    ``zh-Hans``): the model language whose ISO part matches."""
+    if code in available:
+        return code
+    iso = code.strip().lower().replace("_", "-").split("-")[0]
+    matches = [c for c in available if c in LANGUAGES and LANGUAGES[c].iso == iso]
+    return matches[0] if matches else None
+
+
 def lang_token(code: str, style: str = "multilingual") -> str:
     """The token fairseq uses for a language: ``__de_DE__`` or mBART's ``[de_DE]``."""
     if style == "multilingual":

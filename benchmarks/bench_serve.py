@@ -1,0 +1,232 @@
+"""Benchmark: `nmt serve` under concurrent load vs `nmt translate` on the same sentences as one batch job.
+
+    .venv/bin/python benchmarks/bench_serve.py [--model BUNDLE] [--sentences 512] [--clients 16,64]
+
+Without --model, a small-preset model with random weights is built in a temporary directory from
+the embedded sample (`nmt prepare`, one update of `nmt train --preset small`, `nmt export` int8):
+speed does not depend on the weights. Everything runs on 127.0.0.1, inside a temporary directory.
+
+For each number of concurrent clients and each request size (one sentence, a small batch), every
+FLORES-200 devtest sentence is sent exactly once; each client keeps one HTTP connection and sends
+its next request when the previous one is answered. Every response is checked against the batch
+job's output for the same sentences: the output cap is `--max-len-a 0 --max-len-b B` on both sides,
+so that it does not depend on which sentences share a batch and the outputs must be identical.
+"""
+import argparse
+import http.client
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import BIN, REPO, machine, run, update_results  # noqa: E402
+
+SECTION = "Translation server under load (`nmt serve`, FLORES-200 devtest)"
+
+
+def build_model(work: Path) -> Path:
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import SAMPLE_FLORES, SAMPLE_RAW
+
+    data, bundle = work / "data", work / "small"
+    run([BIN / "nmt", "prepare", "--raw", SAMPLE_RAW, "--out", data, "--eval-set", SAMPLE_FLORES, "--vocab-size", 4000,
+         "--valid-size", 100])
+    run([BIN / "nmt", "train", "--data", data, "--output", bundle, "--set", "model.preset=small", "--set",
+         "training.max_updates=1", "--set", "validation.every_updates=1000", "--set", "validation.max_sentences=1",
+         "--set", "checkpoint.every_updates=1000"])
+    run([BIN / "nmt", "export", "-m", bundle, "--quantization", "int8"])
+    return bundle
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+class Server:
+    def __init__(self, args, log_path: Path):
+        self.log = open(log_path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen([str(BIN / "nmt"), "serve", "--host", "127.0.0.1", "--port", "0", *map(str, args)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        self.host = self.port = None
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise SystemExit(f"nmt serve exited ({self.proc.wait()})")
+            self.log.write(line)
+            if line.startswith('{"event": "listening"'):
+                self.host, port = json.loads(line)["url"].rsplit("/", 1)[1].split(":")
+                self.port = int(port)
+                break
+        if self.port is None:
+            self.stop()
+            raise SystemExit("nmt serve did not start within 180 s")
+        threading.Thread(target=lambda: shutil.copyfileobj(self.proc.stderr, self.log), daemon=True).start()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def load(server: Server, sentences, expected, src, tgt, clients: int, per_request: int, max_seconds: float) -> dict:
+    """Send every sentence once, ``per_request`` at a time, from ``clients`` threads; check every response."""
+    chunks = [list(range(i, min(i + per_request, len(sentences)))) for i in range(0, len(sentences), per_request)]
+    lock = threading.Lock()
+    latencies, answered, problems = [], [], []
+    deadline = time.monotonic() + max_seconds
+
+    def client():
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
+        while time.monotonic() < deadline:
+            with lock:
+                if not chunks:
+                    break
+                chunk = chunks.pop(0)
+            body = json.dumps({"texts": [sentences[i] for i in chunk], "source": src, "target": tgt})
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/translate", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = json.loads(response.read())
+                status = response.status
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                conn.close()
+                conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
+                status, payload = None, {"error": repr(exc)}
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                if status != 200:
+                    problems.append(f"HTTP {status}: {payload.get('error')}")
+                    continue
+                got = [t["text"] for t in payload["translations"]]
+                if len(got) != len(chunk):
+                    problems.append(f"sentences {chunk[0]}-{chunk[-1]}: {len(got)} outputs for {len(chunk)} texts")
+                    continue
+                for i, text in zip(chunk, got):
+                    if text != expected[i]:
+                        others = [j for j, e in enumerate(expected) if e == text and j != i]
+                        kind = f"the output of sentence {others[0]} (misaligned)" if others else \
+                            "an output of its own that differs from the batch job's"
+                        problems.append(f"sentence {i}: {kind}: {text[:60]!r} vs {expected[i][:60]!r}")
+                answered.extend(chunk)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - t0
+    lost = len(sentences) - len(set(answered))
+    duplicated = len(answered) - len(set(answered))
+    return {"clients": clients, "per_request": per_request, "rate": len(set(answered)) / wall, "wall": wall,
+            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "requests": len(latencies), "lost": lost, "duplicated": duplicated, "problems": problems}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="bundle with an int8 CTranslate2 export (default: build one)")
+    parser.add_argument("--src", default="en_XX")
+    parser.add_argument("--tgt", default="de_DE")
+    parser.add_argument("--sentences", type=int, default=512, help="FLORES-200 devtest sentences (the first N)")
+    parser.add_argument("--clients", default="16,64")
+    parser.add_argument("--batch", type=int, default=4, help="sentences per request in the small-batch runs")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--max-len-b", type=int, default=60, help="fixed output cap (tokens), both sides")
+    parser.add_argument("--max-seconds", type=float, default=120, help="time limit of each load run")
+    parser.add_argument("--flores-dir", type=Path, default=REPO / "data_prep" / "sample" / "flores200" / "devtest")
+    args = parser.parse_args()
+    from nmt import langs
+
+    work = Path(tempfile.mkdtemp(prefix="bench_serve."))
+    try:
+        bundle = args.model or build_model(work)
+        lines = (args.flores_dir / f"{langs.get(args.src).flores}.devtest").read_text(encoding="utf-8").splitlines()
+        sentences = lines[:args.sentences]
+        src_file, one = work / "src.txt", work / "one.txt"
+        src_file.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+        one.write_text(sentences[0] + "\n", encoding="utf-8")
+        decode = ["--beam", args.beam, "--max-len-a", 0, "--max-len-b", args.max_len_b, "--threads", 2]
+        translate = [BIN / "nmt", "translate", "-m", bundle, "-s", args.src, "-t", args.tgt, "--backend",
+                     "ctranslate2", *decode]
+        start_up, _ = run(translate + ["-i", one])
+        batch_time, result = run(translate + ["-i", src_file])
+        expected = result.stdout.split("\n")[:len(sentences)]
+        batch_rate = len(sentences) / (batch_time - start_up)
+        print(f"nmt translate: {batch_time:.1f} s, start-up {start_up:.1f} s, {batch_rate:.1f} sentences/s", flush=True)
+
+        server = Server(["-m", bundle, "--backend", "ctranslate2", "--queue-lines", 8192, "--max-lines", 64,
+                         *decode], work / "server.log")
+        runs = []
+        try:
+            load(server, sentences[:16], expected[:16], args.src, args.tgt, 4, 1, args.max_seconds)  # warm-up
+            for clients in [int(c) for c in args.clients.split(",")]:
+                for per_request in (1, args.batch):
+                    runs.append(load(server, sentences, expected, args.src, args.tgt, clients, per_request,
+                                     args.max_seconds))
+                    r = runs[-1]
+                    print(f"{clients} clients x {per_request}: {r['rate']:.1f} sentences/s, p50 {r['p50']:.3f} s, "
+                          f"p95 {r['p95']:.3f} s, lost {r['lost']}, problems {len(r['problems'])}", flush=True)
+        finally:
+            exit_code = server.stop()
+        merged = [line for line in (work / "server.log").read_text().splitlines() if line.startswith('{"ts"')]
+        report(args, bundle, batch_rate, start_up, runs, exit_code, len(merged))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, bundle, batch_rate, start_up, runs, exit_code, logged):
+    rows = []
+    for r in runs:
+        rows.append(f"| {r['clients']} | {r['per_request']} | {r['requests']} | {r['rate']:.1f} | "
+                    f"**{r['rate'] / batch_rate:.2f}x** | {r['p50'] * 1000:.0f} | {r['p95'] * 1000:.0f} | "
+                    f"{r['p99'] * 1000:.0f} | {r['lost']} / {r['duplicated']} / {len(r['problems'])} |")
+    target = next((r for r in runs if r["clients"] == 64 and r["per_request"] == 1), None)
+    clean = all(not r["lost"] and not r["duplicated"] and not r["problems"] for r in runs)
+    verdict = "no 64-client run" if target is None else (
+        f"{target['rate'] / batch_rate:.2f}x the batch job's sentences/s with 64 concurrent one-sentence clients "
+        f"({'meets' if target['rate'] >= 0.8 * batch_rate else 'below'} the 0.8x target)")
+    outcome = ("every response held exactly its own sentences, in order, identical to the batch job" if clean
+               else "not every output was identical to the batch job (last column; details below)")
+    model = "given bundle" if args.model else "small preset, random weights (1 update), int8"
+    command = "benchmarks/bench_serve.py" + (f" --model {args.model}" if args.model else "")
+    body = f"""
+Machine: {machine()}.
+Command: `nice -n 10 .venv/bin/python {command} --sentences {args.sentences} --clients {args.clients}`
+({time.strftime('%Y-%m-%d')}). Model: {model}. FLORES-200 devtest {args.src} -> {args.tgt}, the first
+{args.sentences} sentences, beam {args.beam}, `--threads 2`, output cap fixed at {args.max_len_b} tokens
+(`--max-len-a 0`) on both sides. Baseline: `nmt translate` on the same sentences as one file, its start-up
+({start_up:.1f} s, a one-line run) subtracted: **{batch_rate:.1f} sentences/s**. Server: `nmt serve` on
+127.0.0.1 (defaults: 5 ms batch window, the same batch sizing as `nmt translate`); clients are threads in the
+benchmark process on the same 2 cores, one keep-alive connection each, each sending its next request when the
+previous one is answered; every sentence is sent once per row. Each response is compared with the batch job's
+output for its own sentences.
+
+| clients | sentences / request | requests | sentences/s | vs batch job | p50 ms | p95 ms | p99 ms | lost / duplicated / wrong |
+|---:|---:|---:|---:|---:|---:|---:|---:|---|
+""" + "\n".join(rows) + f"""
+
+Result: {verdict}; {outcome}. The server stopped on SIGTERM with exit status {exit_code} and wrote {logged}
+access-log lines. The machine was shared with other jobs during the run: expect a few percent of noise.
+""" + "".join(f"\n- {r['clients']} clients x {r['per_request']}: {problem}"
+              for r in runs for problem in r["problems"][:5])
+    update_results(SECTION, body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
