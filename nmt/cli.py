@@ -364,11 +364,11 @@ def trim_vocab(model, texts, min_count, output):
               help="Model bundle to serve (repeatable; a request goes to the first model with both languages).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
-@click.option("--beam", default=5, show_default=True, type=click.IntRange(min=1),
+@click.option("--beam", default=DecodeOptions.beam, show_default=True, type=click.IntRange(min=1),
               help="Beam when a request gives none.")
 @click.option("--max-beam", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-len-a", default=1.5, show_default=True, help="Output cap: a * source tokens + b (as translate).")
-@click.option("--max-len-b", default=10, show_default=True)
+@click.option("--max-len-a", default=DecodeOptions.max_len_a, show_default=True, help="Output cap: a * source tokens + b (as translate).")
+@click.option("--max-len-b", default=DecodeOptions.max_len_b, show_default=True)
 @click.option("--max-lines", default=128, show_default=True, type=click.IntRange(min=1),
               help="Texts per request (more: 413).")
 @click.option("--max-chars", default=20000, show_default=True, type=click.IntRange(min=1),
@@ -384,7 +384,8 @@ def trim_vocab(model, texts, min_count, output):
 @click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
 @click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True, help="CPU threads per model (0: all cores).")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
+              help="CPU threads per model (0: all cores).")
 @friendly_errors
 def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, max_chars, queue_lines, timeout,
           batch_window_ms, api_key_file, backend, quantization, device, threads):

@@ -360,3 +360,24 @@ def test_prepare_workers_die_with_a_killed_parent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_sigterm_unwinds_a_translation_and_leaves_no_temporary_file(trained_bundle, tmp_path):
+    out = tmp_path / "out.txt"
+    proc = subprocess.Popen(NMT + ["translate", "-m", str(trained_bundle), "-s", "de_DE", "-t", "en_XX", "-o",
+                                   str(out), "--backend", "fairseq"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(tmp_path.glob(".out.txt.*.tmp")):
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".out.txt.*.tmp")), "translate never opened its output"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr.decode()[-2000:]
+    assert "Traceback" not in stderr.decode()
+    assert list(tmp_path.iterdir()) == []
