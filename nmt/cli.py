@@ -97,6 +97,36 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
     click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
 
 
+@main.group()
+def data():
+    """Get parallel corpora (mtdata) and report on prepared data."""
+
+
+@data.command("get")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Directory to write the data into.")
+@click.option("--langs", default="all", show_default=True,
+              help="ML50 codes paired with English, comma-separated (e.g. de_DE,ja_XX), or all.")
+@click.option("--list", "dataset_list", type=click.Path(dir_okay=False),
+              help="Dataset list (YAML; default: recipes/data/ml50.yaml).")
+@click.option("--datasets", default="all", show_default=True, help="all, or dataset IDs from the list, comma-separated.")
+@click.option("--exclude", default="", help="Dataset IDs to leave out, comma-separated.")
+@click.option("--max-pairs", default=0, show_default=True, help="Take at most this many pairs from each corpus (0: all).")
+@click.option("--layout", default="ml50", show_default=True, type=click.Choice(["ml50", "manifest"]),
+              help="ml50: train.xx-en_XX.xx files for nmt prepare --raw; manifest: manifest.yaml for --manifest.")
+@click.option("--cache", type=click.Path(file_okay=False), help="mtdata cache and index directory (default: $MTDATA or ~/.mtdata).")
+@friendly_errors
+def data_get(out, langs, dataset_list, datasets, exclude, max_pairs, layout, cache):
+    """Download parallel corpora through mtdata into the ML50 raw layout (resumable, with provenance.json)."""
+    from nmt.data.get import DEFAULT_LIST, GetConfig, get
+
+    cfg = GetConfig(out=out, dataset_list=dataset_list or str(DEFAULT_LIST), langs=langs, datasets=datasets,
+                    exclude=exclude, max_pairs=max_pairs, layout=layout, cache=cache)
+    provenance = get(cfg)
+    for did, info in provenance["datasets"].items():
+        click.echo(f"{info['pair']:<12} {info['pairs']:>10,}  {did}", err=True)
+    click.echo(f"data: {out} ({len(provenance['datasets'])} datasets; provenance: {out}/provenance.json)", err=True)
+
+
 @main.command()
 @click.option("--config", "-c", "config_path", type=click.Path(), help="YAML training config.")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run directory = model bundle.")

@@ -37,6 +37,12 @@ class Language:
     def script(self) -> str:
         return self.flores.split("_")[1]
 
+    @property
+    def iso3(self) -> str:
+        """ISO 639-3 code of the macrolanguage, as mtdata's index names corpora (``deu``, ``ara``)."""
+        base = self.flores.split("_")[0]
+        return _MACROLANGUAGE.get(base, base)
+
 
 _TABLE = [
     # The mBART-25 languages, in mBART's published order ...
@@ -94,6 +100,11 @@ _TABLE = [
     Language("gl_ES", "Galician", "glg_Latn"),
     Language("sl_SI", "Slovene", "slv_Latn"),
 ]
+
+# FLORES-200 names some languages by an individual language; corpus indexes such as
+# mtdata's use the macrolanguage (ISO 639-3) instead.
+_MACROLANGUAGE = {"arb": "ara", "lvs": "lav", "npi": "nep", "khk": "mon", "pes": "fas", "azj": "aze",
+                  "pbt": "pus", "swh": "swa"}
 
 LANGUAGES: dict[str, Language] = {lang.code: lang for lang in _TABLE}
 MBART50_LANGS: tuple[str, ...] = tuple(lang.code for lang in _TABLE)

@@ -106,18 +106,24 @@ def discover_raw(directories) -> dict[str, PairData]:
     return pairs
 
 
-def load_manifest(path) -> dict[str, PairData]:
+def read_pairs_yaml(path: Path, what: str, example: str) -> dict:
+    """A YAML file whose top level has a ``pairs:`` mapping (a manifest, a dataset list)."""
     import yaml
 
-    path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NmtError(f"missing manifest {path}") from None
+        raise NmtError(f"missing {what} {path}") from None
     except yaml.YAMLError as exc:
         raise NmtError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
-        raise NmtError(f"{path}: a manifest needs a 'pairs:' mapping, e.g. pairs: {{de_DE-en_XX: {{train: [...]}}}}")
+        raise NmtError(f"{path}: a {what} needs a 'pairs:' mapping, e.g. {example}")
+    return spec
+
+
+def load_manifest(path) -> dict[str, PairData]:
+    path = Path(path)
+    spec = read_pairs_yaml(path, "manifest", "pairs: {de_DE-en_XX: {train: [...]}}")
     base = path.parent
     pairs = {}
     for name, splits in spec["pairs"].items():
