@@ -48,6 +48,10 @@ def main(verbose: bool) -> None:
 @click.option("--min-len", default=1, show_default=True, help="Minimum length (words; characters for CJK/Thai).")
 @click.option("--max-len", default=250, show_default=True, help="Maximum length (same unit).")
 @click.option("--max-ratio", default=3.0, show_default=True, help="Maximum length ratio between the sides.")
+@click.option("--lid/--no-lid", default=False, show_default=True,
+              help="Drop pairs whose source or target is confidently in another language (fastText lid.176).")
+@click.option("--lid-threshold", default=0.7, show_default=True,
+              help="Probability from which the language identifier counts as confident (lines under 4 words are not judged).")
 @click.option("--valid-size", default=500, show_default=True,
               help="Pairs held out per language pair when it has no valid split (at most 10%).")
 @click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(),
@@ -73,8 +77,8 @@ def main(verbose: bool) -> None:
 @click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
 @friendly_errors
-def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, valid_size, eval_sets,
-            on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
+def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
+            eval_sets, on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
             spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, workers, force):
     """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
     from nmt.data.clean import FilterConfig
@@ -82,7 +86,8 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
 
     cfg = PrepareConfig(
         out=out, raw=list(raw), manifest=manifest, pairs=pairs,
-        filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio),
+        filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio,
+                             lid=lid, lid_threshold=lid_threshold),
         valid_size=valid_size, eval_sets=list(eval_sets), on_bad_utf8=on_bad_utf8, vocab_size=vocab_size,
         spm_model_type=spm_model_type, character_coverage=character_coverage, byte_fallback=byte_fallback,
         spm_temperature=spm_temperature, spm_sample_size=spm_sample_size, spm_model=spm_model,

@@ -12,6 +12,7 @@ must never be re-sorted.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nmt.errors import NmtError
@@ -36,6 +37,14 @@ class Language:
     @property
     def script(self) -> str:
         return self.flores.split("_")[1]
+
+    def length(self, text: str) -> int:
+        """Length in words, or word equivalents (characters / chars_per_word) for unspaced scripts."""
+        if not text:
+            return 0
+        if self.spaces:
+            return text.count(" ") + 1
+        return max(1, math.ceil((len(text) - text.count(" ")) / self.chars_per_word))
 
     @property
     def iso3(self) -> str:
