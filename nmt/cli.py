@@ -132,6 +132,20 @@ def data_get(out, langs, dataset_list, datasets, exclude, max_pairs, layout, cac
     click.echo(f"data: {out} ({len(provenance['datasets'])} datasets; provenance: {out}/provenance.json)", err=True)
 
 
+@data.command("report")
+@click.argument("data_dir", metavar="DATA", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Report directory (default: DATA/report).")
+@click.option("--top", default=5, show_default=True, help="Most repeated lines to list per side.")
+@click.option("--samples", default=5, show_default=True, help="Sample pairs to show per pair.")
+@friendly_errors
+def data_report(data_dir, out, top, samples):
+    """Per pair: counts through each filter, length and ratio distributions, repeated lines, samples (Markdown + PNG)."""
+    from nmt.data.report import report
+
+    path = report(data_dir, out, top=top, samples=samples)
+    click.echo(f"data report: {path}", err=True)
+
+
 @main.command()
 @click.option("--config", "-c", "config_path", type=click.Path(), help="YAML training config.")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run directory = model bundle.")

@@ -9,13 +9,12 @@ modification time differs, e.g. after a copy, the same SHA-256).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import read_json, sha256_file, write_json
+from nmt.fileio import read_json, replace_dir, sha256_file, write_json
 
 # CTranslate2 quantizations, in the order nmt prefers them when a bundle has several exports
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
@@ -76,12 +75,7 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False, s
     write_json(tmp / "nmt_export.json", {"quantization": quantization, "ctranslate2_version": ctranslate2.__version__,
                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **_stamp(bundle),
                                          "sha256": sha256_file(bundle.checkpoint_path), **info})
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, out)
     return out
 
 
