@@ -296,3 +296,26 @@ def test_every_listed_dataset_is_in_the_installed_mtdata_index(tmp_path_factory)
     from nmt import langs
 
     assert n_pairs == len(langs.MBART50_LANGS) - 1 and n_ids > 100  # every language paired with English
+
+
+def test_ml50_recipe_stage_0_fetches_when_no_local_copy_is_given(tmp_path, server):
+    entries, pairs, expected, _ = _four_formats(server, "recipe-")
+    listing = _write_list(tmp_path / "list.yaml", pairs, entries)
+    work = tmp_path / "work"
+    env = {**os.environ, "WORKDIR": str(work), "SHARED": str(tmp_path / "no-shared"), "DATA_LANGS": "de_DE,ja_XX",
+           "FLORES": str(REPO / "data_prep" / "sample" / "flores200" / "devtest"),
+           "GET_ARGS": f"--list {listing} --cache {tmp_path / 'mtdata'}",
+           "NMT": str(Path(sys.executable).parent / "nmt")}
+    recipe = [str(REPO / "recipes" / "ml50_many_to_many.sh"), "--stop-stage", "0"]
+    result = subprocess.run(["bash", *recipe], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (work / ".done.0").is_file() and "== stage 0 (get)" in result.stdout
+    for name, lines in expected.items():
+        assert (work / "raw" / name).read_text(encoding="utf-8").splitlines() == lines
+    # a local copy (RAW=...) needs no download: stage 0 says so and fetches nothing
+    n_requests = len(server.requests)
+    local = subprocess.run(["bash", *recipe[:1], "--stage", "0", "--stop-stage", "0"], capture_output=True,
+                           text=True, env={**env, "RAW": str(work / "raw"), "WORKDIR": str(tmp_path / "w2")},
+                           timeout=300)
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert "nothing to download" in local.stdout and len(server.requests) == n_requests
