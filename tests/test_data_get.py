@@ -251,7 +251,7 @@ def test_unreachable_host_one_line_and_existing_data_stays(tmp_path, server):
     listing = _write_list(tmp_path / "list.yaml", {"de_DE-en_XX": {"train": ["Local-ok-1-deu-eng"]},
                                                     "ja_XX-en_XX": {"train": ["Local-away-1-jpn-eng"]}}, entries)
     line = _one_error_line(_get(tmp_path, listing, out), "Local-away-1-jpn-eng", f"127.0.0.1:{port}", "cannot reach")
-    assert "kept" in line
+    assert "keeps its earlier files and 1 finished dataset(s)" in line
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 

@@ -52,8 +52,7 @@ def fetch(url: str, dest: Path, label: str, timeout: float = 30.0, chunk: int = 
         raise NmtError(f"{label}: {host} answered HTTP {exc.code} {exc.reason} for {url}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise NmtError(f"{label}: cannot reach {host} ({reason}); what is already downloaded is kept, "
-                       "rerun to resume") from None
+        raise NmtError(f"{label}: cannot reach {host} ({reason})") from None
     with response:
         if offset and getattr(response, "status", None) != 206:
             offset = 0  # the server ignored the range request: start over

@@ -298,7 +298,8 @@ def fetch_corpus(entry, pair: str, root: Path, out: Path, max_pairs: int, checks
     info_path = target / "info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        if info.get("max_pairs") == max_pairs and info.get("pair") == pair:
+        same_sources = [f["url"] for f in info.get("sources", [])] == _urls(entry)
+        if info.get("max_pairs") == max_pairs and info.get("pair") == pair and same_sources:
             return info
     files = _download(entry, root, checksums)
     pairs, placeholders = _write_corpus(entry, pair, root, max_pairs, target)
@@ -359,7 +360,8 @@ def get(cfg: GetConfig) -> dict:
                   "mtdata_cache": str(root), "max_pairs": cfg.max_pairs, "pairs": chosen, "datasets": records}
     if failures:
         more = f" ({len(failures) - 1} more dataset(s) failed too)" if len(failures) > 1 else ""
-        raise NmtError(f"{failures[0]}{more}; the {len(records)} finished dataset(s) are kept in {out}/corpora")
+        raise NmtError(f"{failures[0]}{more}; {out} keeps its earlier files and {len(records)} finished "
+                       "dataset(s) under corpora/: rerun to resume")
     provenance["files"] = {name: sha256_file(out / name) for name in _assemble(out, chosen, cfg.layout)}
     write_json(out / "provenance.json", provenance)
     return provenance
