@@ -275,6 +275,9 @@ def test_bad_choices_are_one_line_errors(tmp_path):
     _one_error_line(_get(tmp_path, listing, tmp_path / "o", "--langs", "xx_YY"), "unknown language code")
     _one_error_line(_get(tmp_path, listing, tmp_path / "o", "--langs", "de_DE", "--datasets", "Nope-x-1-deu-eng"),
                     "Nope-x-1-deu-eng", "not listed")
+    bad = _write_list(tmp_path / "bad.yaml", {"de_DE-en_XX": {"train": ["Local-x-1-deu-eng"]}},
+                      [{"id": "Local-x-1-deu-eng", "url": "http://127.0.0.1:9/x.zip", "ext": "zip"}])
+    _one_error_line(_get(tmp_path, bad, tmp_path / "o"), "Local-x-1-deu-eng", "in_paths")
     assert not (tmp_path / "mtdata").exists() or not list((tmp_path / "mtdata").rglob("*.pkl"))
 
 

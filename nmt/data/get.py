@@ -146,11 +146,15 @@ def resolve_entries(spec: dict, ids, cache: str | None) -> dict:
 
     entries = {}
     for item in spec["entries"]:
-        fields = dict(item)
-        name = str(fields.pop("id"))
-        did = DatasetId.parse(name)
-        url = fields.pop("url")
-        entries[name] = Entry(did=did, url=tuple(url) if isinstance(url, list) else url, **fields)
+        fields = dict(item) if isinstance(item, dict) else {}
+        name = str(fields.pop("id", item))
+        try:
+            url = fields.pop("url")
+            entries[name] = Entry(did=DatasetId.parse(name), url=tuple(url) if isinstance(url, list) else url,
+                                  **fields)
+        except Exception as exc:  # mtdata checks with assert and bare Exception
+            raise NmtError(f"dataset list entry {name}: {type(exc).__name__} {exc} (fields: id, url, ext, in_paths, "
+                           "in_ext, cols, filename)") from None
     needed = [did for did in ids if did not in entries]
     if needed:
         from mtdata.index import INDEX  # builds or loads mtdata's index (seconds, hundreds of MB)
