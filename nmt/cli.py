@@ -50,6 +50,10 @@ def main(verbose: bool) -> None:
 @click.option("--min-len", default=1, show_default=True, help="Minimum length (words; characters for CJK/Thai).")
 @click.option("--max-len", default=250, show_default=True, help="Maximum length (same unit).")
 @click.option("--max-ratio", default=3.0, show_default=True, help="Maximum length ratio between the sides.")
+@click.option("--lid/--no-lid", default=False, show_default=True,
+              help="Drop pairs whose source or target is confidently in another language (fastText lid.176).")
+@click.option("--lid-threshold", default=0.7, show_default=True,
+              help="Probability from which the language identifier counts as confident (lines under 4 words are not judged).")
 @click.option("--valid-size", default=500, show_default=True,
               help="Pairs held out per language pair when it has no valid split (at most 10%).")
 @click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(),
@@ -75,8 +79,8 @@ def main(verbose: bool) -> None:
 @click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
 @friendly_errors
-def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, valid_size, eval_sets,
-            on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
+def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
+            eval_sets, on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
             spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, workers, force):
     """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
     from nmt.data.clean import FilterConfig
@@ -84,7 +88,8 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
 
     cfg = PrepareConfig(
         out=out, raw=list(raw), manifest=manifest, pairs=pairs,
-        filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio),
+        filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio,
+                             lid=lid, lid_threshold=lid_threshold),
         valid_size=valid_size, eval_sets=list(eval_sets), on_bad_utf8=on_bad_utf8, vocab_size=vocab_size,
         spm_model_type=spm_model_type, character_coverage=character_coverage, byte_fallback=byte_fallback,
         spm_temperature=spm_temperature, spm_sample_size=spm_sample_size, spm_model=spm_model,
@@ -97,6 +102,50 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
         rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}")
     click.echo("\n".join(rows), err=True)
     click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
+
+
+@main.group()
+def data():
+    """Get parallel corpora (mtdata) and report on prepared data."""
+
+
+@data.command("get")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Directory to write the data into.")
+@click.option("--langs", default="all", show_default=True,
+              help="ML50 codes paired with English, comma-separated (e.g. de_DE,ja_XX), or all.")
+@click.option("--list", "dataset_list", type=click.Path(dir_okay=False),
+              help="Dataset list (YAML; default: recipes/data/ml50.yaml).")
+@click.option("--datasets", default="all", show_default=True, help="all, or dataset IDs from the list, comma-separated.")
+@click.option("--exclude", default="", help="Dataset IDs to leave out, comma-separated.")
+@click.option("--max-pairs", default=0, show_default=True, help="Take at most this many pairs from each corpus (0: all).")
+@click.option("--layout", default="ml50", show_default=True, type=click.Choice(["ml50", "manifest"]),
+              help="ml50: train.xx-en_XX.xx files for nmt prepare --raw; manifest: manifest.yaml for --manifest.")
+@click.option("--cache", type=click.Path(file_okay=False), help="mtdata cache and index directory (default: $MTDATA or ~/.mtdata).")
+@friendly_errors
+def data_get(out, langs, dataset_list, datasets, exclude, max_pairs, layout, cache):
+    """Download parallel corpora through mtdata into the ML50 raw layout (resumable, with provenance.json)."""
+    from nmt.data.get import DEFAULT_LIST, GetConfig, get
+
+    cfg = GetConfig(out=out, dataset_list=dataset_list or str(DEFAULT_LIST), langs=langs, datasets=datasets,
+                    exclude=exclude, max_pairs=max_pairs, layout=layout, cache=cache)
+    provenance = get(cfg)
+    for did, info in provenance["datasets"].items():
+        click.echo(f"{info['pair']:<12} {info['pairs']:>10,}  {did}", err=True)
+    click.echo(f"data: {out} ({len(provenance['datasets'])} datasets; provenance: {out}/provenance.json)", err=True)
+
+
+@data.command("report")
+@click.argument("data_dir", metavar="DATA", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Report directory (default: DATA/report).")
+@click.option("--top", default=5, show_default=True, help="Most repeated lines to list per side.")
+@click.option("--samples", default=5, show_default=True, help="Sample pairs to show per pair.")
+@friendly_errors
+def data_report(data_dir, out, top, samples):
+    """Per pair: counts through each filter, length and ratio distributions, repeated lines, samples (Markdown + PNG)."""
+    from nmt.data.report import report
+
+    path = report(data_dir, out, top=top, samples=samples)
+    click.echo(f"data report: {path}", err=True)
 
 
 @main.command()

@@ -12,6 +12,7 @@ must never be re-sorted.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nmt.errors import NmtError
@@ -36,6 +37,20 @@ class Language:
     @property
     def script(self) -> str:
         return self.flores.split("_")[1]
+
+    def length(self, text: str) -> int:
+        """Length in words, or word equivalents (characters / chars_per_word) for unspaced scripts."""
+        if not text:
+            return 0
+        if self.spaces:
+            return text.count(" ") + 1
+        return max(1, math.ceil((len(text) - text.count(" ")) / self.chars_per_word))
+
+    @property
+    def iso3(self) -> str:
+        """ISO 639-3 code of the macrolanguage, as mtdata's index names corpora (``deu``, ``ara``)."""
+        base = self.flores.split("_")[0]
+        return _MACROLANGUAGE.get(base, base)
 
 
 _TABLE = [
@@ -94,6 +109,11 @@ _TABLE = [
     Language("gl_ES", "Galician", "glg_Latn"),
     Language("sl_SI", "Slovene", "slv_Latn"),
 ]
+
+# FLORES-200 names some languages by an individual language; corpus indexes such as
+# mtdata's use the macrolanguage (ISO 639-3) instead.
+_MACROLANGUAGE = {"arb": "ara", "lvs": "lav", "npi": "nep", "khk": "mon", "pes": "fas", "azj": "aze",
+                  "pbt": "pus", "swh": "swa"}
 
 LANGUAGES: dict[str, Language] = {lang.code: lang for lang in _TABLE}
 MBART50_LANGS: tuple[str, ...] = tuple(lang.code for lang in _TABLE)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Many-to-many from scratch on ml50-mini (20 languages <-> English), ML50 style.
+# Many-to-many from scratch, ML50 style (by default the 20 languages of ml50-mini <-> English).
 #
-#   SHARED=../shared/data WORKDIR=work/ml50 bash recipes/ml50_many_to_many.sh [--stage N] [--stop-stage N]
+#   WORKDIR=work/ml50 bash recipes/ml50_many_to_many.sh [--stage N] [--stop-stage N]
 #
-# Stages: 1 prepare, 2 train (resumable: rerun to continue), 3 average + export,
+# Stages: 0 get the bitext (nmt data get: corpora from recipes/data/ml50.yaml through mtdata,
+# resumable; DATA_LANGS=de_DE,ja_XX,... or all; GET_ARGS="--max-pairs 1000000" to cap each
+# corpus), 1 prepare, 2 train (resumable: rerun to continue), 3 average + export,
 # 4 evaluate on FLORES-200 devtest (lines 501-1012; 1-500 are kept for development).
+# Offline: RAW=DIR (an ML50 raw directory) or the ../shared copy (SHARED=../shared/data, used
+# when present unless FETCH=1) skip the download. FLORES=DIR: FLORES-200 devtest.
 # Extra training settings: TRAIN_ARGS="--set model.preset=base --set training.precision=fp16".
 # Extra export settings: EXPORT_ARGS="--shortlist work/ml50/data" (per-language vocabulary
 # shortlists: faster CPU decoding, see README "Translate").
@@ -15,7 +19,7 @@ REPO="$(pwd)" RECIPE=ml50_many_to_many.sh
 : "${EXPORT_ARGS:=}"
 source recipes/common.sh
 parse_stages "$@"
-need_shared
+choose_raw
 
 average_and_export() {
   local n
@@ -29,11 +33,11 @@ average_and_export() {
   "$NMT" export --model "$WORKDIR/model" --quantization int8 --force $EXPORT_ARGS
 }
 
-run_stage 1 prepare "$NMT" prepare --raw "$SHARED/ml50-mini/raw" --eval-set "$SHARED/flores200/devtest" \
-  --out "$WORKDIR/data" --vocab-size 32000
+run_stage 0 get get_data
+run_stage 1 prepare "$NMT" prepare --raw "$RAW" "${EVAL_SET[@]}" --out "$WORKDIR/data" --vocab-size 32000
 # shellcheck disable=SC2086
 run_stage 2 train "$NMT" train --config "$REPO/recipes/configs/ml50_many_to_many.yaml" --data "$WORKDIR/data" \
   --output "$WORKDIR/model" $TRAIN_ARGS
 run_stage 3 average+export average_and_export
-run_stage 4 evaluate "$NMT" evaluate --model "$WORKDIR/model" --directions trained --testset flores200 \
-  --flores-dir "$SHARED/flores200/devtest" --lines 501-1012 --out-dir "$WORKDIR/eval"
+run_stage 4 evaluate need_flores_then "$NMT" evaluate --model "$WORKDIR/model" --directions trained --testset flores200 \
+  --flores-dir "$FLORES" --lines 501-1012 --out-dir "$WORKDIR/eval"

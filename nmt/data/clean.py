@@ -18,7 +18,11 @@ Filters for training pairs (each counted in the prepare manifest):
 * ``ratio``: the longer side is more than ``max_ratio`` times the shorter one;
 * ``duplicate``: the exact same (source, target) pair was already kept;
 * ``eval_overlap``: the source or the target appears verbatim (after
-  normalisation) in any validation or test set, as the ML50 scripts do.
+  normalisation) in any validation or test set, as the ML50 scripts do;
+* ``lid`` (only with ``lid=True``): the language identifier of ``nmt.data.lid``
+  is confident (probability >= ``lid_threshold``) that the source or the target is
+  in another language than its label. A side whose language the detector does not
+  know is not judged.
 
 Length is counted in words for languages that separate words with spaces; for
 those that do not (Chinese, Japanese, Thai, ...) it is the number of characters
@@ -27,12 +31,12 @@ language table, so that one length limit and one ratio threshold work across scr
 """
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
 
 from nmt import langs
+from nmt.data import lid as language_id
 
 _CONTROL_TO_SPACE = {"\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
 _WHITESPACE = re.compile(r"\s+")
@@ -61,11 +65,7 @@ def normalize(text: str, form: str = "NFC") -> str:
 
 def length(text: str, lang: langs.Language) -> int:
     """Length in words, or word equivalents (characters / chars_per_word) for unspaced scripts."""
-    if not text:
-        return 0
-    if lang.spaces:
-        return text.count(" ") + 1
-    return max(1, math.ceil((len(text) - text.count(" ")) / lang.chars_per_word))
+    return lang.length(text)
 
 
 @dataclass
@@ -74,6 +74,8 @@ class FilterConfig:
     min_len: int = 1
     max_len: int = 250
     max_ratio: float = 3.0
+    lid: bool = False  # drop pairs with a side confidently in another language (opt-in)
+    lid_threshold: float = language_id.DEFAULT_THRESHOLD
 
     def check(self) -> None:
         from nmt.errors import NmtError
@@ -87,6 +89,8 @@ class FilterConfig:
             raise NmtError(f"need 0 <= min_len <= max_len, got {self.min_len} and {self.max_len}")
         if self.max_ratio < 1:
             raise NmtError(f"max_ratio must be >= 1, got {self.max_ratio}")
+        if not 0 < self.lid_threshold <= 1:
+            raise NmtError(f"lid_threshold must be in (0, 1], got {self.lid_threshold}")
 
 
 FILTER_NAMES = ("empty", "too_short", "too_long", "ratio", "duplicate", "eval_overlap")
@@ -130,6 +134,9 @@ def clean_pairs(src_lines, tgt_lines, src_code: str, tgt_code: str, cfg: FilterC
     """
     src_lang, tgt_lang = langs.get(src_code), langs.get(tgt_code)
     seen = set() if seen is None else seen
+    judged = [code for code in (src_code, tgt_code) if cfg.lid and language_id.supports(code)]
+    if cfg.lid:
+        counts.dropped.setdefault("lid", 0)
     for raw_src, raw_tgt in zip(src_lines, tgt_lines):
         counts.read += 1
         if raw_src is None or raw_tgt is None:
@@ -142,9 +149,20 @@ def clean_pairs(src_lines, tgt_lines, src_code: str, tgt_code: str, cfg: FilterC
             key = (src, tgt)
             if key in seen:
                 reason = "duplicate"
+            elif judged and any(language_id.off_target(text, code, cfg.lid_threshold)
+                                for text, code in ((src, src_code), (tgt, tgt_code)) if code in judged):
+                reason = "lid"
             else:
                 seen.add(key)
         if reason is not None:
             counts.dropped[reason] += 1
             continue
         yield src, tgt
+
+
+def lid_summary(src_code: str, tgt_code: str, cfg: FilterConfig) -> dict:
+    """What the language-ID filter did for a pair, for the prepare manifest."""
+    unknown = [code for code in (src_code, tgt_code) if not language_id.supports(code)]
+    return {"detector": language_id.DETECTOR_NAME, "threshold": cfg.lid_threshold,
+            "not_judged": unknown, **({"note": f"the detector does not know {', '.join(unknown)}: "
+                                               "those sides were passed through"} if unknown else {})}

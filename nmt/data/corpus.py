@@ -107,11 +107,17 @@ def discover_raw(directories) -> dict[str, PairData]:
     return pairs
 
 
+def read_pairs_yaml(path: Path, what: str, example: str) -> dict:
+    """A YAML file whose top level has a ``pairs:`` mapping (a manifest, a dataset list)."""
+    spec = read_yaml(path, what)
+    if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
+        raise NmtError(f"{path}: a {what} needs a 'pairs:' mapping, e.g. {example}")
+    return spec
+
+
 def load_manifest(path) -> dict[str, PairData]:
     path = Path(path)
-    spec = read_yaml(path, "manifest")
-    if not isinstance(spec, dict) or not isinstance(spec.get("pairs"), dict):
-        raise NmtError(f"{path}: a manifest needs a 'pairs:' mapping, e.g. pairs: {{de_DE-en_XX: {{train: [...]}}}}")
+    spec = read_pairs_yaml(path, "manifest", "pairs: {de_DE-en_XX: {train: [...]}}")
     base = path.parent
     pairs = {}
     for name, splits in spec["pairs"].items():

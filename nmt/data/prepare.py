@@ -251,6 +251,11 @@ def _stage_clean(cfg: PrepareConfig, pairs: dict, out: Path) -> dict:
             "valid": {"lines": len(result["valid"]), "source": result["valid_source"]},
             "test": {"lines": len(result["test"])},
         }
+        if cfg.filters.lid:
+            summary = cleaning.lid_summary(a, b, cfg.filters)
+            info["pairs"][result["name"]]["lid"] = summary
+            if summary["not_judged"]:
+                log.warning("language-ID filter, %s: %s", result["name"], summary["note"])
     info["eval_overlap_lines"] = len(eval_lines)
     return info
 
@@ -401,8 +406,10 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                    for p in ([path] if Path(path).is_file() else sorted(Path(path).rglob("*")))
                    if Path(p).is_file()]
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "force", "workers")}
+    # without --lid the fingerprint is what it was before the filter existed (finished stages stay valid)
+    filters_fp = {k: v for k, v in settings["filters"].items() if cfg.filters.lid or not k.startswith("lid")}
     fp_clean = _fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
-                             "filters": settings["filters"], "valid_size": cfg.valid_size,
+                             "filters": filters_fp, "valid_size": cfg.valid_size,
                              "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
     spm_given = [_file_stamp(cfg.spm_model), _file_stamp(cfg.dictionary)] if cfg.spm_model else None
     fp_spm = _fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.errors import NmtError
-from nmt.evaluate import metrics
+from nmt.evaluate import metrics, target_checks
 from nmt.evaluate.groups import Buckets, english_side, load_train_counts
 from nmt.evaluate.systems import BundleTranslator, System, read_hypotheses, unique_names
 from nmt.evaluate.testsets import TestSet, TestSetSource, all_pairs
@@ -204,6 +204,14 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
         for system in systems:
             result.systems[system.name] = _hypotheses(system, testset, translators, out, len(systems) > 1, notes)
             _score_sacrebleu(result.systems[system.name], testset, tgt, tok)
+            checks = target_checks.score(result.systems[system.name].hyps, tgt)
+            result.systems[system.name].scores.update(checks)
+            for line in target_checks.warnings(testset.direction, tgt, checks, system.name if len(systems) > 1 else None):
+                if line.startswith("WARNING "):
+                    log.warning("%s", line[len("WARNING "):])
+                else:
+                    log.info("%s", line)
+                notes.append(line)
         results.append(result)
         scores = ", ".join(f"{m} {result.systems[systems[0].name].scores[m].score:.2f}" for m in SACREBLEU_METRICS)
         log.info("%s (%d lines): %s", testset.direction, len(testset.indices), scores)
@@ -218,7 +226,8 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
     if len(systems) > 1:
         significance = _paired_tests(cfg, results, systems, comet_state["status"] == "ok")
 
-    metric_names = list(SACREBLEU_METRICS) + (["COMET"] if cfg.comet else [])
+    # the target checks go before COMET, which stays the last column
+    metric_names = list(SACREBLEU_METRICS) + list(target_checks.NAMES) + (["COMET"] if cfg.comet else [])
     system_info = {s.name: {**s.describe(), **(translators[s.name].describe() if s.name in translators else {})}
                    for s in systems}
     return Evaluation(cfg, systems, system_info, results, metric_names, comet_state, buckets if counts else None,

@@ -1,0 +1,371 @@
+"""``nmt data get``: parallel corpora for ML50 pairs, from nothing, through mtdata.
+
+What comes from mtdata (PyPI ``mtdata``): its index of datasets (IDs, URLs,
+archive members, formats, citations), its cache layout, archive extraction and
+its parsers (tmx, sgm, tsv, plain text, members of zip and tar archives). What
+is nmt's own: the dataset list per pair (``recipes/data/ml50.yaml``), the
+download (``nmt.data.download``: resumable, complete, archive integrity checked,
+optional SHA-256 pins), the alignment check, the output layout and
+``provenance.json``.
+
+Output directory::
+
+    corpora/<dataset id>/<dataset id>.<ML50 code>   one line-aligned corpus per dataset (reused)
+    train.de_DE-en_XX.de_DE ...                     the ML50 raw layout (--layout ml50), or
+    manifest.yaml                                   the manifest nmt prepare --manifest reads
+    provenance.json                                 per dataset: URLs, SHA-256 of every file,
+                                                    citation keys, licence (null: mtdata has none)
+
+Contract: a corpus is written only when both sides have the same number of
+segments (N pairs in, N lines per side out); files appear by atomic renames, so
+an interrupted run leaves either the old files or the new ones. mtdata reads
+the ``MTDATA`` environment variable (cache and index directory) when it is first
+imported and sets up logging of its own; ``_mtdata`` handles both.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from nmt import __version__, langs
+from nmt.data import corpus as corpora
+from nmt.data import download
+from nmt.errors import NmtError
+from nmt.fileio import atomic_open, sha256_file, write_json
+
+log = logging.getLogger("nmt.data.get")
+
+DEFAULT_LIST = Path(__file__).resolve().parents[2] / "recipes" / "data" / "ml50.yaml"
+SPLITS = ("train", "valid", "test")
+LAYOUTS = ("ml50", "manifest")
+_MISSING = "__NULL__"  # what the Neulab TED talks corpus has where a talk lacks a translation
+_CHECKED = "._nmt_sha256"  # beside a cached file: its SHA-256 once downloaded and checked
+
+
+@dataclass
+class GetConfig:
+    out: str
+    dataset_list: str = str(DEFAULT_LIST)
+    langs: str = "all"  # comma-separated ML50 codes (paired with English), or all
+    datasets: str = "all"  # all, or comma-separated dataset IDs from the list
+    exclude: str = ""  # comma-separated dataset IDs to leave out
+    max_pairs: int = 0  # cap on pairs taken from each corpus (0: all)
+    layout: str = "ml50"
+    cache: str | None = None  # mtdata's cache and index directory (default: $MTDATA or ~/.mtdata)
+
+    def check(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise NmtError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.max_pairs < 0:
+            raise NmtError(f"--max-pairs must be >= 0, got {self.max_pairs}")
+
+
+def _split_ids(text: str) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+# --------------------------------------------------------------------------- the dataset list
+
+def load_list(path) -> dict:
+    """Read a dataset list: ``pairs`` (pair -> split -> IDs), optional ``entries``
+    (datasets mtdata's index lacks, e.g. a mirror) and ``checksums`` (URL -> SHA-256)."""
+    path = Path(path)
+    spec = corpora.read_pairs_yaml(path, "dataset list", "pairs: {de_DE-en_XX: {train: [Statmt-europarl-10-deu-eng]}}")
+    pairs = {}
+    for name, splits in spec["pairs"].items():
+        src, tgt = langs.parse_direction(str(name))
+        if not isinstance(splits, dict) or set(splits) - set(SPLITS):
+            raise NmtError(f"{path}: pair {name} must map {', '.join(SPLITS)} to lists of dataset IDs")
+        pairs[f"{src}-{tgt}"] = {split: [str(x) for x in (splits.get(split) or [])] for split in SPLITS}
+    return {"pairs": pairs, "entries": spec.get("entries") or [], "checksums": spec.get("checksums") or {}}
+
+
+def select(spec: dict, cfg: GetConfig) -> dict:
+    """The pairs and dataset IDs to fetch: {pair: {split: [IDs]}}."""
+    pairs = spec["pairs"]
+    if cfg.langs.strip() != "all":
+        wanted = langs.check_codes(_split_ids(cfg.langs))
+        chosen = {name: splits for name, splits in pairs.items()
+                  if any(code in name.split("-") for code in wanted if code != langs.ENGLISH)}
+        missing = [c for c in wanted if c != langs.ENGLISH and not any(c in n.split("-") for n in chosen)]
+        if missing:
+            raise NmtError(f"the dataset list has no pair for {', '.join(missing)}")
+        pairs = chosen
+    listed = {did for splits in pairs.values() for ids in splits.values() for did in ids}
+    keep = listed if cfg.datasets.strip() == "all" else set(_split_ids(cfg.datasets))
+    drop = set(_split_ids(cfg.exclude))
+    unknown = sorted((keep - listed) | (drop - listed))
+    if unknown:
+        raise NmtError(f"dataset {unknown[0]} is not listed for the chosen pairs; see the dataset list")
+    keep -= drop
+    result = {}
+    for name, splits in pairs.items():
+        chosen = {split: [d for d in ids if d in keep] for split, ids in splits.items()}
+        if chosen["train"]:
+            result[name] = chosen
+    if not result:
+        raise NmtError("no training corpus is left to fetch after --langs / --datasets / --exclude")
+    return result
+
+
+# --------------------------------------------------------------------------- mtdata
+
+def _mtdata(cache: str | None):
+    """Import mtdata with its cache directory set, and undo its global logging set-up."""
+    wanted = str(Path(cache or os.environ.get("MTDATA") or "~/.mtdata").expanduser().resolve())
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    os.environ["MTDATA"] = wanted
+    import mtdata
+    from mtdata import pbar
+
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    logging.getLogger("mtdata").setLevel(logging.WARNING)
+    pbar.pbar_man.enabled = False
+    if str(mtdata.cache_dir.resolve()) != wanted:
+        raise NmtError(f"mtdata was already imported with cache {mtdata.cache_dir}; run nmt data get in a new process")
+    return mtdata
+
+
+def resolve_entries(spec: dict, ids, cache: str | None) -> dict:
+    """Dataset ID -> mtdata Entry: the list's own ``entries`` first, then mtdata's index."""
+    _mtdata(cache)
+    from mtdata.entry import DatasetId, Entry
+
+    entries = {}
+    for item in spec["entries"]:
+        fields = dict(item) if isinstance(item, dict) else {}
+        name = str(fields.pop("id", item))
+        try:
+            url = fields.pop("url")
+            entries[name] = Entry(did=DatasetId.parse(name), url=tuple(url) if isinstance(url, list) else url,
+                                  **fields)
+        except Exception as exc:  # mtdata checks with assert and bare Exception
+            raise NmtError(f"dataset list entry {name}: {type(exc).__name__} {exc} (fields: id, url, ext, in_paths, "
+                           "in_ext, cols, filename)") from None
+    needed = [did for did in ids if did not in entries]
+    if needed:
+        from mtdata.index import INDEX  # builds or loads mtdata's index (seconds, hundreds of MB)
+
+        for did in needed:
+            try:
+                parsed = DatasetId.parse(did)
+            except Exception:
+                raise NmtError(f"{did} is not a dataset ID (group-name-version-lang1-lang2)") from None
+            if parsed not in INDEX:
+                raise NmtError(f"dataset {did} is not in mtdata {_mtdata(cache).__version__}'s index")
+            entries[did] = INDEX[parsed]
+    return {did: entries[did] for did in ids}
+
+
+def _orientation(entry, pair: str) -> bool:
+    """True when the entry's first language is the pair's second (the sides must be swapped)."""
+    codes = [lang.lang for lang in entry.did.langs]
+    a, b = (langs.get(c) for c in pair.split("-"))
+    names = [{a.iso3, a.flores.split("_")[0]}, {b.iso3, b.flores.split("_")[0]}]
+    if codes[0] in names[0] and codes[1] in names[1]:
+        return False
+    if codes[0] in names[1] and codes[1] in names[0]:
+        return True
+    raise NmtError(f"dataset {entry.did} is {'-'.join(codes)} bitext, not {pair}: fix the dataset list")
+
+
+# --------------------------------------------------------------------------- one corpus
+
+def _urls(entry) -> list[str]:
+    if entry.in_ext == "opus_xces":
+        return [entry.url, *entry.in_paths]
+    return list(entry.url) if isinstance(entry.url, (list, tuple)) else [entry.url]
+
+
+def _cache_path(root: Path, entry, url: str) -> Path:
+    """Where mtdata's cache keeps a URL's file (its layout, so a cache shared with the mtdata
+    command is reused): ``root/host/md5[:4]/md5[4:]/filename``. Computed here because
+    ``mtdata.cache`` loads the whole index on import."""
+    single = isinstance(entry.url, str) and url == entry.url and entry.in_ext != "opus_xces"
+    name = entry.filename if single and entry.filename else url.split("/")[-1]
+    digest = hashlib.md5(url.encode("utf-8")).hexdigest()
+    return root / (urlparse(url).hostname or "nohost") / digest[:4] / digest[4:] / name
+
+
+def _parser_paths(root: Path, entry):
+    """The local paths mtdata's Parser reads for an entry (archive members through mtdata's own
+    ZipPath / TarPath), as ``mtdata.cache.Cache.get_entry`` resolves them."""
+    from mtdata.utils import TarPath, ZipPath
+
+    locals_ = [_cache_path(root, entry, url) for url in _urls(entry)]
+    if entry.in_ext == "opus_xces" or isinstance(entry.url, (list, tuple)):
+        return locals_
+    local = locals_[0]
+    if entry.is_archive and zipfile.is_zipfile(local):
+        with zipfile.ZipFile(local) as archive:
+            names = archive.namelist()
+        members = []
+        for pattern in entry.in_paths:
+            found = fnmatch.filter(names, pattern)
+            if len(found) != 1:
+                raise NmtError(f"{entry.did}: {pattern} matches {len(found)} files in {local.name}, expected one")
+            members.append(ZipPath(local, found[0]))
+        return members
+    if entry.is_archive and tarfile.is_tarfile(local):
+        return [TarPath(local, pattern).child for pattern in entry.in_paths]
+    return local
+
+
+def _download(entry, root: Path, checksums: dict) -> list[dict]:
+    """Every file of an entry in mtdata's cache, downloaded and checked once; their provenance."""
+    files = []
+    for url in _urls(entry):
+        if download.host_of(url) == "huggingface.co":
+            raise NmtError(f"dataset {entry.did} lives on the Hugging Face hub, which nmt data get does not fetch")
+        local = _cache_path(root, entry, url)
+        stamp = local.with_name(local.name + _CHECKED)
+        if not (local.exists() and stamp.exists()):
+            stamp.unlink(missing_ok=True)
+            if not local.exists():
+                download.fetch(url, local, str(entry.did))
+            download.check_archive(local, str(entry.did), url)
+            stamp.write_text(sha256_file(local))
+        digest = stamp.read_text().strip()
+        pinned = checksums.get(url)
+        if pinned and pinned.lower() != digest:
+            for path in (local, stamp, local.with_name(local.name + "._valid")):
+                path.unlink(missing_ok=True)
+            raise NmtError(f"{entry.did}: checksum mismatch for {url}: expected SHA-256 {pinned}, got {digest}; "
+                           "the file was deleted")
+        local.with_name(local.name + "._valid").touch()  # mtdata's own "complete" flag
+        files.append({"url": url, "cache_path": str(local), "bytes": local.stat().st_size, "sha256": digest})
+    return files
+
+
+def _write_corpus(entry, pair: str, root: Path, max_pairs: int, target: Path) -> tuple[int, int]:
+    """Parse an entry with mtdata and write its two sides, line-aligned, into ``target``.
+    Returns (pairs written, records skipped because a side was the ``__NULL__`` placeholder)."""
+    from mtdata.parser import Parser
+
+    swap = _orientation(entry, pair)
+    a, b = pair.split("-")
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    n = skipped = 0
+    try:
+        paths = _parser_paths(root, entry)
+        with open(tmp / f"{target.name}.{a}", "w", encoding="utf-8", newline="\n") as out_a, \
+                open(tmp / f"{target.name}.{b}", "w", encoding="utf-8", newline="\n") as out_b:
+            for rec in Parser(paths, ext=entry.in_ext or None, ent=entry).read_segs(show_pbar=False):
+                if max_pairs and n >= max_pairs:
+                    break
+                if len(rec) < 2 or not isinstance(rec[1], str):
+                    raise ValueError(f"record {n + 1} has {len(rec)} field(s), not two sides")
+                x, y = (rec[1], rec[0]) if swap else (rec[0], rec[1])
+                if x == _MISSING or y == _MISSING:  # Neulab TED's placeholder: no translation
+                    skipped += 1
+                    continue
+                out_a.write(" ".join((x or "").split()) + "\n")  # no line breaks inside a segment
+                out_b.write(" ".join((y or "").split()) + "\n")
+                n += 1
+    except NmtError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except Exception as exc:  # mtdata raises bare Exception / AssertionError / IndexError
+        shutil.rmtree(tmp, ignore_errors=True)
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "unequal" in text or isinstance(exc, (IndexError, ValueError)):
+            raise NmtError(f"{entry.did}: refused, its two sides differ in length ({text})") from None
+        raise NmtError(f"{entry.did}: mtdata could not read the downloaded files ({text})") from None
+    if n == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise NmtError(f"{entry.did}: no segment pairs found for {pair}")
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return n, skipped
+
+
+def fetch_corpus(entry, pair: str, root: Path, out: Path, max_pairs: int, checksums: dict) -> dict:
+    """Download (or reuse) one dataset and write it under ``out/corpora``; its provenance record."""
+    did = str(entry.did)
+    target = out / "corpora" / did
+    info_path = target / "info.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        same_sources = [f["url"] for f in info.get("sources", [])] == _urls(entry)
+        if info.get("max_pairs") == max_pairs and info.get("pair") == pair and same_sources:
+            return info
+    files = _download(entry, root, checksums)
+    pairs, placeholders = _write_corpus(entry, pair, root, max_pairs, target)
+    a, b = pair.split("-")
+    info = {"dataset": did, "pair": pair, "pairs": pairs, "skipped_placeholders": placeholders,
+            "max_pairs": max_pairs, "sources": files,
+            "outputs": {f"{did}.{code}": sha256_file(target / f"{did}.{code}") for code in (a, b)},
+            "cite": list(entry.cite or []), "licence": (entry.meta or {}).get("licence"),
+            "licence_note": "mtdata's index has no licence field; see the citation and the source's site"}
+    write_json(info_path, info)
+    return info
+
+
+# --------------------------------------------------------------------------- driver
+
+def _assemble(out: Path, chosen: dict, layout: str) -> list[str]:
+    written = []
+    if layout == "manifest":
+        manifest = {"pairs": {pair: {split: [f"corpora/{d}/{d}" for d in ids] for split, ids in splits.items() if ids}
+                              for pair, splits in chosen.items()}}
+        with atomic_open(out / "manifest.yaml") as handle:
+            yaml.safe_dump(manifest, handle, sort_keys=False, allow_unicode=True)
+        return ["manifest.yaml"]
+    for pair, splits in chosen.items():
+        for split, ids in splits.items():
+            if not ids:
+                continue
+            for code in pair.split("-"):
+                name = f"{split}.{pair}.{code}"
+                with atomic_open(out / name, "wb") as handle:
+                    for did in ids:
+                        with open(out / "corpora" / did / f"{did}.{code}", "rb") as part:
+                            shutil.copyfileobj(part, handle)
+                written.append(name)
+    return written
+
+
+def get(cfg: GetConfig) -> dict:
+    """Fetch every chosen dataset; write the layout and provenance.json. Returns the provenance."""
+    cfg.check()
+    spec = load_list(cfg.dataset_list)
+    chosen = select(spec, cfg)
+    wanted = [(pair, did) for pair, splits in chosen.items() for ids in splits.values() for did in ids]
+    entries = resolve_entries(spec, sorted({did for _, did in wanted}), cfg.cache)
+    from mtdata import __version__ as mtdata_version
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(os.environ["MTDATA"])
+    records, failures = {}, []
+    for pair, did in wanted:
+        log.info("%s (%s)", did, pair)
+        try:
+            records[did] = fetch_corpus(entries[did], pair, root, out, cfg.max_pairs, spec["checksums"])
+        except NmtError as exc:
+            failures.append(str(exc))
+    provenance = {"nmt_version": __version__, "mtdata_version": mtdata_version, "dataset_list": str(cfg.dataset_list),
+                  "mtdata_cache": str(root), "max_pairs": cfg.max_pairs, "pairs": chosen, "datasets": records}
+    if failures:
+        more = f" ({len(failures) - 1} more dataset(s) failed too)" if len(failures) > 1 else ""
+        raise NmtError(f"{failures[0]}{more}; {out} keeps its earlier files and {len(records)} finished "
+                       "dataset(s) under corpora/: rerun to resume")
+    provenance["files"] = {name: sha256_file(out / name) for name in _assemble(out, chosen, cfg.layout)}
+    write_json(out / "provenance.json", provenance)
+    return provenance
