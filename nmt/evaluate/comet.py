@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nmt.errors import NmtError
-from nmt.fileio import sha256_file
+from nmt.fileio import read_yaml, sha256_file
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -92,13 +92,7 @@ class CometModel:
 
 
 def _read_hparams(path: Path) -> dict:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            hparams = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise NmtError(f"cannot read COMET hparams {path}: {exc}") from None
+    hparams = read_yaml(path, "COMET hparams") or {}
     if "class_identifier" not in hparams:
         raise NmtError(f"{path} has no class_identifier: not a COMET model's hparams.yaml")
     return hparams
