@@ -20,7 +20,6 @@ with what ``fairseq-train`` lacks for multilingual models added around it:
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -281,16 +280,12 @@ def checkpoint_to_resume(ckpt_cfg) -> Path | None:
     return path if path.is_file() else None
 
 
-@contextlib.contextmanager
-def _weights_only_loading():
-    """Keep torch's weights-only loading on while fairseq reads a checkpoint, even when the user's
-    environment has TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (which would let a pickle run code)."""
-    saved = os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = saved
+def _keep_weights_only_loading() -> None:
+    """Keep torch's weights-only loading on for fairseq's own reads of checkpoints: torch lets an
+    environment variable switch it off (which would let a pickle run code); nmt removes it."""
+    if os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None) is not None:
+        log.warning("ignoring torch's environment switch for unsafe checkpoint loading: nmt loads checkpoints "
+                    "with weights_only=True only")
 
 
 def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
@@ -324,8 +319,8 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     resume_from = checkpoint_to_resume(cfg.checkpoint)
     if resume_from is not None:
         load_state(resume_from)  # nmt's safe loader first: a hostile pickle is refused before fairseq reads it
-    with _weights_only_loading():
-        extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
+    _keep_weights_only_loading()
+    extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
     nmt_state: dict[str, Any] = dict((extra_state or {}).get("nmt") or {})
     if settings.get("finetune") and trainer.get_num_updates() == 0:
         nmt_state = {}  # the pretrained model's bookkeeping does not carry over ...
