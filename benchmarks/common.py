@@ -90,14 +90,24 @@ def _tree_rss(root: int) -> dict[int, int]:
     return rss
 
 
-def tree_peak(cmd, interval: float = 0.1, **kwargs) -> tuple[float, float, float]:
-    """Run ``cmd``; return (seconds, peak RSS of the whole process tree in MiB, peak of one process in MiB).
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def tree_peak(cmd, interval: float = 0.1, **kwargs) -> tuple[float, float, float, float]:
+    """Run ``cmd``; return (seconds, peak RSS of the whole process tree in MiB, peak of one process in MiB,
+    CPU seconds of the command's own process, without its children, as last sampled).
 
     The tree's RSS is the sum over the command and every descendant, sampled every ``interval`` s.
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
     peak_tree = peak_one = 0
+    main_cpu = 0.0
     import threading
 
     stderr: list[bytes] = []
@@ -108,10 +118,11 @@ def tree_peak(cmd, interval: float = 0.1, **kwargs) -> tuple[float, float, float
         if rss:
             peak_tree = max(peak_tree, sum(rss.values()))
             peak_one = max(peak_one, max(rss.values()))
+            main_cpu = max(main_cpu, _cpu_seconds(proc.pid))
         time.sleep(interval)
     reader.join()
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
                          f"{b''.join(stderr).decode(errors='replace')[-3000:]}")
-    return elapsed, peak_tree / 2**20, peak_one / 2**20
+    return elapsed, peak_tree / 2**20, peak_one / 2**20, main_cpu

@@ -1,6 +1,7 @@
 """Streaming `nmt prepare`: bounded memory, output independent of chunking, compressed and TSV inputs."""
 import gzip
 import lzma
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from conftest import SAMPLE_RAW, run_nmt, small_raw
+from conftest import SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
 from nmt.data.dedup import KeySet, pair_keys
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.data.sample import Reservoir
-from nmt.fairseq_backend import binarize
+from nmt.fairseq_backend import binarize, load_state
 
 
 def _data_files(root: Path) -> dict:
@@ -174,11 +175,6 @@ def test_shards_split_the_training_data_round_robin(tmp_path):
 
 
 def test_training_reads_one_shard_per_epoch_and_resumes_across_shards(tmp_path):
-    import re
-
-    from conftest import TINY_TRAIN
-    from nmt.fairseq_backend import load_state
-
     raw = small_raw(tmp_path, langs=("de_DE",), n=120)
     data = tmp_path / "data"
     prepare(PrepareConfig(out=str(data), raw=[str(raw)], shards=2, vocab_size=600, valid_size=10))
