@@ -18,6 +18,7 @@ Runs that would start after `--budget-minutes` are skipped and reported as such.
 Results: a section of benchmarks/RESULTS.md and benchmarks/prepare_scale.png.
 """
 import argparse
+import ast
 import json
 import resource
 import shutil
@@ -126,7 +127,12 @@ def main():
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--spm-sample-size", type=int, default=300_000)
     parser.add_argument("--budget-minutes", type=float, default=50)
+    parser.add_argument("--vocab-from", help="reuse the vocab/ directory of an earlier run instead of training")
+    parser.add_argument("--from-log", help="only render the results section from the output of a run")
     args = parser.parse_args()
+    if args.from_log:
+        from_log(args)
+        return
     start = time.time()
     raw = Path(args.shared) / "ml50-mini" / "raw"
     work = Path(args.work)
@@ -139,8 +145,11 @@ def main():
     vocab = work / "vocab"
     make_scaled(raw, work / "raw1", 1)
     t0 = time.perf_counter()
-    tree_peak(nmt + ["--raw", work / "raw1", "--out", vocab, "--vocab-size", args.vocab_size,
-                     "--spm-sample-size", args.spm_sample_size])
+    if args.vocab_from:  # the vocabulary of an earlier run of this benchmark (same settings)
+        shutil.copytree(args.vocab_from, vocab)
+    else:
+        tree_peak(nmt + ["--raw", work / "raw1", "--out", vocab, "--vocab-size", args.vocab_size,
+                         "--spm-sample-size", args.spm_sample_size])
     t_vocab = time.perf_counter() - t0
     spm_stage = json.loads((vocab / "spm" / "stage.json").read_text())["seconds"]
     given = ["--spm-model", vocab / "spm" / "spm.model", "--dict", vocab / "spm" / "dict.txt"]
@@ -171,6 +180,27 @@ def main():
         if system == "fairseq" or scale not in fairseq_scales:
             shutil.rmtree(out)
 
+    report(args, rows, refs, skipped, "in an earlier run" if args.vocab_from else f"{t_vocab:.0f} s for a whole 1x run",
+           spm_stage)
+
+
+def from_log(args) -> None:
+    """Render the section from the rows a run printed (a run stopped before its end, e.g. at a deadline)."""
+    rows, refs = {}, {}
+    for line in Path(args.from_log).read_text().splitlines():
+        system, _, rest = line.partition(" ")
+        if system in ("nmt", "fairseq") and rest[:1].isdigit():
+            scale, _, value = rest.partition(" ")
+            (rows if system == "nmt" else refs)[int(scale)] = ast.literal_eval(value)
+    planned = [("nmt", int(s)) for s in args.scales.split(",")] + \
+              [("fairseq", int(s)) for s in args.fairseq_scales.split(",") if s]
+    skipped = [f"{system} at {scale}x" for system, scale in planned if scale not in (rows if system == "nmt" else refs)]
+    spm_stage = json.loads((Path(args.work) / "vocab" / "spm" / "stage.json").read_text())["seconds"]
+    report(args, rows, refs, skipped, "time not logged", spm_stage,
+           note=" The run was stopped before its end; this section was rendered from its log (`--from-log`).")
+
+
+def report(args, rows: dict, refs: dict, skipped: list, vocab_run: str, spm_stage: float, note: str = "") -> None:
     plot(rows, refs, REPO / "benchmarks" / "prepare_scale.png")
     base = rows[min(rows)]
     lines = ["| scale | pairs read | wall s | clean s | bin s | s per M pairs | peak RSS tree (MiB) | largest process (MiB) "
@@ -214,14 +244,14 @@ def main():
                         f"(encode + binarize only, {ref['seconds']:.0f} s): **{ref['seconds'] / r['seconds']:.1f}x** "
                         f"{'faster' if ref['seconds'] > r['seconds'] else 'SLOWER'}.")
     if skipped:
-        verdicts.append(f"Not run within the {args.budget_minutes:.0f}-minute budget: {', '.join(skipped)}.")
+        verdicts.append(f"Not run (or not finished) within the time available: {', '.join(skipped)}.{note}")
     body = f"""
 Machine: {machine()} (shared with other jobs while measured: absolute times are inflated, ratios within
 the run are what to read). Command: `nice -n 10 .venv/bin/python benchmarks/bench_prepare_scale.py --scales {args.scales}
 --fairseq-scales {args.fairseq_scales} --workers {args.workers} --vocab-size {args.vocab_size} --spm-sample-size {args.spm_sample_size}
 --budget-minutes {args.budget_minutes:g}` ({time.strftime('%Y-%m-%d')}).
 Data: ml50-mini (20 languages <-> English) repeated 1x/4x/16x, each copy's lines with a unique suffix.
-The sentencepiece model ({args.vocab_size} pieces) was trained once at 1x ({t_vocab:.0f} s for a whole 1x run,
+The sentencepiece model ({args.vocab_size} pieces) was trained once at 1x ({vocab_run},
 spm stage {spm_stage:.0f} s) and given to every measured run (`--spm-model/--dict`). Plot: `benchmarks/prepare_scale.png`.
 
 {chr(10).join(lines)}

@@ -73,7 +73,7 @@ def main(verbose: bool) -> None:
 @click.option("--seed", default=1, show_default=True)
 @click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1),
               help="Split the training data into N fairseq shards (bin/shard0, ...), one per epoch.")
-@click.option("--chunk-lines", default=50_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--chunk-lines", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Line pairs read and cleaned at once (bounds memory; the output does not depend on it).")
 @click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")

@@ -68,7 +68,7 @@ class PrepareConfig:
     lang_tok_style: str = "multilingual"
     seed: int = 1
     shards: int = 1  # training data split into this many fairseq shards (bin/shard0, ...), one per epoch
-    chunk_lines: int = 50_000  # line pairs per chunk read and cleaned at once (memory, not output)
+    chunk_lines: int = 10_000  # line pairs per chunk read and cleaned at once (memory, not output)
     workers: int = 0  # 0: all CPU cores
     force: bool = False
 

@@ -35,7 +35,7 @@ def temperature_ratios(counts: dict[str, int], temperature: float) -> dict[str, 
 
 
 def sample_by_temperature(files: dict[str, list], counts: dict[str, int], budget: int, temperature: float,
-                          seed: int, chunk_lines: int = 50_000) -> tuple[list[str], dict[str, int]]:
+                          seed: int, chunk_lines: int = 10_000) -> tuple[list[str], dict[str, int]]:
     """Draw about ``min(budget, total)`` lines from text files, languages mixed by temperature.
 
     ``files[lang]`` are the files holding language ``lang`` (``counts[lang]`` lines in
