@@ -64,3 +64,65 @@ def update_results(section: str, body: str) -> None:
     kept = [parts[0]] + [p for p in parts[1:] if not p.startswith(section + "\n")]
     new = "\n## ".join(kept).rstrip() + f"\n\n{header}\n{body.strip()}\n"
     RESULTS.write_text(new, encoding="utf-8")
+
+
+def _tree_rss(root: int) -> dict[int, int]:
+    """RSS in bytes of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    rss, todo = {}, [root]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        pid = todo.pop()
+        try:
+            rss[pid] = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except OSError:
+            continue
+        todo.extend(children.get(pid, []))
+    return rss
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def tree_peak(cmd, interval: float = 0.1, **kwargs) -> tuple[float, float, float, float]:
+    """Run ``cmd``; return (seconds, peak RSS of the whole process tree in MiB, peak of one process in MiB,
+    CPU seconds of the command's own process, without its children, as last sampled).
+
+    The tree's RSS is the sum over the command and every descendant, sampled every ``interval`` s.
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    peak_tree = peak_one = 0
+    main_cpu = 0.0
+    import threading
+
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        rss = _tree_rss(proc.pid)
+        if rss:
+            peak_tree = max(peak_tree, sum(rss.values()))
+            peak_one = max(peak_one, max(rss.values()))
+            main_cpu = max(main_cpu, _cpu_seconds(proc.pid))
+        time.sleep(interval)
+    reader.join()
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+                         f"{b''.join(stderr).decode(errors='replace')[-3000:]}")
+    return elapsed, peak_tree / 2**20, peak_one / 2**20, main_cpu

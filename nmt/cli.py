@@ -76,12 +76,17 @@ def main(verbose: bool) -> None:
 @click.option("--lang-tok-style", default="multilingual", show_default=True,
               type=click.Choice(["multilingual", "mbart"]))
 @click.option("--seed", default=1, show_default=True)
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Split the training data into N fairseq shards (bin/shard0, ...), one per epoch.")
+@click.option("--chunk-lines", default=10_000, show_default=True, type=click.IntRange(min=1),
+              help="Line pairs read and cleaned at once (bounds memory; the output does not depend on it).")
 @click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
 @friendly_errors
 def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
             eval_sets, on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
-            spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, workers, force):
+            spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, shards, chunk_lines, workers,
+            force):
     """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
     from nmt.data.clean import FilterConfig
     from nmt.data.prepare import PrepareConfig, prepare as run_prepare
@@ -94,7 +99,7 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
         spm_model_type=spm_model_type, character_coverage=character_coverage, byte_fallback=byte_fallback,
         spm_temperature=spm_temperature, spm_sample_size=spm_sample_size, spm_model=spm_model,
         dictionary=dictionary, lang_list=lang_list, lang_tok_style=lang_tok_style, seed=seed,
-        workers=workers, force=force,
+        shards=shards, chunk_lines=chunk_lines, workers=workers, force=force,
     )
     manifest_out = run_prepare(cfg)
     rows = [f"{'direction':<14} {'train':>8} {'valid':>6} {'test':>6}"]

@@ -367,7 +367,8 @@ def pretrain(cfg, run_dir, mono_dirs=(), reset: bool = False) -> dict:
 
 def _pretrain_locked(cfg, run_dir: Path, mono_dirs, reset: bool) -> dict:
     from nmt.data import spm as spm_lib
-    from nmt.data.prepare import load_prepared, piece_table
+    from nmt.data.bin_stage import piece_table
+    from nmt.data.prepare import load_prepared
     from nmt.fairseq_backend import binarize
     from nmt.fairseq_backend import training as backend
     from nmt.train import TrainHooks, _log_to_file

@@ -19,6 +19,7 @@ from pathlib import Path
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
+from nmt.data.bin_stage import fairseq_data_path
 from nmt.data.prepare import load_prepared
 from nmt.errors import NmtError
 from nmt.fileio import OutputLock, read_lines, read_yaml, sha256_file, write_json
@@ -261,7 +262,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
         from nmt.mbart import finetune_checkpoint
 
         finetune, arch_args, max_positions = finetune_checkpoint(cfg, manifest, data_dir)
-    argv = backend.fairseq_train_args(cfg, str(data_dir / "bin"), directions, manifest["lang_tok_style"],
+    argv = backend.fairseq_train_args(cfg, fairseq_data_path(data_dir, manifest), directions, manifest["lang_tok_style"],
                                       str(run_dir / "checkpoints"), device, finetune_from=finetune,
                                       arch_args=arch_args)
     if dry_run:

@@ -29,9 +29,10 @@ def test_validation_loss_drops_and_scores_are_logged(trained_bundle):
     assert manifest["best"]["metric"] == "chrf" and manifest["best"]["update"] in (150, 300)
     sampling = manifest["sampling"]
     ko, de = sampling["en_XX-ko_KR"], sampling["en_XX-de_DE"]
+    largest = max(sampling.values(), key=lambda row: row["pairs"])
     # temperature 5 flattens the mix: Korean (about 700 pairs) is drawn more often than it occurs,
-    # German (about 2,900) no more than it has, and the shares follow n^(1/T)
-    assert ko["sampled_pairs_per_epoch"] > ko["pairs"] and de["sampled_pairs_per_epoch"] <= de["pairs"]
+    # the largest direction (about 2,900) no more than it has, and the shares follow n^(1/T)
+    assert ko["sampled_pairs_per_epoch"] > ko["pairs"] and largest["sampled_pairs_per_epoch"] <= largest["pairs"]
     assert abs(ko["share"] / de["share"] - (ko["pairs"] / de["pairs"]) ** (1 / 5)) < 0.01
     assert abs(sum(row["share"] for row in sampling.values()) - 1) < 1e-6
     assert list((trained_bundle / "tensorboard").iterdir())

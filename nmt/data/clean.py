@@ -103,6 +103,13 @@ class FilterCounts:
     kept: int = 0
     dropped: dict = field(default_factory=lambda: {name: 0 for name in FILTER_NAMES})
 
+    def add(self, other: "FilterCounts") -> None:
+        self.read += other.read
+        self.bad_utf8 += other.bad_utf8
+        self.kept += other.kept
+        for name, n in other.dropped.items():
+            self.dropped[name] = self.dropped.get(name, 0) + n
+
     def as_dict(self) -> dict:
         return {"read": self.read, "bad_utf8": self.bad_utf8, "dropped": dict(self.dropped),
                 "kept": self.kept}
@@ -124,17 +131,28 @@ def pair_filter_reason(src: str, tgt: str, src_lang: langs.Language, tgt_lang: l
     return None
 
 
-def clean_pairs(src_lines, tgt_lines, src_code: str, tgt_code: str, cfg: FilterConfig,
-                counts: FilterCounts, seen: set | None = None):
-    """Normalise and filter parallel lines; yields kept ``(src, tgt)`` pairs.
+def clean_pair(raw_src: str, raw_tgt: str, src_lang: langs.Language, tgt_lang: langs.Language,
+               cfg: FilterConfig) -> tuple[str, str, str | None]:
+    """Normalise one line pair; returns ``(src, tgt, reason)`` with the filter that drops it, or None."""
+    src = normalize(raw_src, cfg.normalization)
+    tgt = normalize(raw_tgt, cfg.normalization)
+    reason = pair_filter_reason(src, tgt, src_lang, tgt_lang, cfg)
+    if reason is None and cfg.lid and any(
+            language_id.supports(lang.code) and language_id.off_target(text, lang.code, cfg.lid_threshold)
+            for text, lang in ((src, src_lang), (tgt, tgt_lang))):
+        reason = "lid"
+    return src, tgt, reason
+
+
+def clean_pairs(src_lines, tgt_lines, src_code: str, tgt_code: str, cfg: FilterConfig, counts: FilterCounts):
+    """Normalise and filter parallel lines, one pair at a time; yields kept ``(src, tgt)`` pairs.
 
     ``None`` lines (invalid UTF-8 skipped by the reader) drop their pair and are
-    counted as ``bad_utf8``. ``seen`` carries exact-duplicate detection across
-    several corpora of the same language pair.
+    counted as ``bad_utf8``. Duplicates and evaluation overlap need the whole
+    corpus: the clean stage removes them afterwards, on hashed keys
+    (:mod:`nmt.data.dedup`), and counts them in the same ``counts``.
     """
     src_lang, tgt_lang = langs.get(src_code), langs.get(tgt_code)
-    seen = set() if seen is None else seen
-    judged = [code for code in (src_code, tgt_code) if cfg.lid and language_id.supports(code)]
     if cfg.lid:
         counts.dropped.setdefault("lid", 0)
     for raw_src, raw_tgt in zip(src_lines, tgt_lines):
@@ -142,18 +160,7 @@ def clean_pairs(src_lines, tgt_lines, src_code: str, tgt_code: str, cfg: FilterC
         if raw_src is None or raw_tgt is None:
             counts.bad_utf8 += 1
             continue
-        src = normalize(raw_src, cfg.normalization)
-        tgt = normalize(raw_tgt, cfg.normalization)
-        reason = pair_filter_reason(src, tgt, src_lang, tgt_lang, cfg)
-        if reason is None:
-            key = (src, tgt)
-            if key in seen:
-                reason = "duplicate"
-            elif judged and any(language_id.off_target(text, code, cfg.lid_threshold)
-                                for text, code in ((src, src_code), (tgt, tgt_code)) if code in judged):
-                reason = "lid"
-            else:
-                seen.add(key)
+        src, tgt, reason = clean_pair(raw_src, raw_tgt, src_lang, tgt_lang, cfg)
         if reason is not None:
             counts.dropped[reason] += 1
             continue

@@ -11,10 +11,13 @@ Manifest (YAML), for corpora that do not follow that naming::
         train:
           - raw/europarl.de_DE-en_XX        # a prefix: adds .de_DE / .en_XX
           - {de_DE: news.de, en_XX: news.en} # or one file per language
+          - {tsv: crawl.de-en.tsv.gz}        # or one TSV file: de_DE<TAB>en_XX
         valid: [dev/newstest2019.de_DE-en_XX]
         test: [...]
 
-Relative paths are resolved against the manifest's directory.
+Any file may be compressed (``.gz``, ``.xz``, ``.zst``; in the ML50 layout too,
+e.g. ``train.de_DE-en_XX.de_DE.gz``); files are read as streams. A path prefix
+finds ``prefix.de_DE`` or its compressed form. Relative paths are resolved against the manifest's directory.
 """
 from __future__ import annotations
 
@@ -28,21 +31,26 @@ from nmt.fileio import read_yaml, shorten
 
 SPLITS = ("train", "valid", "test")
 _CODE = r"[a-z]{2,3}_[A-Z]{2}"
-_ML50_FILE = re.compile(rf"^(train|valid|test)\.({_CODE})-({_CODE})\.({_CODE})$")
-_LOOKS_LIKE_ML50 = re.compile(r"^(train|valid|test)\.([^.]+)-([^.]+)\.([^.]+)$")
+_COMPRESSED = r"(?:\.gz|\.xz|\.zst)?"
+_ML50_FILE = re.compile(rf"^(train|valid|test)\.({_CODE})-({_CODE})\.({_CODE}){_COMPRESSED}$")
+_LOOKS_LIKE_ML50 = re.compile(rf"^(train|valid|test)\.([^.]+)-([^.]+)\.([^.]+){_COMPRESSED}$")
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """One line-aligned parallel corpus: a file per language."""
+    """One line-aligned parallel corpus: a file per language, or one TSV file (``tsv``)."""
 
-    files: tuple  # ((lang, path), (lang, path))
+    files: tuple  # ((lang, path), (lang, path)); for a TSV both paths are the TSV file
+    tsv: Path | None = None
 
     def path(self, lang: str) -> Path:
         return Path(dict(self.files)[lang])
 
     def describe(self) -> str:
-        return " + ".join(str(p) for _, p in self.files)
+        return str(self.tsv) if self.tsv else " + ".join(str(p) for _, p in self.files)
+
+    def paths(self) -> list[Path]:
+        return [Path(self.tsv)] if self.tsv else [Path(p) for _, p in self.files]
 
 
 @dataclass
@@ -90,12 +98,14 @@ def discover_raw(directories) -> dict[str, PairData]:
                 _check_code(code, str(path))
             if lang not in (a, b):
                 raise NmtError(f"{path}: language suffix {lang} is not one of the pair {a}-{b}")
+            if lang in seen.get((split, a, b), {}):
+                raise NmtError(f"{path} and {seen[split, a, b][lang]} are the same corpus side; keep one")
             seen.setdefault((split, a, b), {})[lang] = path
         for (split, a, b), files in sorted(seen.items()):
             for lang in (a, b):
                 if lang not in files:
                     other = files[b if lang == a else a]
-                    missing = other.with_name(f"{split}.{a}-{b}.{lang}")
+                    missing = other.with_name(f"{split}.{a}-{b}.{lang}{''.join(other.suffixes[2:])}")
                     raise NmtError(f"{other} has no partner: missing file {missing}")
             pair = pairs.setdefault(f"{a}-{b}", PairData(a, b))
             pair.splits[split].append(Corpus(((a, files[a]), (b, files[b]))))
@@ -145,20 +155,35 @@ def load_manifest(path) -> dict[str, PairData]:
 
 
 def _manifest_corpus(entry, a: str, b: str, base: Path, manifest: Path) -> Corpus:
+    if isinstance(entry, dict) and set(entry) == {"tsv"}:
+        tsv = base / str(entry["tsv"])
+        if not tsv.is_file():
+            raise NmtError(f"{manifest}: missing TSV file {tsv} ({a}-{b})")
+        return Corpus(((a, tsv), (b, tsv)), tsv=tsv)
     if isinstance(entry, str):
         prefix = base / entry
-        files = {a: Path(f"{prefix}.{a}"), b: Path(f"{prefix}.{b}")}
+        files = {lang: _with_compression(Path(f"{prefix}.{lang}")) for lang in (a, b)}
     elif isinstance(entry, dict) and set(entry) == {a, b}:
         files = {lang: base / str(entry[lang]) for lang in (a, b)}
     else:
         raise NmtError(
-            f"{manifest}: corpus entry {shorten(repr(entry), 80)} for {a}-{b} must be a path prefix or "
-            f"a mapping with exactly the keys {a} and {b}"
+            f"{manifest}: corpus entry {shorten(repr(entry), 80)} for {a}-{b} must be a path prefix, "
+            f"a mapping with exactly the keys {a} and {b}, or {{tsv: FILE}}"
         )
     for lang, file in files.items():
         if not file.is_file():
             raise NmtError(f"{manifest}: missing file {shorten(repr(str(file)), 200)} ({lang} side of {a}-{b})")
     return Corpus(((a, files[a]), (b, files[b])))
+
+
+def _with_compression(path: Path) -> Path:
+    """``path`` itself, or its compressed form when only that exists."""
+    if path.is_file():
+        return path
+    for suffix in (".gz", ".xz", ".zst"):
+        if path.with_name(path.name + suffix).is_file():
+            return path.with_name(path.name + suffix)
+    return path
 
 
 def resolve_directions(spec: str, pairs: dict[str, PairData]) -> list[tuple[str, str]]:

@@ -22,27 +22,27 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from nmt import __version__, langs
 from nmt.data import clean as cleaning
+from nmt.data.bin_stage import stage_bin
+from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
 from nmt.data import spm as spm_lib
 from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
-from nmt.fileio import OutputLock, read_lines, replace_dir, write_json, write_lines
-from nmt.workers import worker_pool
+from nmt.fileio import OutputLock, replace_dir, write_json
 
 log = logging.getLogger("nmt.prepare")
 
 STAGES = ("clean", "spm", "bin")
+_RUN_ONLY = ("out", "force", "workers", "chunk_lines")  # settings that do not change the output
 FORMAT_VERSION = 1
 
 
@@ -67,6 +67,8 @@ class PrepareConfig:
     lang_list: str | None = None  # a file with the language order (e.g. mBART-50's)
     lang_tok_style: str = "multilingual"
     seed: int = 1
+    shards: int = 1  # training data split into this many fairseq shards (bin/shard0, ...), one per epoch
+    chunk_lines: int = 10_000  # line pairs per chunk read and cleaned at once (memory, not output)
     workers: int = 0  # 0: all CPU cores
     force: bool = False
 
@@ -78,6 +80,10 @@ class PrepareConfig:
             raise NmtError("give either --raw or --manifest, not both")
         if self.on_bad_utf8 not in ("error", "skip"):
             raise NmtError(f"--on-bad-utf8 must be error or skip, not {self.on_bad_utf8!r}")
+        if self.shards < 1:
+            raise NmtError(f"--shards must be >= 1, got {self.shards}")
+        if self.chunk_lines < 1:
+            raise NmtError(f"--chunk-lines must be >= 1, got {self.chunk_lines}")
         if self.valid_size < 1:
             raise NmtError(f"--valid-size must be >= 1, got {self.valid_size}")
         if (self.spm_model is None) != (self.dictionary is None):
@@ -143,140 +149,24 @@ class _Stage:
         replace_dir(self.tmp, self.final)
 
 
-# --------------------------------------------------------------------------- stage 1: clean
-
-def _read_corpus(corpus: corpora.Corpus, on_bad_utf8: str):
-    (a, path_a), (b, path_b) = corpus.files
-    lines_a, bad_a = read_lines(path_a, on_bad_utf8)
-    lines_b, bad_b = read_lines(path_b, on_bad_utf8)
-    if len(lines_a) != len(lines_b):
-        raise NmtError(
-            f"line counts differ: {path_a} has {len(lines_a)} lines but {path_b} has "
-            f"{len(lines_b)}; the two sides of a corpus must be line-aligned"
-        )
-    if not lines_a:
-        raise NmtError(f"empty corpus: {path_a} and {path_b} have no lines")
-    return lines_a, lines_b
-
-
-def _clean_pair(pair: corpora.PairData, cfg: PrepareConfig, seed: int) -> dict:
-    """Stage-1 work for one language pair (runs in a worker process)."""
-    a, b = pair.src, pair.tgt
-    counts = cleaning.FilterCounts()
-    seen: set = set()
-    train: list = []
-    for corpus in pair.splits["train"]:
-        lines_a, lines_b = _read_corpus(corpus, cfg.on_bad_utf8)
-        train.extend(cleaning.clean_pairs(lines_a, lines_b, a, b, cfg.filters, counts, seen))
-    if not pair.splits["train"]:
-        raise NmtError(f"pair {pair.name} has no training corpus")
-    if not train:
-        raise NmtError(
-            f"all {counts.read} training pairs of {pair.name} were filtered out "
-            f"({json.dumps(counts.dropped)}); check the data or relax the filters"
-        )
-    evals = {}
-    for split in ("valid", "test"):
-        rows = []
-        for corpus in pair.splits[split]:
-            lines_a, lines_b = _read_corpus(corpus, cfg.on_bad_utf8)
-            for x, y in zip(lines_a, lines_b):
-                if x is None or y is None:
-                    continue
-                x = cleaning.normalize(x, cfg.filters.normalization)
-                y = cleaning.normalize(y, cfg.filters.normalization)
-                if x and y:
-                    rows.append((x, y))
-        evals[split] = rows
-    valid_source = "given"
-    if not pair.splits["valid"]:
-        n_valid = min(cfg.valid_size, len(train) // 10)
-        if n_valid < 1:
-            raise NmtError(
-                f"pair {pair.name} has only {len(train)} clean training pairs: too few to hold "
-                "out a validation split; add a valid.* corpus"
-            )
-        rng = random.Random(f"{seed}:{pair.name}")
-        held = set(rng.sample(range(len(train)), n_valid))
-        evals["valid"] = [train[i] for i in sorted(held)]
-        train = [row for i, row in enumerate(train) if i not in held]
-        valid_source = f"held out from train (seed {seed})"
-    return {"name": pair.name, "src": a, "tgt": b, "train": train, "valid": evals["valid"],
-            "test": evals["test"], "counts": counts, "valid_source": valid_source}
-
-
-def _read_eval_set_lines(paths, normalization: str) -> set:
-    lines: set = set()
-    files = []
-    for path in paths:
-        path = Path(path)
-        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
-    for file in files:
-        raw, _ = read_lines(file, on_bad_utf8="skip")
-        lines.update(cleaning.normalize(x, normalization) for x in raw if x is not None)
-    lines.discard("")
-    return lines
-
-
-def _stage_clean(cfg: PrepareConfig, pairs: dict, out: Path) -> dict:
-    with worker_pool(min(cfg.n_workers, len(pairs))) as pool:
-        futures = [pool.submit(_clean_pair, pair, cfg, cfg.seed) for pair in pairs.values()]
-        results = []
-        for future in _progress(futures, desc="clean", unit="pair"):
-            results.append(future.result())
-    # Evaluation overlap: drop training pairs whose source or target occurs in any
-    # validation or test set (of any pair) or in the extra evaluation sets.
-    eval_lines = _read_eval_set_lines(cfg.eval_sets, cfg.filters.normalization)
-    for result in results:
-        for split in ("valid", "test"):
-            for x, y in result[split]:
-                eval_lines.add(x)
-                eval_lines.add(y)
-    info = {"pairs": {}}
-    for result in results:
-        counts = result["counts"]
-        kept = [(x, y) for x, y in result["train"] if x not in eval_lines and y not in eval_lines]
-        counts.dropped["eval_overlap"] = len(result["train"]) - len(kept)
-        counts.kept = len(kept)
-        if not kept:
-            raise NmtError(f"no training pairs of {result['name']} are left after removing evaluation overlap")
-        a, b = result["src"], result["tgt"]
-        for split, rows in (("train", kept), ("valid", result["valid"]), ("test", result["test"])):
-            if not rows:
-                continue
-            write_lines(out / f"{split}.{a}-{b}.{a}", (x for x, _ in rows))
-            write_lines(out / f"{split}.{a}-{b}.{b}", (y for _, y in rows))
-        info["pairs"][result["name"]] = {
-            "train": counts.as_dict(),
-            "valid": {"lines": len(result["valid"]), "source": result["valid_source"]},
-            "test": {"lines": len(result["test"])},
-        }
-        if cfg.filters.lid:
-            summary = cleaning.lid_summary(a, b, cfg.filters)
-            info["pairs"][result["name"]]["lid"] = summary
-            if summary["not_judged"]:
-                log.warning("language-ID filter, %s: %s", result["name"], summary["note"])
-    info["eval_overlap_lines"] = len(eval_lines)
-    return info
-
-
 # --------------------------------------------------------------------------- stage 2: spm
 
-def _stage_spm(cfg: PrepareConfig, clean_dir: Path, pair_names: list, out: Path) -> dict:
+def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names: list, out: Path) -> dict:
     if cfg.spm_model:
         shutil.copyfile(cfg.spm_model, out / "spm.model")
         shutil.copyfile(cfg.dictionary, out / "dict.txt")
         symbols = binarize.read_dictionary(cfg.dictionary)
         return {"source": "given", "spm_model": str(cfg.spm_model), "dictionary": str(cfg.dictionary),
                 "dictionary_size": len(symbols)}
-    texts: dict[str, set] = {}
+    files: dict[str, list[Path]] = {}
+    counts: dict[str, int] = {}
     for name in pair_names:
-        a, b = name.split("-")
-        for lang in (a, b):
-            lines, _ = read_lines(clean_dir / f"train.{name}.{lang}")
-            texts.setdefault(lang, set()).update(lines)
-    texts_sorted = {lang: sorted(lines) for lang, lines in texts.items()}
-    sample, taken = spm_lib.sample_by_temperature(texts_sorted, cfg.spm_sample_size, cfg.spm_temperature, cfg.seed)
+        kept = clean_info["pairs"][name]["train"]["kept"]
+        for lang in name.split("-"):
+            files.setdefault(lang, []).append(clean_dir / f"train.{name}.{lang}")
+            counts[lang] = counts.get(lang, 0) + kept
+    sample, taken = spm_lib.sample_by_temperature(files, counts, cfg.spm_sample_size, cfg.spm_temperature,
+                                                  cfg.seed, cfg.chunk_lines)
     log.info("training sentencepiece (%s, %d pieces) on %d sentences: %s", cfg.spm_model_type,
              cfg.vocab_size, len(sample), ", ".join(f"{k} {v}" for k, v in sorted(taken.items())))
     model = spm_lib.train(sample, out / "spm", cfg.vocab_size, cfg.spm_model_type,
@@ -291,69 +181,7 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, pair_names: list, out: Path)
     return {"source": "trained", "vocab_size": cfg.vocab_size, "model_type": cfg.spm_model_type,
             "character_coverage": cfg.character_coverage, "byte_fallback": cfg.byte_fallback,
             "temperature": cfg.spm_temperature, "sentences_per_language": taken,
-            "unique_sentences_per_language": {k: len(v) for k, v in texts_sorted.items()}}
-
-
-# --------------------------------------------------------------------------- stage 3: binarize
-
-def piece_table(processor, symbols: list[str]) -> np.ndarray:
-    """Map every sentencepiece id to its dictionary id (``<unk>`` when the dictionary lacks it)."""
-    index = {s: i for i, s in enumerate(symbols)}
-    table = np.full(processor.get_piece_size(), binarize.UNK, dtype=np.int64)
-    for i in range(processor.get_piece_size()):
-        table[i] = index.get(processor.id_to_piece(i), binarize.UNK)
-    table[processor.unk_id()] = binarize.UNK
-    return table
-
-
-def binarize_file(processor, table, text_path: Path, prefix: Path, vocab_size: int, threads: int,
-                  chunk: int = 20000, progress=None) -> dict:
-    lines, _ = read_lines(text_path)
-    writer = binarize.IndexedWriter(prefix, vocab_size)
-    n_tokens = n_unk = 0
-    try:
-        for start in range(0, len(lines), chunk):
-            batch = lines[start:start + chunk]
-            ids = processor.encode(batch, out_type=int, num_threads=threads)
-            flat, sizes = binarize.ids_with_eos(ids, table)
-            writer.add_batch(flat, sizes)
-            n_tokens += len(flat)
-            n_unk += int((flat == binarize.UNK).sum())
-            if progress is not None:
-                progress.update(len(batch))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
-    return {"lines": len(lines), "tokens": n_tokens, "unk": n_unk}
-
-
-def _stage_bin(cfg: PrepareConfig, clean_dir: Path, spm_dir: Path, language_list: list,
-               pair_names: list, out: Path) -> dict:
-    processor = spm_lib.load(spm_dir / "spm.model")
-    symbols = binarize.read_dictionary(spm_dir / "dict.txt")
-    table = piece_table(processor, symbols)
-    shutil.copyfile(spm_dir / "dict.txt", out / "dict.txt")
-    for lang in language_list:
-        shutil.copyfile(spm_dir / "dict.txt", out / f"dict.{lang}.txt")
-    (out / "lang_dict.txt").write_text("".join(f"{lang}\n" for lang in language_list), encoding="utf-8")
-    jobs = []
-    for name in pair_names:
-        for split in corpora.SPLITS:
-            for lang in name.split("-"):
-                text = clean_dir / f"{split}.{name}.{lang}"
-                if text.exists():
-                    jobs.append((split, name, lang, text))
-    total = sum(json.loads((clean_dir / "stage.json").read_text())["pairs"][name]["train"]["kept"] * 2
-                for name in pair_names)
-    stats: dict = {}
-    with _progress(total=total, desc="binarize", unit="line") as bar:
-        for split, name, lang, text in jobs:
-            result = binarize_file(processor, table, text, out / f"{split}.{name}.{lang}", len(symbols),
-                                   cfg.n_workers, progress=bar if split == "train" else None)
-            stats.setdefault(name, {}).setdefault(split, {})[lang] = result
-    return {"dictionary_size": len(symbols), "languages": language_list,
-            "lang_tok_style": cfg.lang_tok_style, "files": stats}
+            "lines_per_language": counts}
 
 
 # --------------------------------------------------------------------------- driver
@@ -405,7 +233,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     eval_stamps = [_file_stamp(p) for path in cfg.eval_sets
                    for p in ([path] if Path(path).is_file() else sorted(Path(path).rglob("*")))
                    if Path(p).is_file()]
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "force", "workers")}
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
     # without --lid the fingerprint is what it was before the filter existed (finished stages stay valid)
     filters_fp = {k: v for k, v in settings["filters"].items() if cfg.filters.lid or not k.startswith("lid")}
     fp_clean = _fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
@@ -415,7 +243,8 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     fp_spm = _fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
         "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
         "spm_sample_size", "seed")}})
-    fp_bin = _fingerprint({"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style})
+    fp_bin = _fingerprint({"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style,
+                           "shards": cfg.shards})
 
     timings = {}
     stage_info = {}
@@ -429,11 +258,11 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
         t0 = time.time()
         work = stage.begin()
         if name == "clean":
-            info = _stage_clean(cfg, used_pairs, work)
+            info = stage_clean(cfg, used_pairs, work)
         elif name == "spm":
-            info = _stage_spm(cfg, out / "clean", pair_names, work)
+            info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
         else:
-            info = _stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work)
+            info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress)
         timings[name] = round(time.time() - t0, 2)
         info["seconds"] = timings[name]
         stage.commit(info)
@@ -457,9 +286,7 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
             "valid": info["valid"]["lines"],
             "test": info["test"]["lines"],
         }
-    settings = asdict(cfg)
-    for key in ("force", "workers"):
-        settings.pop(key)
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY or k == "out"}
     return {
         "format_version": FORMAT_VERSION,
         "nmt_version": __version__,
@@ -470,6 +297,7 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
         "pairs": pair_info,
         "spm": {k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
         "dictionary_size": stage_info["bin"]["dictionary_size"],
+        "shards": stage_info["bin"].get("shards", 1),
         "tokens": stage_info["bin"]["files"],
         "settings": settings,
     }

@@ -19,6 +19,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from nmt.data import readers
+from nmt.data.sample import Reservoir
 from nmt.errors import NmtError
 
 
@@ -32,22 +34,30 @@ def temperature_ratios(counts: dict[str, int], temperature: float) -> dict[str, 
     return {k: w / total for k, w in weights.items()}
 
 
-def sample_by_temperature(texts: dict[str, list[str]], budget: int, temperature: float,
-                          seed: int) -> tuple[list[str], dict[str, int]]:
-    """Draw about ``min(budget, total)`` sentences, languages mixed by temperature."""
-    counts = {lang: len(lines) for lang, lines in texts.items()}
+def sample_by_temperature(files: dict[str, list], counts: dict[str, int], budget: int, temperature: float,
+                          seed: int, chunk_lines: int = 10_000) -> tuple[list[str], dict[str, int]]:
+    """Draw about ``min(budget, total)`` lines from text files, languages mixed by temperature.
+
+    ``files[lang]`` are the files holding language ``lang`` (``counts[lang]`` lines in
+    all). One pass over the files: a language's quota is a reservoir sample of its
+    lines, or all of them plus draws with replacement when the quota exceeds them,
+    so memory is bounded by the budget, not by the data.
+    """
     ratios = temperature_ratios(counts, temperature)
     size = min(budget, sum(counts.values()))
     rng = random.Random(seed)
     sample: list[str] = []
     taken: dict[str, int] = {}
-    for lang in sorted(texts):
-        lines = texts[lang]
-        want = max(1, round(ratios[lang] * size)) if lines else 0
-        if want <= len(lines):
-            chosen = rng.sample(lines, want)
-        else:  # upsample: every sentence once, the rest drawn with replacement
-            chosen = list(lines) + rng.choices(lines, k=want - len(lines))
+    for lang in sorted(files):
+        n = counts[lang]
+        want = max(1, round(ratios[lang] * size)) if n else 0
+        reservoir = Reservoir(min(want, n), f"{seed}:{lang}")
+        for path in files[lang]:
+            for chunk in readers.iter_chunks(path, chunk_lines):
+                reservoir.offer(chunk)
+        chosen = [line.decode("utf-8") for _, line in reservoir.sample()]
+        if want > len(chosen) and chosen:  # upsample: every line once, the rest drawn with replacement
+            chosen += rng.choices(chosen, k=want - len(chosen))
         taken[lang] = len(chosen)
         sample.extend(chosen)
     rng.shuffle(sample)

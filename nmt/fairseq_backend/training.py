@@ -118,7 +118,7 @@ def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save
     args = [
         str(data_bin),
         "--task", "translation_multi_simple_epoch",
-        "--lang-dict", str(Path(data_bin) / "lang_dict.txt"),
+        "--lang-dict", str(Path(data_bin.split(":")[0]) / "lang_dict.txt"),  # shards: all hold the same
         "--lang-pairs", ",".join(f"{s}-{g}" for s, g in directions),
         "--lang-tok-style", lang_tok_style,
         "--encoder-langtok", t.encoder_langtok,
@@ -452,10 +452,15 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     last_validated = -1
     t_log = time.time()
     previous = trainer.get_num_updates()
+    epoch_done = False
     while reason is None:
         if epoch_itr.next_epoch_idx > max_epoch:
             reason = f"reached max_epochs ({int(max_epoch)})"
             break
+        if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
+            epoch_itr = trainer.get_train_iterator(epoch_itr.next_epoch_idx,
+                                                   load_dataset=task.has_sharded_data("train"))
+            epoch_done = False
         # shuffled from the first epoch on, as fairseq-train does (unshuffled, batches come in
         # length order: the whole of a large corpus' first epoch would be sorted by length)
         itr = epoch_itr.next_epoch_itr(fix_batches_to_gpus=False, shuffle=True)
@@ -502,7 +507,7 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
         else:
             if epoch_itr.end_of_epoch():
                 trainer.lr_step(epoch_itr.epoch, None)
-                epoch_itr = trainer.get_train_iterator(epoch_itr.next_epoch_idx, load_dataset=False)
+                epoch_done = True
             continue
         break
     update = trainer.get_num_updates()

@@ -1,0 +1,272 @@
+"""Stage 1 of ``nmt prepare``, streaming: raw corpora -> ``clean/``, in bounded memory.
+
+1. Evaluation text: the given validation and test corpora of every pair are
+   normalised and written out; the 64-bit keys of their lines (and of the lines
+   of ``--eval-set`` files) are kept.
+2. Training text, one pass: the parent process reads every training corpus in
+   chunks of ``chunk_lines`` line pairs and hands them to the worker pool
+   (chunks of all pairs, so several pairs and the chunks of one large pair are
+   cleaned at the same time). Results come back in submission order; the parent
+   drops exact duplicates on pair keys (:class:`nmt.data.dedup.KeySet`, first
+   occurrence wins), appends the kept pairs to a scratch file per pair, and
+   keeps a reservoir sample of ``valid_size`` pairs for a held-out validation split.
+3. The held-out validation pairs are chosen; their line keys join the evaluation keys.
+4. Per pair (in the pool), the scratch file is filtered: held-out pairs and pairs
+   whose source or target key is an evaluation key are removed.
+
+At most ``2 * workers + 2`` chunks are in flight, so memory depends on the chunk
+size, the number of workers and ``valid_size``, plus 8 bytes per distinct
+training pair of the pairs being read (the dedup keys), never on text volume.
+The output is the same for any chunk size and number of workers.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from nmt.data import clean as cleaning
+from nmt.data import dedup, readers
+from nmt.data.corpus import PairData
+from nmt.data.sample import Reservoir
+from nmt.errors import NmtError
+from nmt.fileio import atomic_open
+from nmt.workers import worker_pool
+
+log = logging.getLogger("nmt.prepare")
+
+SCRATCH = ".streams"
+
+
+def _decode_pair(chunk_a, chunk_b, corpus, first_line: int, on_bad_utf8: str):
+    paths = corpus.paths()
+    src, _ = readers.decode(chunk_a, paths[0], first_line, on_bad_utf8)
+    tgt, _ = readers.decode(chunk_b, paths[-1], first_line, on_bad_utf8)
+    return src, tgt
+
+
+def _clean_chunk(a: str, b: str, chunk_a, chunk_b, corpus, first_line: int, filters, on_bad_utf8: str) -> dict:
+    """Worker: decode, normalise and filter one chunk; keys for dedup and overlap."""
+    src, tgt = _decode_pair(chunk_a, chunk_b, corpus, first_line, on_bad_utf8)
+    counts = cleaning.FilterCounts()
+    kept = list(cleaning.clean_pairs(src, tgt, a, b, filters, counts))
+    xs = [x for x, _ in kept]
+    ys = [y for _, y in kept]
+    return {"src": xs, "tgt": ys, "keys": dedup.pair_keys(xs, ys),
+            "line_keys": np.stack([dedup.line_keys(xs), dedup.line_keys(ys)], axis=1).reshape(-1, 2),
+            "counts": counts}
+
+
+class _PairStream:
+    """The parent's state for one pair while its training chunks come back."""
+
+    def __init__(self, pair: PairData, scratch: Path, valid_size: int, seed: int, hold_out: bool):
+        self.pair = pair
+        self.keys = dedup.KeySet()
+        self.counts = cleaning.FilterCounts()
+        self.kept = 0
+        self.reservoir = Reservoir(valid_size if hold_out else 0, f"{seed}:{pair.name}")
+        self.base = scratch / pair.name
+        self.src = open(f"{self.base}.src", "w", encoding="utf-8", newline="\n")
+        self.tgt = open(f"{self.base}.tgt", "w", encoding="utf-8", newline="\n")
+        self.hashes = open(f"{self.base}.keys", "wb")
+
+    def add(self, result: dict) -> None:
+        self.counts.add(result["counts"])
+        first = self.keys.first_occurrences(result["keys"])
+        self.counts.dropped["duplicate"] += int(len(first) - first.sum())
+        index = np.flatnonzero(first)
+        src = [result["src"][i] for i in index]
+        tgt = [result["tgt"][i] for i in index]
+        if src:
+            self.src.write("\n".join(src) + "\n")
+            self.tgt.write("\n".join(tgt) + "\n")
+            result["line_keys"][index].tofile(self.hashes)
+            self.reservoir.offer(list(zip(src, tgt)))
+        self.kept += len(src)
+
+    def close(self) -> None:
+        for handle in (self.src, self.tgt, self.hashes):
+            handle.close()
+        self.keys = None
+
+
+def _train_jobs(pairs: list[PairData], size: int):
+    for pair in pairs:
+        if not pair.splits["train"]:
+            raise NmtError(f"pair {pair.name} has no training corpus")
+        for corpus in pair.splits["train"]:
+            first_line = 1
+            for chunk_a, chunk_b in readers.iter_pair_chunks(corpus, size):
+                yield pair, (pair.src, pair.tgt, chunk_a, chunk_b, corpus, first_line)
+                first_line += len(chunk_a)
+        yield pair, None  # end of this pair
+
+
+def _read_train(pool, workers: int, cfg, pairs: list[PairData], scratch: Path, hold_out: dict) -> dict:
+    """Phase 2: every training chunk through the pool, consumed in order."""
+    streams: dict[str, _PairStream] = {}
+    done: dict[str, _PairStream] = {}
+    pending: collections.deque = collections.deque()
+
+    def consume_one() -> None:
+        pair, future = pending.popleft()
+        if future is None:
+            stream = streams.pop(pair.name)
+            stream.close()
+            done[pair.name] = stream
+            return
+        streams[pair.name].add(future.result())
+
+    for pair, job in _train_jobs(pairs, cfg.chunk_lines):
+        if pair.name not in streams and pair.name not in done:
+            streams[pair.name] = _PairStream(pair, scratch, cfg.valid_size, cfg.seed, hold_out[pair.name])
+        future = None if job is None else pool.submit(_clean_chunk, *job, cfg.filters, cfg.on_bad_utf8)
+        pending.append((pair, future))
+        while len(pending) > 2 * workers + 2:
+            consume_one()
+    while pending:
+        consume_one()
+    return done
+
+
+def _write_eval_split(pair: PairData, split: str, out: Path, cfg, keys: list) -> int:
+    """Phase 1: a given validation/test split, normalised, empty pairs dropped."""
+    if not pair.splits[split]:
+        return 0
+    a, b = pair.src, pair.tgt
+    n = 0
+    with atomic_open(out / f"{split}.{pair.name}.{a}") as out_a, atomic_open(out / f"{split}.{pair.name}.{b}") as out_b:
+        for corpus in pair.splits[split]:
+            first_line = 1
+            for chunk_a, chunk_b in readers.iter_pair_chunks(corpus, cfg.chunk_lines):
+                src, tgt = _decode_pair(chunk_a, chunk_b, corpus, first_line, cfg.on_bad_utf8)
+                first_line += len(chunk_a)
+                rows = []
+                for x, y in zip(src, tgt):
+                    if x is None or y is None:
+                        continue
+                    x = cleaning.normalize(x, cfg.filters.normalization)
+                    y = cleaning.normalize(y, cfg.filters.normalization)
+                    if x and y:
+                        rows.append((x, y))
+                for handle, side in ((out_a, 0), (out_b, 1)):
+                    lines = [row[side] for row in rows]
+                    if lines:
+                        handle.write("\n".join(lines) + "\n")
+                    keys.append(dedup.line_keys(lines))
+                n += len(rows)
+    if n == 0:  # as before: no file for an empty split
+        (out / f"{split}.{pair.name}.{a}").unlink()
+        (out / f"{split}.{pair.name}.{b}").unlink()
+    return n
+
+
+def _eval_set_keys(paths, normalization: str, size: int) -> np.ndarray:
+    files = []
+    for path in paths:
+        path = Path(path)
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    keys = []
+    for file in files:
+        for chunk in readers.iter_chunks(file, size):
+            lines, _ = readers.decode(chunk, file, 1, on_bad_utf8="skip")
+            keys.append(dedup.line_keys([x for x in (cleaning.normalize(x, normalization)
+                                                     for x in lines if x is not None) if x]))
+    return dedup.sorted_unique(keys)
+
+
+def _hold_out(stream: _PairStream, cfg, out: Path, keys: list) -> tuple[np.ndarray, int]:
+    """Phase 3: choose the held-out validation pairs, write them, return their indices."""
+    name = stream.pair.name
+    n_valid = min(cfg.valid_size, stream.kept // 10)
+    if n_valid < 1:
+        raise NmtError(f"pair {name} has only {stream.kept} clean training pairs: too few to hold "
+                       "out a validation split; add a valid.* corpus")
+    chosen = sorted(stream.reservoir.rng.sample(stream.reservoir.sample(), n_valid), key=lambda row: row[0])
+    rows = [row for _, row in chosen]
+    for side, lang in enumerate((stream.pair.src, stream.pair.tgt)):
+        lines = [row[side] for row in rows]
+        with atomic_open(out / f"valid.{name}.{lang}") as handle:
+            handle.write("\n".join(lines) + "\n")
+        keys.append(dedup.line_keys(lines))
+    return np.array([i for i, _ in chosen], dtype=np.int64), n_valid
+
+
+def _finish_train(base: str, out_a: Path, out_b: Path, held: np.ndarray, eval_keys: np.ndarray,
+                  size: int) -> tuple[int, int]:
+    """Worker, phase 4: scratch file -> final training files; returns (kept, dropped for overlap)."""
+    kept = overlap = 0
+    position = 0
+    with open(f"{base}.keys", "rb") as hashes, atomic_open(out_a, "wb") as file_a, atomic_open(out_b, "wb") as file_b:
+        chunks_a = readers.iter_chunks(f"{base}.src", size)
+        chunks_b = readers.iter_chunks(f"{base}.tgt", size)
+        for chunk_a, chunk_b in zip(chunks_a, chunks_b):
+            n = len(chunk_a)
+            keys = np.fromfile(hashes, dtype=np.uint64, count=2 * n).reshape(n, 2)
+            index = np.arange(position, position + n)
+            keep = ~np.isin(index, held, assume_unique=True)
+            overlapping = dedup.contains(eval_keys, keys[:, 0]) | dedup.contains(eval_keys, keys[:, 1])
+            overlap += int((keep & overlapping).sum())
+            keep &= ~overlapping
+            for lines, handle in ((chunk_a, file_a), (chunk_b, file_b)):
+                selected = [lines[i] for i in np.flatnonzero(keep)]
+                if selected:
+                    handle.write(b"\n".join(selected) + b"\n")
+            kept += int(keep.sum())
+            position += n
+    return kept, overlap
+
+
+def stage_clean(cfg, pairs: dict[str, PairData], out: Path) -> dict:
+    pair_list = [pairs[name] for name in sorted(pairs)]
+    scratch = out / SCRATCH
+    scratch.mkdir()
+    eval_keys: list = [_eval_set_keys(cfg.eval_sets, cfg.filters.normalization, cfg.chunk_lines)]
+    given = {p.name: {split: _write_eval_split(p, split, out, cfg, eval_keys) for split in ("valid", "test")}
+             for p in pair_list}
+    hold_out = {p.name: not p.splits["valid"] for p in pair_list}
+    workers = max(1, cfg.n_workers)
+    with worker_pool(workers) as pool:
+        streams = _read_train(pool, workers, cfg, pair_list, scratch, hold_out)
+        held = {}
+        for pair in pair_list:
+            stream = streams[pair.name]
+            if stream.kept == 0:
+                raise NmtError(
+                    f"all {stream.counts.read} training pairs of {pair.name} were filtered out "
+                    f"({json.dumps(stream.counts.dropped)}); check the data or relax the filters")
+            if hold_out[pair.name]:
+                held[pair.name], given[pair.name]["valid"] = _hold_out(stream, cfg, out, eval_keys)
+            else:
+                held[pair.name] = np.zeros(0, dtype=np.int64)
+        all_eval = dedup.sorted_unique(eval_keys)
+        futures = {p.name: pool.submit(_finish_train, str(streams[p.name].base), out / f"train.{p.name}.{p.src}",
+                                       out / f"train.{p.name}.{p.tgt}", held[p.name], all_eval, cfg.chunk_lines)
+                   for p in pair_list}
+        info = {"pairs": {}}
+        for pair in pair_list:
+            kept, overlap = futures[pair.name].result()
+            counts = streams[pair.name].counts
+            counts.dropped["eval_overlap"] = overlap
+            counts.kept = kept
+            if not kept:
+                raise NmtError(f"no training pairs of {pair.name} are left after removing evaluation overlap")
+            info["pairs"][pair.name] = {
+                "train": counts.as_dict(),
+                "valid": {"lines": given[pair.name]["valid"],
+                          "source": f"held out from train (seed {cfg.seed})" if hold_out[pair.name] else "given"},
+                "test": {"lines": given[pair.name]["test"]},
+            }
+            if cfg.filters.lid:
+                summary = cleaning.lid_summary(pair.src, pair.tgt, cfg.filters)
+                info["pairs"][pair.name]["lid"] = summary
+                if summary["not_judged"]:
+                    log.warning("language-ID filter, %s: %s", pair.name, summary["note"])
+    shutil.rmtree(scratch)
+    info["eval_overlap_lines"] = len(all_eval)
+    return info
