@@ -222,44 +222,6 @@ def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, l
                   batch_sentences=batch_sentences or None, shortlist=shortlist)
 
 
-@main.command("translate-corpus")
-@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
-@click.option("--src", "-s", required=True, help="Source language (ML50 code).")
-@click.option("--tgt", "-t", required=True, help="Target language (ML50 code).")
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False), help="Input text file.")
-@click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
-              help="Output file, assembled when every chunk is translated.")
-@click.option("--work", type=click.Path(file_okay=False), help="Work directory for the chunks (default OUTPUT.parts).")
-@click.option("--chunk-lines", default=50_000, show_default=True, type=click.IntRange(min=1),
-              help="Lines per chunk: the unit of resuming and of sharding.")
-@click.option("--shard", default="1/1", show_default=True, help="Translate only shard i of N (e.g. 2/4).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Worker processes, each with its own model (--device cuda: one per GPU).")
-@click.option("--scores", is_flag=True, help="Also write OUTPUT.scores: the best hypothesis' score per line.")
-@click.option("--merge-only", is_flag=True, help="Only assemble the output from the translated chunks.")
-@click.option("--restart", is_flag=True, help="Discard the chunks of a different earlier job in the work directory.")
-@decoding_options
-@click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="truncate", show_default=True,
-              help="A line longer than the model's limit: truncate it, or leave its output empty (warned).")
-@friendly_errors
-def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines, shard, workers, scores,
-                     merge_only, restart, beam, lenpen, max_len_a, max_len_b, batch_tokens, batch_sentences,
-                     backend, quantization, device, threads, shortlist, too_long):
-    """Translate a whole corpus: resumable chunks, shards across machines, a deterministic merge."""
-    from nmt.translate.corpus import CorpusJob, translate_corpus as run
-
-    options = DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen)
-    job = CorpusJob(model=model, src=src, tgt=tgt, input=input_path, chunk_lines=chunk_lines, options=options,
-                    batch_tokens=batch_tokens, batch_sentences=batch_sentences or None, too_long=too_long,
-                    backend=backend, quantization=quantization, shortlist=shortlist, scores=scores)
-    summary = run(job, output_path, work=work, shard=shard, workers=workers, device=device, threads=threads,
-                  merge_only=merge_only, restart=restart)
-    state = f"written to {output_path}" if summary["merged"] else "other shards still to run"
-    click.echo(f"translate-corpus: {summary['lines']:,} lines in {summary['chunks']} chunks; shard "
-               f"{summary['shard']}: {summary['chunks_translated']} translated now, {summary['chunks_done_before']} "
-               f"done before; {state}", err=True)
-
-
 @main.command()
 @click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
 @click.option("--format", "fmt", type=click.Choice(["ctranslate2"]), default="ctranslate2", show_default=True)
@@ -413,59 +375,13 @@ def trim_vocab(model, texts, min_count, output):
                f"{info['parameters_before']:,} -> {info['parameters_after']:,}", err=True)
 
 
-@main.command()
-@click.option("--model", "-m", "models", multiple=True, required=True, metavar="[ID=]PATH",
-              help="Model bundle to serve (repeatable; a request goes to the first model with both languages).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
-@click.option("--beam", default=DecodeOptions.beam, show_default=True, type=click.IntRange(min=1),
-              help="Beam when a request gives none.")
-@click.option("--max-beam", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-len-a", default=DecodeOptions.max_len_a, show_default=True, help="Output cap: a * source tokens + b (as translate).")
-@click.option("--max-len-b", default=DecodeOptions.max_len_b, show_default=True)
-@click.option("--max-lines", default=128, show_default=True, type=click.IntRange(min=1),
-              help="Texts per request (more: 413).")
-@click.option("--max-chars", default=20000, show_default=True, type=click.IntRange(min=1),
-              help="Characters per request, all texts together (more: 413).")
-@click.option("--queue-lines", default=2048, show_default=True, type=click.IntRange(min=1),
-              help="Lines waiting per model before requests are refused with 503 + Retry-After.")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds per request, waiting included (then 504).")
-@click.option("--batch-window-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long an idle server waits for concurrent requests to merge into one batch.")
-@click.option("--api-keys", "api_key_file", type=click.Path(dir_okay=False),
-              help="File with one API key per line: requests must carry one (health and metrics stay open).")
-@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
-@click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
-              help="CPU threads per model (0: all cores).")
-@friendly_errors
-def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, max_chars, queue_lines, timeout,
-          batch_window_ms, api_key_file, backend, quantization, device, threads):
-    """Serve bundles over HTTP: nmt's JSON API, a LibreTranslate-compatible API, /health, /metrics."""
-    from nmt.serve.schemas import Limits
-    from nmt.serve.server import run_serve
-    from nmt.translate.backends import DecodeOptions
-
-    if beam > max_beam:
-        raise NmtError(f"--beam {beam} is above --max-beam {max_beam}")
-    if queue_lines < max_lines:
-        raise NmtError(f"--queue-lines ({queue_lines}) must be at least --max-lines ({max_lines}), or a full-size "
-                       "request could never be queued")
-    DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b).check()
-    limits = Limits(max_lines=max_lines, max_chars=max_chars, max_beam=max_beam, default_beam=beam,
-                    max_len_a=max_len_a, max_len_b=max_len_b,
-                    timeout_s=timeout, queue_lines=queue_lines, batch_window_ms=batch_window_ms)
-    run_serve(models, host, port, limits, api_key_file=api_key_file, backend=backend, quantization=quantization,
-              device=device, threads=threads)
-
-
 def _register_subpackage_commands() -> None:
     from nmt.evaluate.cli import COMMANDS as evaluate_commands
+    from nmt.serve.cli import COMMANDS as serve_commands
+    from nmt.translate.cli import COMMANDS as translate_commands
     from nmt.wmt.cli import COMMANDS as wmt_commands
 
-    for command in evaluate_commands + wmt_commands:
+    for command in evaluate_commands + translate_commands + serve_commands + wmt_commands:
         main.add_command(command)
 
 
