@@ -7,7 +7,8 @@
                       SHA-256 of the vocabulary files, nmt version
     spm.model         the shared sentencepiece model
     dict.txt          the fairseq dictionary (language tokens are appended in
-                      ``languages`` order when the model is built)
+                      ``languages`` order when the model is built); reserved tags
+                      (``tags``, e.g. the back-translation tag) are its last symbols
     config.yaml       the resolved training config (training runs)
     training.json     data counts, updates, validation history, best scores
     checkpoints/      fairseq checkpoints (checkpoint_best.pt, checkpoint_last.pt, ...)
@@ -44,6 +45,7 @@ class Bundle:
     dictionary: str = "dict.txt"
     kind: str = "translation"  # translation | denoising (a pretrained mBART-style model)
     add_mask: bool = False  # dictionary ends with <mask> (mBART)
+    tags: list = field(default_factory=list)  # reserved source-side tags in the dictionary (tagged BT): never output
     hashes: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     nmt_version: str = __version__
@@ -77,6 +79,7 @@ class Bundle:
             "encoder_langtok": self.encoder_langtok, "decoder_langtok": self.decoder_langtok,
             "add_mask": self.add_mask, "directions": self.directions, "checkpoint": self.checkpoint,
             "spm": self.spm, "dictionary": self.dictionary, "sha256": self.hashes,
+            **({"tags": self.tags} if self.tags else {}),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -107,6 +110,7 @@ class Bundle:
                 directions=list(meta.get("directions", [])), checkpoint=meta["checkpoint"], spm=meta["spm"],
                 dictionary=meta["dictionary"], kind=meta.get("kind", "translation"),
                 add_mask=bool(meta.get("add_mask", False)), hashes=dict(meta.get("sha256", {})),
+                tags=list(meta.get("tags", [])),
                 extra=dict(meta.get("extra", {})), nmt_version=meta.get("nmt_version", "?"),
             )
         except (KeyError, TypeError) as exc:

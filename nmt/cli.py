@@ -42,7 +42,12 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.option("--raw", multiple=True, type=click.Path(), help="Directory in the ML50 raw layout (repeatable).")
-@click.option("--manifest", type=click.Path(), help="YAML manifest listing corpora per pair.")
+@click.option("--manifest", type=click.Path(),
+              help="YAML manifest listing corpora per pair, and synthetic (back-translated, distilled) corpora "
+                   "per direction; combinable with --raw.")
+@click.option("--synthetic-ratio", type=float,
+              help="At most this many synthetic pairs per real pair in a direction (a uniform sample; "
+                   "default: the manifest's synthetic_ratio, else all).")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Prepared-data directory to write.")
 @click.option("--pairs", default="all", show_default=True,
               help="Directions: all | to-en | from-en | a list like de_DE-en_XX,en_XX-de_DE.")
@@ -83,7 +88,7 @@ def main(verbose: bool) -> None:
 @click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
 @friendly_errors
-def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
+def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
             eval_sets, on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
             spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, shards, chunk_lines, workers,
             force):
@@ -92,7 +97,7 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
     from nmt.data.prepare import PrepareConfig, prepare as run_prepare
 
     cfg = PrepareConfig(
-        out=out, raw=list(raw), manifest=manifest, pairs=pairs,
+        out=out, raw=list(raw), manifest=manifest, synthetic_ratio=synthetic_ratio, pairs=pairs,
         filters=FilterConfig(normalization=normalization, min_len=min_len, max_len=max_len, max_ratio=max_ratio,
                              lid=lid, lid_threshold=lid_threshold),
         valid_size=valid_size, eval_sets=list(eval_sets), on_bad_utf8=on_bad_utf8, vocab_size=vocab_size,
@@ -102,9 +107,12 @@ def prepare(raw, manifest, out, pairs, normalization, min_len, max_len, max_rati
         shards=shards, chunk_lines=chunk_lines, workers=workers, force=force,
     )
     manifest_out = run_prepare(cfg)
-    rows = [f"{'direction':<14} {'train':>8} {'valid':>6} {'test':>6}"]
+    mixed = any("train_synthetic" in info for info in manifest_out["directions"].values())
+    extra = f" {'real':>8} {'synthetic':>9}" if mixed else ""
+    rows = [f"{'direction':<14} {'train':>8} {'valid':>6} {'test':>6}{extra}"]
     for direction, info in manifest_out["directions"].items():
-        rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}")
+        split = (f" {info.get('train_real', info['train']):>8} {info.get('train_synthetic', 0):>9}" if mixed else "")
+        rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}{split}")
     click.echo("\n".join(rows), err=True)
     click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
 
@@ -376,6 +384,7 @@ def trim_vocab(model, texts, min_count, output):
 
 
 def _register_subpackage_commands() -> None:
+    from nmt.data.cli import DATA_COMMANDS
     from nmt.evaluate.cli import COMMANDS as evaluate_commands
     from nmt.serve.cli import COMMANDS as serve_commands
     from nmt.translate.cli import COMMANDS as translate_commands
@@ -383,6 +392,8 @@ def _register_subpackage_commands() -> None:
 
     for command in evaluate_commands + translate_commands + serve_commands + wmt_commands:
         main.add_command(command)
+    for command in DATA_COMMANDS:
+        data.add_command(command)
 
 
 _register_subpackage_commands()

@@ -310,7 +310,12 @@ def finetune_checkpoint(cfg, manifest: dict, data_dir: Path) -> tuple[str, list,
                        f"{bundle.lang_tok_style}; prepare with: {fix}")
     from nmt.fairseq_backend.binarize import read_dictionary
 
-    if read_dictionary(data_dir / "bin" / "dict.txt") != read_dictionary(bundle.dict_path):
+    data_symbols, model_symbols = read_dictionary(data_dir / "bin" / "dict.txt"), read_dictionary(bundle.dict_path)
+    extra_tags = [s for s in manifest.get("tags", []) if s in data_symbols and s not in model_symbols]
+    if extra_tags and [s for s in data_symbols if s not in extra_tags] == model_symbols:
+        raise NmtError(f"the data's dictionary has the synthetic-data tag {extra_tags[0]}, which the pretrained "
+                       f"model {bundle.path} lacks; set 'tag: false' for the synthetic corpora in the manifest")
+    if data_symbols != model_symbols:
         raise NmtError(f"the data was binarized with another dictionary than {bundle.dict_path}; prepare with: {fix}")
     if sha256_file(data_dir / "spm" / "spm.model") != sha256_file(bundle.spm_path):
         raise NmtError(f"the data was encoded with another sentencepiece model than {bundle.spm_path}; "

@@ -144,7 +144,7 @@ class TrainHooks:
         if self._bundle is None:
             self._bundle = Bundle.load(self.run_dir, need_checkpoint=False)
             self._codec = SubwordCodec(self._bundle.spm_path, self._bundle.dict_path,
-                                       self._bundle.extra.get("normalization", "NFC"))
+                                       self._bundle.extra.get("normalization", "NFC"), tags=self._bundle.tags)
         translator = Translator.from_backend(self._bundle, FairseqBackend.from_generator(generator), self._codec)
         t0 = time.time()
         scores = {"bleu": {}, "chrf": {}}
@@ -225,7 +225,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, manifest: dict, directions,
         path=run_dir, languages=list(manifest["languages"]), lang_tok_style=manifest["lang_tok_style"],
         encoder_langtok=cfg.training.encoder_langtok, decoder_langtok=cfg.training.decoder_langtok,
         directions=[f"{s}-{t}" for s, t in directions], checkpoint="checkpoints/checkpoint_best.pt",
-        add_mask=manifest["lang_tok_style"] == "mbart",
+        add_mask=manifest["lang_tok_style"] == "mbart", tags=list(manifest.get("tags", [])),
         extra={"normalization": manifest["settings"]["filters"]["normalization"],
                "max_source_positions": max_positions,
                **({"pretrained": cfg.init.pretrained} if cfg.init.pretrained else {"preset": cfg.model.preset})},

@@ -70,7 +70,7 @@ class _PairStream:
         self.counts = cleaning.FilterCounts()
         self.kept = 0
         self.reservoir = Reservoir(valid_size if hold_out else 0, f"{seed}:{pair.name}")
-        self.base = scratch / pair.name
+        self.base = scratch / pair.key
         self.src = open(f"{self.base}.src", "w", encoding="utf-8", newline="\n")
         self.tgt = open(f"{self.base}.tgt", "w", encoding="utf-8", newline="\n")
         self.hashes = open(f"{self.base}.keys", "wb")
@@ -98,7 +98,7 @@ class _PairStream:
 def _train_jobs(pairs: list[PairData], size: int):
     for pair in pairs:
         if not pair.splits["train"]:
-            raise NmtError(f"pair {pair.name} has no training corpus")
+            raise NmtError(f"{'synthetic direction' if pair.synthetic else 'pair'} {pair.name} has no training corpus")
         for corpus in pair.splits["train"]:
             first_line = 1
             for chunk_a, chunk_b in readers.iter_pair_chunks(corpus, size):
@@ -116,15 +116,15 @@ def _read_train(pool, workers: int, cfg, pairs: list[PairData], scratch: Path, h
     def consume_one() -> None:
         pair, future = pending.popleft()
         if future is None:
-            stream = streams.pop(pair.name)
+            stream = streams.pop(pair.key)
             stream.close()
-            done[pair.name] = stream
+            done[pair.key] = stream
             return
-        streams[pair.name].add(future.result())
+        streams[pair.key].add(future.result())
 
     for pair, job in _train_jobs(pairs, cfg.chunk_lines):
-        if pair.name not in streams and pair.name not in done:
-            streams[pair.name] = _PairStream(pair, scratch, cfg.valid_size, cfg.seed, hold_out[pair.name])
+        if pair.key not in streams and pair.key not in done:
+            streams[pair.key] = _PairStream(pair, scratch, cfg.valid_size, cfg.seed, hold_out[pair.key])
         future = None if job is None else pool.submit(_clean_chunk, *job, cfg.filters, cfg.on_bad_utf8)
         pending.append((pair, future))
         while len(pending) > 2 * workers + 2:
@@ -222,40 +222,60 @@ def _finish_train(base: str, out_a: Path, out_b: Path, held: np.ndarray, eval_ke
     return kept, overlap
 
 
-def stage_clean(cfg, pairs: dict[str, PairData], out: Path) -> dict:
+def synthetic_path(out: Path, name: str, lang: str) -> Path:
+    """The cleaned training text of a direction's synthetic corpora, under ``clean/``."""
+    return out / "synthetic" / f"train.{name}.{lang}"
+
+
+def stage_clean(cfg, pairs: dict[str, PairData], out: Path, synthetic: dict[str, PairData] | None = None) -> dict:
+    """Clean the real pairs and the synthetic corpora (one stream per direction, no held-out split)."""
     pair_list = [pairs[name] for name in sorted(pairs)]
+    synthetic_list = [synthetic[name] for name in sorted(synthetic or {})]
+    streams_in = pair_list + synthetic_list
     scratch = out / SCRATCH
     scratch.mkdir()
+    if synthetic_list:
+        (out / "synthetic").mkdir()
     eval_keys: list = [_eval_set_keys(cfg.eval_sets, cfg.filters.normalization, cfg.chunk_lines)]
     given = {p.name: {split: _write_eval_split(p, split, out, cfg, eval_keys) for split in ("valid", "test")}
              for p in pair_list}
-    hold_out = {p.name: not p.splits["valid"] for p in pair_list}
+    hold_out = {p.key: not p.synthetic and not p.splits["valid"] for p in streams_in}
     workers = max(1, cfg.n_workers)
     with worker_pool(workers) as pool:
-        streams = _read_train(pool, workers, cfg, pair_list, scratch, hold_out)
+        streams = _read_train(pool, workers, cfg, streams_in, scratch, hold_out)
         held = {}
-        for pair in pair_list:
-            stream = streams[pair.name]
+        for pair in streams_in:
+            stream = streams[pair.key]
             if stream.kept == 0:
                 raise NmtError(
-                    f"all {stream.counts.read} training pairs of {pair.name} were filtered out "
-                    f"({json.dumps(stream.counts.dropped)}); check the data or relax the filters")
-            if hold_out[pair.name]:
-                held[pair.name], given[pair.name]["valid"] = _hold_out(stream, cfg, out, eval_keys)
+                    f"all {stream.counts.read} training pairs of {'synthetic ' if pair.synthetic else ''}"
+                    f"{pair.name} were filtered out ({json.dumps(stream.counts.dropped)}); check the data or "
+                    "relax the filters")
+            if hold_out[pair.key]:
+                held[pair.key], given[pair.name]["valid"] = _hold_out(stream, cfg, out, eval_keys)
             else:
-                held[pair.name] = np.zeros(0, dtype=np.int64)
+                held[pair.key] = np.zeros(0, dtype=np.int64)
         all_eval = dedup.sorted_unique(eval_keys)
-        futures = {p.name: pool.submit(_finish_train, str(streams[p.name].base), out / f"train.{p.name}.{p.src}",
-                                       out / f"train.{p.name}.{p.tgt}", held[p.name], all_eval, cfg.chunk_lines)
-                   for p in pair_list}
+
+        def output(pair: PairData, lang: str) -> Path:
+            return synthetic_path(out, pair.name, lang) if pair.synthetic else out / f"train.{pair.name}.{lang}"
+
+        futures = {p.key: pool.submit(_finish_train, str(streams[p.key].base), output(p, p.src), output(p, p.tgt),
+                                      held[p.key], all_eval, cfg.chunk_lines)
+                   for p in streams_in}
         info = {"pairs": {}}
-        for pair in pair_list:
-            kept, overlap = futures[pair.name].result()
-            counts = streams[pair.name].counts
+        for pair in streams_in:
+            kept, overlap = futures[pair.key].result()
+            counts = streams[pair.key].counts
             counts.dropped["eval_overlap"] = overlap
             counts.kept = kept
             if not kept:
-                raise NmtError(f"no training pairs of {pair.name} are left after removing evaluation overlap")
+                raise NmtError(f"no training pairs of {'synthetic ' if pair.synthetic else ''}{pair.name} are "
+                               "left after removing evaluation overlap")
+            if pair.synthetic:
+                info.setdefault("synthetic", {})[pair.name] = {"train": counts.as_dict(), "kind": pair.kind,
+                                                               "tag": pair.tag}
+                continue
             info["pairs"][pair.name] = {
                 "train": counts.as_dict(),
                 "valid": {"lines": given[pair.name]["valid"],

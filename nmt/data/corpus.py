@@ -14,6 +14,24 @@ Manifest (YAML), for corpora that do not follow that naming::
           - {tsv: crawl.de-en.tsv.gz}        # or one TSV file: de_DE<TAB>en_XX
         valid: [dev/newstest2019.de_DE-en_XX]
         test: [...]
+    synthetic:                               # machine-made corpora, each for ONE direction
+      bn_IN-en_XX:                           # the direction it trains (source-target)
+        - corpus: bt/news.bn_IN-en_XX        # any corpus form above
+          kind: back-translation             # source side machine-made: tagged (default)
+      de_DE-en_XX:
+        - corpus: {tsv: distill/de-en.tsv}
+          kind: forward-translation          # target side machine-made (distillation): not tagged
+          replace_real: true                 # train this direction on these pairs only
+    synthetic_ratio: 1.0                     # optional: at most this many synthetic pairs per real pair
+
+Synthetic corpora (tagged back-translation, Caswell et al. 2019; sequence-level
+distillation) train only their direction. A tagged corpus gets the reserved
+token :data:`BT_TAG` in front of its source side when it is binarized; the tag is
+in the dictionary and the model bundle, and translation never outputs it.
+``tag: true|false`` overrides the kind's default; ``replace_real: true`` trains the
+direction on its synthetic corpora alone (a distilled student), the real pairs
+still giving its validation split. A manifest with only
+``synthetic:`` may be combined with ``--raw`` directories for the real data.
 
 Any file may be compressed (``.gz``, ``.xz``, ``.zst``; in the ML50 layout too,
 e.g. ``train.de_DE-en_XX.de_DE.gz``); files are read as streams. A path prefix
@@ -30,6 +48,8 @@ from nmt.errors import NmtError
 from nmt.fileio import read_yaml, shorten
 
 SPLITS = ("train", "valid", "test")
+BT_TAG = "<BT>"  # the reserved source-side tag of tagged synthetic corpora
+SYNTHETIC_KINDS = {"back-translation": True, "forward-translation": False}  # kind -> tagged by default
 _CODE = r"[a-z]{2,3}_[A-Z]{2}"
 _COMPRESSED = r"(?:\.gz|\.xz|\.zst)?"
 _ML50_FILE = re.compile(rf"^(train|valid|test)\.({_CODE})-({_CODE})\.({_CODE}){_COMPRESSED}$")
@@ -60,10 +80,19 @@ class PairData:
     src: str
     tgt: str
     splits: dict = field(default_factory=lambda: {s: [] for s in SPLITS})
+    synthetic: bool = False  # machine-made data for the direction src -> tgt only
+    kind: str | None = None  # back-translation | forward-translation (synthetic data)
+    tag: bool = False  # BT_TAG in front of the source side
+    replace_real: bool = False  # the direction trains on the synthetic corpora alone
 
     @property
     def name(self) -> str:
         return f"{self.src}-{self.tgt}"
+
+    @property
+    def key(self) -> str:
+        """Unique among a run's corpora: a pair and a synthetic direction may share a name."""
+        return f"synthetic.{self.name}" if self.synthetic else self.name
 
 
 def _check_code(code: str, where: str) -> str:
@@ -125,9 +154,17 @@ def read_pairs_yaml(path: Path, what: str, example: str) -> dict:
     return spec
 
 
-def load_manifest(path) -> dict[str, PairData]:
+def load_manifest(path, need_pairs: bool = True) -> dict[str, PairData]:
+    """The real corpora of a manifest's ``pairs:`` (see :func:`load_synthetic` for the rest)."""
     path = Path(path)
-    spec = read_pairs_yaml(path, "manifest", "pairs: {de_DE-en_XX: {train: [...]}}")
+    if need_pairs:
+        spec = read_pairs_yaml(path, "manifest", "pairs: {de_DE-en_XX: {train: [...]}}")
+    else:
+        spec = _read_manifest(path)
+        if "pairs" not in spec:
+            return {}
+        if not isinstance(spec["pairs"], dict):
+            raise NmtError(f"{path}: 'pairs:' must be a mapping of pairs, e.g. pairs: {{de_DE-en_XX: {{train: [...]}}}}")
     base = path.parent
     pairs = {}
     for name, splits in spec["pairs"].items():
@@ -136,7 +173,8 @@ def load_manifest(path) -> dict[str, PairData]:
             raise NmtError(f"{path}: pair {name} needs a 'train:' list of corpora")
         unknown = set(splits) - set(SPLITS)
         if unknown:
-            raise NmtError(f"{path}: pair {name} has unknown key(s) {sorted(unknown)}; use {', '.join(SPLITS)}")
+            raise NmtError(f"{path}: pair {name} has unknown key(s) {sorted(unknown)}; use {', '.join(SPLITS)} "
+                           "(synthetic corpora go in a top-level 'synthetic:' mapping, by direction)")
         pair = PairData(a, b)
         for split, entries in splits.items():
             if isinstance(entries, (str, dict)):
@@ -149,9 +187,72 @@ def load_manifest(path) -> dict[str, PairData]:
             for entry in entries or []:
                 pair.splits[split].append(_manifest_corpus(entry, a, b, base, path))
         pairs[f"{a}-{b}"] = pair
-    if not pairs:
+    if not pairs and need_pairs:
         raise NmtError(f"{path}: the manifest lists no pairs")
     return pairs
+
+
+_TOP_KEYS = {"pairs", "synthetic", "synthetic_ratio"}
+
+
+def _read_manifest(path: Path) -> dict:
+    spec = read_yaml(path, "manifest")
+    if not isinstance(spec, dict) or not (set(spec) & {"pairs", "synthetic"}):
+        raise NmtError(f"{path}: a manifest needs a 'pairs:' mapping (real corpora) and/or a 'synthetic:' "
+                       "mapping (machine-made corpora by direction)")
+    unknown = set(spec) - _TOP_KEYS
+    if unknown:
+        raise NmtError(f"{path}: unknown top-level key(s) {sorted(map(str, unknown))}; use {', '.join(sorted(_TOP_KEYS))}")
+    return spec
+
+
+def load_synthetic(path) -> tuple[dict[str, PairData], float | None]:
+    """A manifest's ``synthetic:`` corpora, one :class:`PairData` per direction, and its ``synthetic_ratio``."""
+    path = Path(path)
+    spec = _read_manifest(path)
+    ratio = spec.get("synthetic_ratio")
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0
+                              or ratio == float("inf")):
+        raise NmtError(f"{path}: synthetic_ratio must be a positive number (synthetic pairs per real pair), "
+                       f"not {shorten(repr(ratio), 40)}")
+    section = spec.get("synthetic") or {}
+    if not isinstance(section, dict):
+        raise NmtError(f"{path}: 'synthetic:' must map directions to lists of corpora, e.g. "
+                       "synthetic: {bn_IN-en_XX: [{corpus: bt/mono, kind: back-translation}]}")
+    out = {}
+    for name, entries in section.items():
+        a, b = langs.parse_direction(str(name))
+        if isinstance(entries, dict):
+            entries = [entries]
+        if not isinstance(entries, list) or not entries:
+            raise NmtError(f"{path}: synthetic {name}: expected a list of {{corpus: ..., kind: ...}} entries")
+        kinds = set()
+        data = PairData(a, b, synthetic=True)
+        for entry in entries:
+            if not isinstance(entry, dict) or "corpus" not in entry or set(entry) - {"corpus", "kind", "tag",
+                                                                                    "replace_real"}:
+                raise NmtError(f"{path}: synthetic {name}: entry {shorten(repr(entry), 80)} must be a mapping "
+                               "with 'corpus:' and optional 'kind:' (back-translation | forward-translation), "
+                               "'tag:' and 'replace_real:' (true | false)")
+            kind = entry.get("kind", "back-translation")
+            if kind not in SYNTHETIC_KINDS:
+                raise NmtError(f"{path}: synthetic {name}: kind {shorten(repr(kind), 40)} is not one of "
+                               f"{', '.join(SYNTHETIC_KINDS)}")
+            tag = entry.get("tag", SYNTHETIC_KINDS[kind])
+            if not isinstance(tag, bool):
+                raise NmtError(f"{path}: synthetic {name}: tag must be true or false, not {shorten(repr(tag), 40)}")
+            replace = entry.get("replace_real", False)
+            if not isinstance(replace, bool):
+                raise NmtError(f"{path}: synthetic {name}: replace_real must be true or false, not "
+                               f"{shorten(repr(replace), 40)}")
+            kinds.add((kind, tag, replace))
+            data.splits["train"].append(_manifest_corpus(entry["corpus"], a, b, path.parent, path))
+        if len(kinds) > 1:
+            raise NmtError(f"{path}: synthetic {name} mixes kinds or tag / replace_real settings {sorted(kinds)}; "
+                           "one direction's synthetic corpora share them")
+        (data.kind, data.tag, data.replace_real), = kinds
+        out[f"{a}-{b}"] = data
+    return out, (float(ratio) if ratio is not None else None)
 
 
 def _manifest_corpus(entry, a: str, b: str, base: Path, manifest: Path) -> Corpus:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from nmt import __version__, langs
 from nmt.data import clean as cleaning
-from nmt.data.bin_stage import stage_bin
+from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
 from nmt.data import spm as spm_lib
@@ -50,7 +50,8 @@ FORMAT_VERSION = 1
 class PrepareConfig:
     out: str
     raw: list = field(default_factory=list)  # ML50-layout directories
-    manifest: str | None = None  # or a YAML manifest
+    manifest: str | None = None  # and/or a YAML manifest (real corpora, synthetic corpora)
+    synthetic_ratio: float | None = None  # at most this many synthetic pairs per real pair (None: manifest's / all)
     pairs: str = "all"  # all | to-en | from-en | de_DE-en_XX,en_XX-de_DE,...
     filters: cleaning.FilterConfig = field(default_factory=cleaning.FilterConfig)
     valid_size: int = 500  # held-out pairs per language pair when no valid split is given
@@ -76,8 +77,8 @@ class PrepareConfig:
         self.filters.check()
         if not self.raw and not self.manifest:
             raise NmtError("give the corpora: --raw DIR (ML50 layout) or --manifest FILE")
-        if self.raw and self.manifest:
-            raise NmtError("give either --raw or --manifest, not both")
+        if self.synthetic_ratio is not None and not 0 < self.synthetic_ratio < float("inf"):
+            raise NmtError(f"--synthetic-ratio must be a positive number, got {self.synthetic_ratio}")
         if self.on_bad_utf8 not in ("error", "skip"):
             raise NmtError(f"--on-bad-utf8 must be error or skip, not {self.on_bad_utf8!r}")
         if self.shards < 1:
@@ -219,17 +220,30 @@ def prepare(cfg: PrepareConfig) -> dict:
 
 def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     t_start = time.time()
-    pairs = corpora.load_manifest(cfg.manifest) if cfg.manifest else corpora.discover_raw(cfg.raw)
+    pairs, synthetic, ratio = _corpora(cfg)
     directions = corpora.resolve_directions(cfg.pairs, pairs)
     used_pairs = {}
     for direction in directions:
         pair = corpora.pair_for(direction, pairs)
         used_pairs[pair.name] = pair
+    unused = sorted(set(synthetic) - {f"{s}-{t}" for s, t in directions})
+    if unused:
+        raise NmtError(f"synthetic corpora for {', '.join(unused)}, a direction that is not prepared (--pairs "
+                       f"{cfg.pairs}); add it to --pairs or remove it from the manifest")
     pair_names = sorted(used_pairs)
     language_list = _language_list(cfg, directions)
+    tags = [corpora.BT_TAG] if any(d.tag for d in synthetic.values()) else []
+    if tags and cfg.dictionary and corpora.BT_TAG not in binarize.read_dictionary(cfg.dictionary):
+        log.warning("tagged synthetic corpora: the tag %s is appended to the given dictionary %s; a model "
+                    "initialised from a pretrained checkpoint with that dictionary cannot take it (set 'tag: "
+                    "false' there)", corpora.BT_TAG, cfg.dictionary)
 
     inputs = {name: {split: [[_file_stamp(p) for _, p in c.files] for c in pair.splits[split]]
                      for split in corpora.SPLITS} for name, pair in sorted(used_pairs.items())}
+    if synthetic:
+        inputs["synthetic"] = {name: [d.kind, d.tag, d.replace_real, [[_file_stamp(p) for _, p in c.files]
+                                                      for c in d.splits["train"]]]
+                               for name, d in sorted(synthetic.items())}
     eval_stamps = [_file_stamp(p) for path in cfg.eval_sets
                    for p in ([path] if Path(path).is_file() else sorted(Path(path).rglob("*")))
                    if Path(p).is_file()]
@@ -243,8 +257,10 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     fp_spm = _fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
         "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
         "spm_sample_size", "seed")}})
-    fp_bin = _fingerprint({"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style,
-                           "shards": cfg.shards})
+    bin_settings = {"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style, "shards": cfg.shards}
+    if synthetic:  # (without synthetic data, the fingerprint is what it was before they existed)
+        bin_settings["synthetic"] = {"ratio": ratio, "tags": tags}
+    fp_bin = _fingerprint(bin_settings)
 
     timings = {}
     stage_info = {}
@@ -258,11 +274,13 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
         t0 = time.time()
         work = stage.begin()
         if name == "clean":
-            info = stage_clean(cfg, used_pairs, work)
+            info = stage_clean(cfg, used_pairs, work, synthetic)
         elif name == "spm":
             info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
         else:
-            info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress)
+            info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress,
+                             synthetic_plan(directions, stage_info["clean"], synthetic, ratio, cfg.seed), tags,
+                             directions)
         timings[name] = round(time.time() - t0, 2)
         info["seconds"] = timings[name]
         stage.commit(info)
@@ -274,8 +292,29 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     return manifest
 
 
+def _corpora(cfg: PrepareConfig):
+    """Real pairs (--raw directories and/or the manifest's pairs), synthetic corpora, synthetic ratio."""
+    pairs = corpora.discover_raw(cfg.raw) if cfg.raw else {}
+    synthetic, ratio = {}, None
+    if cfg.manifest:
+        listed = corpora.load_manifest(cfg.manifest, need_pairs=not cfg.raw)
+        twice = sorted(name for name, p in listed.items() if name in pairs or f"{p.tgt}-{p.src}" in pairs)
+        if twice:
+            raise NmtError(f"pair(s) {', '.join(twice)} are both in --raw and in --manifest {cfg.manifest}; "
+                           "list each pair's corpora in one place")
+        pairs.update(listed)
+        synthetic, ratio = corpora.load_synthetic(cfg.manifest)
+        if not pairs:
+            raise NmtError(f"{cfg.manifest} lists only synthetic corpora; give the real data too "
+                           "(its 'pairs:' or --raw DIR): validation and the real/synthetic ratio need it")
+    if cfg.synthetic_ratio is not None:
+        ratio = cfg.synthetic_ratio
+    return pairs, synthetic, ratio
+
+
 def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
     pair_info = stage_info["clean"]["pairs"]
+    synthetic_counts = stage_info["bin"].get("synthetic", {})
     per_direction = {}
     for src, tgt in directions:
         name = f"{src}-{tgt}" if f"{src}-{tgt}" in pair_info else f"{tgt}-{src}"
@@ -286,6 +325,10 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
             "valid": info["valid"]["lines"],
             "test": info["test"]["lines"],
         }
+        if f"{src}-{tgt}" in synthetic_counts:
+            counts = synthetic_counts[f"{src}-{tgt}"]
+            per_direction[f"{src}-{tgt}"].update(train=counts["real"] + counts["synthetic"], train_real=counts["real"],
+                                                 train_synthetic=counts["synthetic"], synthetic=counts)
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY or k == "out"}
     return {
         "format_version": FORMAT_VERSION,
@@ -298,6 +341,7 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
         "spm": {k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
         "dictionary_size": stage_info["bin"]["dictionary_size"],
         "shards": stage_info["bin"].get("shards", 1),
+        "tags": stage_info["bin"].get("tags", []),
         "tokens": stage_info["bin"]["files"],
         "settings": settings,
     }

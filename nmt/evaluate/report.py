@@ -150,6 +150,7 @@ def markdown(ev) -> str:
             rows = [[a["group"], str(len(a["directions"]))] +
                     [fmt(m, a["systems"][n][m], decimals) for m in ev.metrics for n in names] for a in avg]
             out += _table(header, rows)
+    out += _systems_table(ev)
     out += ["", "**Signatures**", ""]
     for metric, by_sig in signatures(ev).items():
         for signature, dirs in by_sig.items():
@@ -164,6 +165,28 @@ def markdown(ev) -> str:
     if notes:
         out += ["", "**Notes**", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"
+
+
+def _systems_table(ev) -> list[str]:
+    """Size and speed of the systems that translated here (teacher vs students, say)."""
+    rows = []
+    for name, info in ev.system_info.items():
+        if info.get("kind") != "bundle" or "speed" not in info:
+            continue
+        model, speed = info.get("model", {}), info["speed"]
+        params = model.get("parameters")
+        rate = speed.get("sentences_per_s")
+        tokens = speed.get("tokens_per_s")
+        rows.append([name, f"{info.get('backend')} ({model.get('what', '?')})",
+                     f"{params / 1e6:.2f}M" if params else "?", f"{model.get('bytes', 0) / 2**20:.1f} MiB",
+                     f"{rate:.1f}" if rate is not None else "n/a", f"{tokens:.0f}" if tokens is not None else "n/a",
+                     f"{speed.get('sentences', 0):,} in {speed.get('seconds', 0):.1f} s"])
+    if not rows:
+        return []
+    threads = {str(info["speed"].get("threads")) for info in ev.system_info.values() if "speed" in info}
+    return ["", f"**Systems** (translation speed: every test line of this report, model loading excluded, "
+            f"{'/'.join(sorted(threads))} thread(s) setting; measured in this run, so comparable within it)", ""] + \
+        _table(["system", "model", "parameters", "size", "sentences/s", "tokens/s", "translated"], rows)
 
 
 def _pairs(n) -> str:

@@ -17,8 +17,10 @@ writes), or one line per line of the whole test file, in which case the same
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +132,8 @@ class BundleTranslator:
         self.system, self.options, self.backend, self.device = system, options, backend, device
         self.threads, self.batch_tokens = threads, batch_tokens
         self._translator = None
+        # translation speed over everything this system translated (model loading excluded)
+        self.seconds, self.sentences, self.tokens = 0.0, 0, 0
 
     @property
     def translator(self):
@@ -148,8 +152,13 @@ class BundleTranslator:
 
     def translate(self, testset) -> tuple[list[str], list[str]]:
         """Hypotheses for ``testset`` and the translator's warnings (e.g. lines too long)."""
-        results = self.translator.translate(testset.src, testset.src_lang, testset.tgt_lang, options=self.options,
-                                            batch_tokens=self.batch_tokens)
+        translator = self.translator  # loaded before the clock starts
+        t0 = time.perf_counter()
+        results = translator.translate(testset.src, testset.src_lang, testset.tgt_lang, options=self.options,
+                                       batch_tokens=self.batch_tokens)
+        self.seconds += time.perf_counter() - t0
+        self.sentences += len(results)
+        self.tokens += sum(len(r.hypotheses[0].pieces) for r in results if r.hypotheses)
         warnings = []
         for index, result in zip(testset.indices, results):
             if result.warning:
@@ -165,4 +174,29 @@ class BundleTranslator:
                 # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
-                           "max_len_b": opts.max_len_b, "batch_tokens": self.batch_tokens}}
+                           "max_len_b": opts.max_len_b, "batch_tokens": self.batch_tokens},
+                "model": self._model_size(), "speed": self._speed()}
+
+    def _speed(self) -> dict:
+        rate = (lambda n: round(n / self.seconds, 2) if self.seconds > 0 else None)
+        return {"sentences": self.sentences, "output_tokens": self.tokens, "seconds": round(self.seconds, 3),
+                "sentences_per_s": rate(self.sentences), "tokens_per_s": rate(self.tokens),
+                "threads": self.threads, "device": self.device}
+
+    def _model_size(self) -> dict:
+        """Parameters (from training.json) and the bytes the backend loads: the CTranslate2 export's
+        files, or the fairseq checkpoint (which may also hold optimizer state)."""
+        t = self.translator
+        model_dir = getattr(t.backend, "model_dir", None)
+        if model_dir is not None:
+            files = [f for f in Path(model_dir).iterdir() if f.is_file()]
+            loaded = {"what": f"CTranslate2 export {Path(model_dir).name}", "bytes": sum(f.stat().st_size for f in files)}
+        else:
+            checkpoint = Path(self.system.checkpoint or t.bundle.checkpoint_path)
+            loaded = {"what": "fairseq checkpoint", "bytes": checkpoint.stat().st_size}
+        training = self.system.path / "training.json"
+        try:
+            parameters = json.loads(training.read_text(encoding="utf-8")).get("parameters")
+        except (OSError, ValueError):
+            parameters = None
+        return {"parameters": parameters, **loaded}

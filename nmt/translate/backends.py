@@ -124,7 +124,7 @@ class CTranslate2Backend:
         if not self.shortlists:
             self._load(None)  # a broken export fails here, not at the first batch
         self.lang_tokens = {code: langs.lang_token(code, bundle.lang_tok_style) for code in bundle.languages}
-        self.strip = set(self.lang_tokens.values())
+        self.strip = set(self.lang_tokens.values()) | set(bundle.tags)
         self.max_positions = int(bundle.extra.get("max_source_positions", 1024))
 
     def _load(self, tgt: str | None):
@@ -189,6 +189,8 @@ class CTranslate2Backend:
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
                       max_decoding_length=cap, return_scores=True, target_prefix=prefix,
                       use_vmap=tgt in self.shortlists)
+        if self.bundle.tags:  # reserved source-side tags (tagged back-translation) are never generated
+            kwargs["suppress_sequences"] = [[tag] for tag in self.bundle.tags]
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)

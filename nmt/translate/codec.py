@@ -15,12 +15,14 @@ class SubwordCodec:
 
     Input text gets the same normalisation as ``nmt prepare`` applied to the
     training data (control characters, Unicode form, whitespace). Ids of
-    language tokens and other symbols beyond ``dict.txt`` are dropped on decode.
+    language tokens and other symbols beyond ``dict.txt`` are dropped on decode,
+    and so are the reserved ``tags`` (e.g. the back-translation tag).
     """
 
-    def __init__(self, spm_path, dict_path, normalization: str = "NFC", threads: int = 1):
+    def __init__(self, spm_path, dict_path, normalization: str = "NFC", threads: int = 1, tags=()):
         self.processor = spm_lib.load(spm_path)
         self.symbols = binarize.read_dictionary(dict_path)
+        self.tags = frozenset(tags)
         self.normalization = normalization
         self.threads = max(1, threads)
         # sentencepiece id -> dictionary id, and back
@@ -49,12 +51,19 @@ class SubwordCodec:
         n = len(self.symbols)
         return [self.symbols[i] for i in ids if i < n]
 
+    def output_ids(self, ids: Sequence[int]) -> list[int]:
+        """``ids`` without the reserved tags (an output never contains them)."""
+        if not self.tags:
+            return list(ids)
+        n = len(self.symbols)
+        return [i for i in ids if i >= n or self.symbols[i] not in self.tags]
+
     def pieces_to_ids(self, pieces: Sequence[str]) -> list[int]:
         return [self.piece_index.get(p, binarize.UNK) for p in pieces]
 
     def decode(self, ids: Sequence[int]) -> str:
         n = len(self.symbols)
-        spm_ids = [int(self.to_spm[i]) for i in ids
+        spm_ids = [int(self.to_spm[i]) for i in self.output_ids(ids)
                    if i < n and (i >= len(binarize.SPECIALS) or i == binarize.UNK)]
         return self.processor.decode_ids(spm_ids)
 

@@ -72,7 +72,8 @@ class Translator:
 
             torch.set_num_threads(self.threads)
         self.codec = SubwordCodec(self.bundle.spm_path, self.bundle.dict_path,
-                                  self.bundle.extra.get("normalization", "NFC"), threads=self.threads)
+                                  self.bundle.extra.get("normalization", "NFC"), threads=self.threads,
+                                  tags=self.bundle.tags)
         converted = ctranslate2_dirs(self.bundle)
         if backend == "auto":
             stale = [q for q, d in converted.items() if not export_is_current(self.bundle, d)]
@@ -167,7 +168,8 @@ class Translator:
         for batch, outputs in zip(batches, outputs_per_batch):
             for (i, _), hyps in zip(batch, outputs):
                 results[i] = Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
-                                                     self.codec.ids_to_pieces(ids)) for ids, score in hyps])
+                                                     self.codec.ids_to_pieces(self.codec.output_ids(ids)))
+                                          for ids, score in hyps])
             if progress is not None:
                 progress.update(len(batch))
         return results  # type: ignore[return-value]

@@ -1,0 +1,135 @@
+"""Distillation and back-translation at this machine's scale (issue 16's evidence).
+
+    .venv/bin/python benchmarks/bench_distill.py --work work/distill [--reuse-teacher]
+
+1. Teacher: the small preset, many-to-many on ml50-mini de_DE<->en_XX and bn_IN<->en_XX (FLORES-200
+   devtest removed from training), trained for --teacher-minutes of wall-clock time on one thread
+   (so its CPU time is about the same; measured with GNU time and reported).
+2. (a) recipes/distill.sh: the teacher translates the first --max-lines training sources of each
+   direction (all of bn_IN's), the worst 5% by teacher score and ratio outliers are dropped, and a
+   tiny multilingual student learns from that; BASELINE=1 trains the same student, same number of
+   updates, on the original pairs. One nmt evaluate --compare report: teacher, student, baseline.
+3. (b) recipes/back_translation.sh: English text from the de_DE-en_XX pair (lines the distillation
+   subset does not use) is translated into Bengali by the teacher; a tiny bn_IN->en_XX model is trained
+   on the real pairs plus the tagged synthetic ones, against the same model on the real pairs alone.
+Both reports evaluate on FLORES-200 devtest (all 1,012 lines; validation used held-out training
+bitext) and are copied into benchmarks/RESULTS.md with the teacher's budget.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from common import BIN, REPO, SHARED, machine, run, update_results
+
+DIRECTIONS = "de_DE-en_XX,en_XX-de_DE,bn_IN-en_XX,en_XX-bn_IN"
+
+
+def teacher(args, work: Path) -> dict:
+    data, model = work / "data-teacher", work / "teacher"
+    run([BIN / "nmt", "prepare", "--raw", SHARED / "ml50-mini" / "raw", "--eval-set", SHARED / "flores200" / "devtest",
+         "--out", data, "--pairs", DIRECTIONS, "--vocab-size", "12000", "--workers", "2"])
+    if not (args.reuse_teacher and (model / "training.json").is_file()):
+        sets = ["model.preset=small", f"training.max_time_minutes={args.teacher_minutes}",
+                "training.max_updates=1000000", "training.threads=1", "validation.every_updates=500",
+                "checkpoint.every_updates=500"]
+        cmd = ["/usr/bin/time", "-v", BIN / "nmt", "train", "--config", REPO / "recipes" / "configs" / "quickstart.yaml",
+               "--data", data, "--output", model, "--reset", *[x for s in sets for x in ("--set", s)]]
+        _, result = run(cmd)
+        (work / "teacher.time").write_text(result.stderr)
+    timing = (work / "teacher.time").read_text()
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", timing))
+    info = json.loads((model / "training.json").read_text())
+    return {"cpu_minutes": cpu / 60, "updates": info["updates"], "parameters": info["parameters"],
+            "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
+
+
+def recipe(name: str, env: dict) -> float:
+    t0 = time.perf_counter()
+    run(["bash", REPO / "recipes" / name], env={**os.environ, **{k: str(v) for k, v in env.items()}})
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", type=Path, default=REPO / "work" / "distill")
+    parser.add_argument("--teacher-minutes", type=float, default=47)
+    parser.add_argument("--reuse-teacher", action="store_true", help="use a teacher an earlier run finished")
+    parser.add_argument("--max-lines", type=int, default=12000)
+    parser.add_argument("--student-updates", type=int, default=1500)
+    parser.add_argument("--mono-lines", type=int, default=8000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    info = teacher(args, work)
+    student = (f"--preset tiny --set training.max_time_minutes=null --set training.max_updates={args.student_updates}"
+               f" --set training.threads={args.threads} --set validation.every_updates=500"
+               f" --set checkpoint.every_updates=500")
+    common = {"TEACHER": work / "teacher", "THREADS": args.threads, "LINES": "1-1012", "BASELINE": 1,
+              "FLORES": SHARED / "flores200" / "devtest"}
+    distill_s = recipe("distill.sh", {**common, "TEACHER_DATA": work / "data-teacher", "DIRECTIONS": DIRECTIONS,
+                                      "MAX_LINES": args.max_lines, "STUDENT_ARGS": student,
+                                      "WORKDIR": work / "kd"})
+    english = work / "data-teacher" / "clean" / "train.de_DE-en_XX.en_XX"
+    mono = work / "mono.en_XX"
+    lines = english.read_text(encoding="utf-8").splitlines()
+    mono.write_text("\n".join(lines[args.max_lines:args.max_lines + args.mono_lines]) + "\n", encoding="utf-8")
+    bt_s = recipe("back_translation.sh", {**{k: v for k, v in common.items() if k != "TEACHER"},
+                                          "MODEL": work / "teacher", "DATA": work / "data-teacher",
+                                          "DIRECTION": "bn_IN-en_XX", "MONO": mono, "TRAIN_ARGS": student,
+                                          "WORKDIR": work / "bt"})
+    kd_report = (work / "kd" / "report" / "report.md").read_text()
+    bt_report = (work / "bt" / "report" / "report.md").read_text()
+    kd_manifest = json.loads((work / "kd" / "data-student" / "manifest.json").read_text())
+    bt_manifest = json.loads((work / "bt" / "data-bt" / "manifest.json").read_text())
+    kd_counts = ", ".join(f"{d} {v['train']:,}" for d, v in kd_manifest["directions"].items())
+    bt_dir = bt_manifest["directions"]["bn_IN-en_XX"]
+    filters = {d: json.loads((work / "kd" / "distill" / f"{d}.kept.filter.json").read_text())
+               for d in DIRECTIONS.split(",")}
+    kept = ", ".join(f"{d} {f['kept']:,}/{f['lines']:,}" for d, f in filters.items())
+    bt_filter = json.loads((work / "bt" / "bt" / "kept.filter.json").read_text())
+    body = f"""
+Machine: {machine()}.
+Command: `.venv/bin/python benchmarks/bench_distill.py --teacher-minutes {args.teacher_minutes:g} --max-lines {args.max_lines} --student-updates {args.student_updates} --mono-lines {args.mono_lines} --threads {args.threads}{' --reuse-teacher' if args.reuse_teacher else ''}`
+({time.strftime('%Y-%m-%d')}). Other jobs ran on the second core (nice 19); every model trained and
+translated on one thread, so updates, not wall time, set the budgets.
+
+**Teacher**: small preset ({info['parameters']:,} parameters), many-to-many {DIRECTIONS}
+on ml50-mini (FLORES-200 devtest removed), {info['updates']:,} updates in {info['training_minutes']:.1f} min of
+training, **{info['cpu_minutes']:.1f} CPU minutes** (GNU time, user + system, incl. validation). Best validation
+chrF {info['best'].get('score')} at update {info['best'].get('update')}.
+
+### (a) Distilled tiny student vs the same student on the original pairs
+
+recipes/distill.sh: the first {args.max_lines:,} training pairs of each language pair (all of bn_IN's), teacher
+beam 5 (CTranslate2 int8), worst 5% by teacher score and length-ratio outliers (> 2.5) dropped: kept {kept}.
+Students: tiny preset, multilingual, {args.student_updates} updates each, the teacher's vocabulary; the baseline
+trains on the same source sentences with their original targets. Student training pairs: {kd_counts}.
+Recipe wall time {distill_s / 60:.1f} min.
+
+{_demote(kd_report)}
+### (b) Back-translation for bn_IN -> en_XX
+
+recipes/back_translation.sh: {args.mono_lines:,} English lines (the de_DE-en_XX pair's English side, after
+the distillation subset) translated into Bengali by the teacher (beam 5); kept {bt_filter['kept']:,} after
+filtering; tagged ({bt_manifest['tags']}) and added to the {bt_dir['train_real']:,} real pairs
+({bt_dir['train_synthetic']:,} synthetic). Both systems: tiny preset, bn_IN->en_XX only, {args.student_updates}
+updates, the teacher's vocabulary. Recipe wall time {bt_s / 60:.1f} min.
+
+{_demote(bt_report)}"""
+    update_results("Distillation and back-translation (recipes/distill.sh, recipes/back_translation.sh)", body)
+    print(body)
+
+
+def _demote(report: str) -> str:
+    """The report's headings one level down, inside this section."""
+    return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", report, flags=re.M)
+
+
+if __name__ == "__main__":
+    main()
