@@ -67,7 +67,7 @@ def main() -> None:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     info = teacher(args, work)
-    student = (f"--preset tiny --set training.max_time_minutes=null --set training.max_updates={args.student_updates}"
+    student = (f"--preset tiny --set training.max_time_minutes=0 --set training.max_updates={args.student_updates}"
                f" --set training.threads={args.threads} --set validation.every_updates=500"
                f" --set checkpoint.every_updates=500")
     common = {"TEACHER": work / "teacher", "THREADS": args.threads, "LINES": "1-1012", "BASELINE": 1,

@@ -25,7 +25,7 @@ REPO="$(pwd)" RECIPE=back_translation.sh
 : "${DATA:?set DATA=DIR (prepared data with the real pairs)}" "${DIRECTION:?set DIRECTION=src-tgt, e.g. bn_IN-en_XX}"
 : "${MONO:?set MONO=FILE (target-language text)}"
 : "${MONO_LINES:=0}" "${BEAM:=5}" "${DROP_WORST:=0.05}" "${MAX_RATIO:=2.5}" "${SYNTHETIC_RATIO:=}"
-: "${TRAIN_ARGS:=--preset tiny --set training.max_time_minutes=null --set training.max_updates=2000}"
+: "${TRAIN_ARGS:=--preset tiny --set training.max_time_minutes=0 --set training.max_updates=2000}"
 : "${BASELINE:=0}" "${THREADS:=0}" "${LINES:=501-1012}" "${EVAL_ARGS:=}" "${FLORES:=$SHARED/flores200/devtest}"
 source recipes/common.sh
 parse_stages "$@"

@@ -24,7 +24,7 @@ REPO="$(pwd)" RECIPE=distill.sh
 : "${TEACHER:?set TEACHER=BUNDLE (the teacher model)}" "${TEACHER_DATA:?set TEACHER_DATA=DIR (its prepared data)}"
 : "${DIRECTIONS:?set DIRECTIONS=src-tgt,... (e.g. de_DE-en_XX,en_XX-de_DE)}"
 : "${MAX_LINES:=0}" "${BEAM:=5}" "${DROP_WORST:=0.05}" "${MAX_RATIO:=2.5}" "${STUDENTS:=multilingual}"
-: "${STUDENT_ARGS:=--preset tiny --set training.max_time_minutes=null --set training.max_updates=2000}" "${BASELINE:=0}" "${THREADS:=0}" "${LINES:=501-1012}" "${EVAL_ARGS:=}"
+: "${STUDENT_ARGS:=--preset tiny --set training.max_time_minutes=0 --set training.max_updates=2000}" "${BASELINE:=0}" "${THREADS:=0}" "${LINES:=501-1012}" "${EVAL_ARGS:=}"
 : "${FLORES:=$SHARED/flores200/devtest}"
 source recipes/common.sh
 parse_stages "$@"

@@ -235,7 +235,7 @@ def _cell(d, metric, index, value, base, decimals, alpha) -> str:
     for j, (test, res) in enumerate(results.items()):
         p = res[index].p_value
         parts.append(_p_text(p) if len(results) == 1 else f"{_p_text(p)} ({test})")
-        if j == 0 and p < alpha:
+        if j == 0 and p < alpha and value != base:  # no mark for an unchanged score (degenerate resamples)
             star = "*"
     return f"{text} ({', '.join(parts)}){star}"
 

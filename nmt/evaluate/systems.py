@@ -158,7 +158,7 @@ class BundleTranslator:
                                        batch_tokens=self.batch_tokens)
         self.seconds += time.perf_counter() - t0
         self.sentences += len(results)
-        self.tokens += sum(len(r.hypotheses[0].pieces) for r in results if r.hypotheses)
+        self.tokens += sum(len(r.hypotheses[0].tokens) for r in results if r.hypotheses)
         warnings = []
         for index, result in zip(testset.indices, results):
             if result.warning:
