@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def teacher(args, work: Path) -> dict:
                "--data", data, "--output", model, "--reset", *[x for s in sets for x in ("--set", s)]]
         _, result = run(cmd)
         (work / "teacher.time").write_text(result.stderr)
+    if not list(model.glob("ctranslate2*")):  # once, before the recipes (which may run at the same time)
+        run([BIN / "nmt", "export", "--model", model, "--quantization", "int8"])
     timing = (work / "teacher.time").read_text()
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", timing))
     info = json.loads((model / "training.json").read_text())
@@ -48,9 +51,25 @@ def teacher(args, work: Path) -> dict:
             "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
 
 
-def recipe(name: str, env: dict) -> float:
-    t0 = time.perf_counter()
-    run(["bash", REPO / "recipes" / name], env={**os.environ, **{k: str(v) for k, v in env.items()}})
+def recipes(jobs: list[tuple[str, dict, Path]], parallel: bool) -> list[float]:
+    """Run the recipes (one after the other, or all at once); their wall times in seconds."""
+    started, seconds = [], []
+    for name, env, log in jobs:
+        cmd = ["bash", str(REPO / "recipes" / name)]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **{k: str(v) for k, v in env.items()}})
+        started.append((name, proc, time.perf_counter(), log))
+        if not parallel:
+            seconds.append(_wait(*started[-1]))
+    if parallel:
+        seconds = [_wait(*job) for job in started]
+    return seconds
+
+
+def _wait(name: str, proc, t0: float, log: Path) -> float:
+    if proc.wait() != 0:
+        raise SystemExit(f"recipes/{name} failed ({proc.returncode}); see {log}")
     return time.perf_counter() - t0
 
 
@@ -63,6 +82,7 @@ def main() -> None:
     parser.add_argument("--student-updates", type=int, default=1500)
     parser.add_argument("--mono-lines", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", action="store_true", help="run the two recipes at the same time")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -72,17 +92,18 @@ def main() -> None:
                f" --set checkpoint.every_updates=500")
     common = {"TEACHER": work / "teacher", "THREADS": args.threads, "LINES": "1-1012", "BASELINE": 1,
               "FLORES": SHARED / "flores200" / "devtest"}
-    distill_s = recipe("distill.sh", {**common, "TEACHER_DATA": work / "data-teacher", "DIRECTIONS": DIRECTIONS,
-                                      "MAX_LINES": args.max_lines, "STUDENT_ARGS": student,
-                                      "WORKDIR": work / "kd"})
     english = work / "data-teacher" / "clean" / "train.de_DE-en_XX.en_XX"
     mono = work / "mono.en_XX"
     lines = english.read_text(encoding="utf-8").splitlines()
     mono.write_text("\n".join(lines[args.max_lines:args.max_lines + args.mono_lines]) + "\n", encoding="utf-8")
-    bt_s = recipe("back_translation.sh", {**{k: v for k, v in common.items() if k != "TEACHER"},
-                                          "MODEL": work / "teacher", "DATA": work / "data-teacher",
-                                          "DIRECTION": "bn_IN-en_XX", "MONO": mono, "TRAIN_ARGS": student,
-                                          "WORKDIR": work / "bt"})
+    distill_s, bt_s = recipes([
+        ("distill.sh", {**common, "TEACHER_DATA": work / "data-teacher", "DIRECTIONS": DIRECTIONS,
+                        "MAX_LINES": args.max_lines, "STUDENT_ARGS": student, "WORKDIR": work / "kd"},
+         work / "kd.log"),
+        ("back_translation.sh", {**{k: v for k, v in common.items() if k != "TEACHER"}, "MODEL": work / "teacher",
+                                 "DATA": work / "data-teacher", "DIRECTION": "bn_IN-en_XX", "MONO": mono,
+                                 "TRAIN_ARGS": student, "WORKDIR": work / "bt"},
+         work / "bt.log")], args.parallel)
     kd_report = (work / "kd" / "report" / "report.md").read_text()
     bt_report = (work / "bt" / "report" / "report.md").read_text()
     kd_manifest = json.loads((work / "kd" / "data-student" / "manifest.json").read_text())
@@ -95,9 +116,11 @@ def main() -> None:
     bt_filter = json.loads((work / "bt" / "bt" / "kept.filter.json").read_text())
     body = f"""
 Machine: {machine()}.
-Command: `.venv/bin/python benchmarks/bench_distill.py --teacher-minutes {args.teacher_minutes:g} --max-lines {args.max_lines} --student-updates {args.student_updates} --mono-lines {args.mono_lines} --threads {args.threads}{' --reuse-teacher' if args.reuse_teacher else ''}`
-({time.strftime('%Y-%m-%d')}). Other jobs ran on the second core (nice 19); every model trained and
-translated on one thread, so updates, not wall time, set the budgets.
+Command: `.venv/bin/python benchmarks/bench_distill.py --teacher-minutes {args.teacher_minutes:g} --max-lines {args.max_lines} --student-updates {args.student_updates} --mono-lines {args.mono_lines} --threads {args.threads}{' --reuse-teacher' if args.reuse_teacher else ''}{' --parallel' if args.parallel else ''}`
+({time.strftime('%Y-%m-%d')}). Every model trained and translated on one thread; the budgets are updates,
+not wall time, because other jobs shared the machine (the teacher trained beside niced test runs{
+', and the two recipes ran at the same time' if args.parallel else ''}), which also makes the
+sentences/s columns comparable only within one report.
 
 **Teacher**: small preset ({info['parameters']:,} parameters), many-to-many {DIRECTIONS}
 on ml50-mini (FLORES-200 devtest removed), {info['updates']:,} updates in {info['training_minutes']:.1f} min of
