@@ -17,6 +17,12 @@
 ``bundle.json`` is the one source of truth for languages, dictionary and
 language tokens: every command that takes ``--model`` reads it and nothing
 else decides them.
+
+What a model needs beyond its files (the normalization its training text had,
+its longest source, its preset) and where it came from are typed fields of
+``Bundle``; ``bundle.json`` keeps them in its ``extra`` block, as every nmt
+version wrote and reads them, and keys a newer nmt added there are kept as
+they are (``other_extra``).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt import __version__, langs
+from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.errors import NmtError
 from nmt.fileio import read_json, sha256_file, write_json
 
@@ -47,7 +54,16 @@ class Bundle:
     add_mask: bool = False  # dictionary ends with <mask> (mBART)
     tags: list = field(default_factory=list)  # reserved source-side tags in the dictionary (tagged BT): never output
     hashes: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    # bundle.json's "extra" block
+    normalization: str = DEFAULT_NORMALIZATION  # of the training text; inputs are normalized the same way
+    max_source_positions: int | None = None  # the longest source in subword tokens (None: not recorded)
+    preset: str | None = None  # the model preset of a model trained from scratch
+    pretrained: str | None = None  # the bundle a fine-tuned model started from
+    source: dict | None = None  # where an imported model came from (URL, SHA-256)
+    pretrained_on: dict | None = None  # denoising pretraining: sentences per language and split
+    extended_with: dict | None = None  # nmt extend-langs: added language -> how its token started
+    trimmed: dict | None = None  # nmt trim-vocab: pieces kept and dropped
+    other_extra: dict = field(default_factory=dict)  # keys this nmt does not know, kept as they are
     nmt_version: str = __version__
 
     # -- paths ---------------------------------------------------------------
@@ -65,6 +81,12 @@ class Bundle:
 
     def direction_pairs(self) -> list[tuple[str, str]]:
         return [tuple(d.split("-")) for d in self.directions]
+
+    @property
+    def extra(self) -> dict:
+        """The ``extra`` block of bundle.json: the fields above that are set, and the unknown keys."""
+        typed = {name: getattr(self, name) for name in EXTRA_FIELDS}
+        return {**{k: v for k, v in typed.items() if v is not None}, **self.other_extra}
 
     def check_language(self, code: str, role: str = "language") -> str:
         if code not in self.languages:
@@ -111,7 +133,7 @@ class Bundle:
                 dictionary=meta["dictionary"], kind=meta.get("kind", "translation"),
                 add_mask=bool(meta.get("add_mask", False)), hashes=dict(meta.get("sha256", {})),
                 tags=list(meta.get("tags", [])),
-                extra=dict(meta.get("extra", {})), nmt_version=meta.get("nmt_version", "?"),
+                nmt_version=meta.get("nmt_version", "?"), **_extra_fields(meta.get("extra") or {}, meta_path),
             )
         except (KeyError, TypeError) as exc:
             raise NmtError(f"{meta_path} lacks required field {exc}; the bundle is incomplete or corrupted") from None
@@ -133,3 +155,31 @@ class Bundle:
             raise NmtError(f"bundle {path} has no checkpoint at {bundle.checkpoint} "
                            "(training not started or still before its first checkpoint?)")
         return bundle
+
+
+EXTRA_FIELDS = ("normalization", "max_source_positions", "preset", "pretrained", "source", "pretrained_on",
+                "extended_with", "trimmed")
+
+
+def _extra_fields(extra: dict, meta_path: Path) -> dict:
+    """Bundle fields from bundle.json's ``extra`` block, checked."""
+    if not isinstance(extra, dict):
+        raise NmtError(f"{meta_path}: 'extra' must be an object; the bundle is corrupted")
+    fields = {"other_extra": {k: v for k, v in extra.items() if k not in EXTRA_FIELDS}}
+    fields.update({k: extra[k] for k in EXTRA_FIELDS if extra.get(k) is not None})
+    if fields.get("normalization", DEFAULT_NORMALIZATION) not in NORMALIZATION_FORMS:
+        raise NmtError(f"{meta_path}: extra.normalization is {fields['normalization']!r}, not one of "
+                       f"{', '.join(NORMALIZATION_FORMS)}; the bundle is corrupted")
+    if "max_source_positions" in fields:
+        try:
+            fields["max_source_positions"] = int(fields["max_source_positions"])
+        except (TypeError, ValueError):
+            raise NmtError(f"{meta_path}: extra.max_source_positions is {fields['max_source_positions']!r}, not a "
+                           "whole number; the bundle is corrupted") from None
+    for key in ("source", "pretrained_on", "extended_with", "trimmed"):
+        if key in fields and not isinstance(fields[key], dict):
+            raise NmtError(f"{meta_path}: extra.{key} must be an object; the bundle is corrupted")
+    for key in ("preset", "pretrained"):
+        if key in fields:
+            fields[key] = str(fields[key])
+    return fields

@@ -177,7 +177,7 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
     import shlex
 
     from nmt.config import load_train_config
-    from nmt.train import train as run_train
+    from nmt.training.translation import train as run_train
 
     extra = list(overrides)
     if data:
@@ -289,10 +289,10 @@ ML50_FINETUNE_DEFAULTS = {
 def finetune(pretrained, data, output, mode, config_path, overrides, reset):
     """Fine-tune a pretrained mBART on many directions at once (ML50 recipe defaults)."""
     from nmt.config import load_train_config
-    from nmt.data.prepare import load_prepared
-    from nmt.train import train as run_train
+    from nmt.data.manifest import PreparedData
+    from nmt.training.translation import train as run_train
 
-    prepared = list(load_prepared(data)["directions"])
+    prepared = list(PreparedData.load(data).directions)
     english = "en_XX"
     chosen = {"many-to-many": prepared,
               "one-to-many": [d for d in prepared if d.startswith(english + "-")],
@@ -320,7 +320,7 @@ def finetune(pretrained, data, output, mode, config_path, overrides, reset):
 def pretrain(data, output, mono, config_path, preset, overrides, reset):
     """Pretrain an mBART-style model by multilingual denoising (span masking, language tokens)."""
     from nmt.config import load_train_config
-    from nmt.mbart import pretrain as run_pretrain
+    from nmt.training.denoising import pretrain as run_pretrain
 
     extra = list(overrides) + [f"data={data}"] + ([f"model.preset={preset}"] if preset else [])
     cfg = load_train_config(config_path, extra)
@@ -338,7 +338,7 @@ def pretrain(data, output, mono, config_path, preset, overrides, reset):
 @friendly_errors
 def download(name, dest, url, sha256, force):
     """Fetch a published mBART-50 checkpoint (resumable, checksummed, safely extracted) as a bundle."""
-    from nmt.mbart import download as run_download
+    from nmt.pretrained import download as run_download
 
     if name == "url" and not url:
         raise NmtError("'nmt download url' needs --url")
@@ -355,7 +355,7 @@ def download(name, dest, url, sha256, force):
 @friendly_errors
 def extend_langs(model, add, init_from, output):
     """Add languages to a pretrained model (new language tokens and embedding rows)."""
-    from nmt.mbart import extend_languages
+    from nmt.vocabulary import extend_languages
 
     pairs = {}
     for item in init_from:
@@ -376,7 +376,7 @@ def extend_langs(model, add, init_from, output):
 @friendly_errors
 def trim_vocab(model, texts, min_count, output):
     """Shrink a multilingual model's vocabulary to the pieces some text uses."""
-    from nmt.mbart import trim_vocabulary
+    from nmt.vocabulary import trim_vocabulary
 
     info = trim_vocabulary(model, texts, output, min_count)
     click.echo(f"dictionary {info['dictionary_before']} -> {info['dictionary_after']} pieces; parameters "

@@ -73,7 +73,7 @@ TINY_TRAIN = [
 def trained_bundle(tmp_path_factory, prepared_sample) -> Path:
     """A tiny model trained for 300 updates on the sample (about a minute on 2 cores)."""
     from nmt.config import load_train_config
-    from nmt.train import train
+    from nmt.training.translation import train
 
     run = tmp_path_factory.mktemp("run") / "bundle"
     cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=300",

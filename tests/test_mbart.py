@@ -30,7 +30,7 @@ def mono_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained(mono_data, tmp_path_factory):
-    from nmt.mbart import pretrain
+    from nmt.training.denoising import pretrain
 
     out = tmp_path_factory.mktemp("pre") / "mbart"
     cfg = load_train_config(None, TINY_TRAIN + FAST + [f"data={mono_data}"])
@@ -65,7 +65,7 @@ def _official_tarball(pretrained: Path, path: Path, extra=None) -> Path:
 
 
 def test_download_from_file_url_with_checksum_and_resume(pretrained, tmp_path, monkeypatch):
-    from nmt import mbart
+    from nmt import pretrained as mbart
     from nmt.fileio import sha256_file
 
     monkeypatch.setenv("NMT_CACHE_DIR", str(tmp_path / "cache"))
@@ -92,7 +92,7 @@ def test_download_from_file_url_with_checksum_and_resume(pretrained, tmp_path, m
 
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink"])
 def test_hostile_tarballs_are_refused(pretrained, tmp_path, kind):
-    from nmt import mbart
+    from nmt import pretrained as mbart
 
     info = tarfile.TarInfo({"dotdot": "mbart50.tiny/../../escaped.txt", "absolute": "/tmp/nmt-escaped.txt",
                             "symlink": "mbart50.tiny/link", "hardlink": "mbart50.tiny/hard"}[kind])
@@ -123,8 +123,8 @@ def _finetune_cfg(data, pretrained, *extra):
 
 
 def test_extend_then_finetune_on_the_new_language(pretrained, tmp_path):
-    from nmt.mbart import extend_languages
-    from nmt.train import train
+    from nmt.training.translation import train
+    from nmt.vocabulary import extend_languages
     from nmt.translate.translator import Translator
 
     info = extend_languages(pretrained, ["ru_RU"], tmp_path / "ext", {"ru_RU": "de_DE"})
@@ -148,7 +148,7 @@ def test_extend_then_finetune_on_the_new_language(pretrained, tmp_path):
 
 
 def test_finetune_refuses_mismatched_data(pretrained, mono_data, tmp_path):
-    from nmt.train import train
+    from nmt.training.translation import train
 
     # data prepared with its own sentencepiece/dictionary and multilingual tokens
     with pytest.raises(NmtError, match="language tokens|dictionary|sentencepiece|language list") as info:
@@ -170,7 +170,7 @@ def test_finetune_refuses_mismatched_data(pretrained, mono_data, tmp_path):
 
 
 def test_dictionary_size_mismatch_is_explained(pretrained, tmp_path):
-    from nmt.mbart import check_vocabulary_fits
+    from nmt.pretrained import check_vocabulary_fits
 
     shutil.copytree(pretrained, tmp_path / "m")
     lines = (tmp_path / "m" / "dict.txt").read_text().splitlines()
@@ -181,7 +181,7 @@ def test_dictionary_size_mismatch_is_explained(pretrained, tmp_path):
 
 
 def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
-    from nmt.mbart import trim_vocabulary
+    from nmt.vocabulary import trim_vocabulary
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.translator import Translator
 

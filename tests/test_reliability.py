@@ -102,7 +102,7 @@ def test_training_killed_repeatedly_resumes_and_checkpoints_always_load(prepared
 
 def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
     from nmt.config import load_train_config
-    from nmt.train import train
+    from nmt.training.translation import train
 
     runs = []
     for name in ("a", "b"):

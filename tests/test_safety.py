@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_TRAIN, run_nmt, small_raw
-from nmt import mbart
+from nmt import pretrained as mbart
 from nmt.config import load_train_config
 from nmt.errors import NmtError
 from nmt.fileio import OutputLock, write_lines

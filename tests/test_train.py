@@ -191,7 +191,7 @@ def test_average_and_fairseq_args(trained_bundle, tmp_path):
 def test_distributed_launch_arguments(prepared_sample, tmp_path):
     cfg = load_train_config(None, [f"data={prepared_sample}", "distributed.world_size=2", "distributed.rank=1",
                                    "distributed.init_method=tcp://127.0.0.1:29511"])
-    from nmt.train import train
+    from nmt.training.translation import train
 
     argv = train(cfg, tmp_path / "run", dry_run=True)
     joined = " ".join(argv)
@@ -223,7 +223,8 @@ def test_missing_bleu_tokenizer_gives_na_not_a_crash_mid_training(prepared_sampl
     """Seen on a GPU box without sacrebleu[ja]: training died at its first validation. Now BLEU
     into Japanese is n/a (warned before training starts), chrF still picks the best checkpoint,
     and a run that selects by BLEU is refused before it starts."""
-    from nmt.train import bleu_unusable, train
+    from nmt.training.hooks import bleu_unusable
+    from nmt.training.translation import train
 
     _without_japanese_bleu(monkeypatch)
     caplog.set_level(logging.INFO, logger="nmt.train")
@@ -254,7 +255,7 @@ def test_missing_bleu_tokenizer_gives_na_not_a_crash_mid_training(prepared_sampl
 def test_bf16_on_gpu_is_not_taken_for_a_tpu(prepared_sample, tmp_path):
     """fairseq 0.12 turns --bf16 into --tpu, and its Trainer then crashed on a GPU (seen on an
     H200: torch_xla's xla_device). The adapter keeps bf16 and drops the TPU flag."""
-    from nmt.data.prepare import load_prepared
+    from nmt.data.manifest import load_prepared
     from nmt.fairseq_backend.training import fairseq_train_args, parse_fairseq_args
 
     manifest = load_prepared(prepared_sample)

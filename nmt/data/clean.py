@@ -36,6 +36,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from nmt import langs
+from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.data import lid as language_id
 
 _CONTROL_TO_SPACE = {"\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
@@ -51,10 +52,8 @@ _CC_TABLE[0xFEFF] = None  # byte-order mark
 _CC_TABLE[0x2028] = " "  # line separator
 _CC_TABLE[0x2029] = " "  # paragraph separator
 
-NORMALIZATION_FORMS = ("NFC", "NFKC", "none")
 
-
-def normalize(text: str, form: str = "NFC") -> str:
+def normalize(text: str, form: str = DEFAULT_NORMALIZATION) -> str:
     text = text.translate(_CC_TABLE)
     if form != "none":
         text = unicodedata.normalize(form, text)
@@ -70,7 +69,7 @@ def length(text: str, lang: langs.Language) -> int:
 
 @dataclass
 class FilterConfig:
-    normalization: str = "NFC"
+    normalization: str = DEFAULT_NORMALIZATION
     min_len: int = 1
     max_len: int = 250
     max_ratio: float = 3.0

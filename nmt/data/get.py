@@ -4,7 +4,7 @@ What comes from mtdata (PyPI ``mtdata``): its index of datasets (IDs, URLs,
 archive members, formats, citations), its cache layout, archive extraction and
 its parsers (tmx, sgm, tsv, plain text, members of zip and tar archives). What
 is nmt's own: the dataset list per pair (``recipes/data/ml50.yaml``), the
-download (``nmt.data.download``: resumable, complete, archive integrity checked,
+download (``nmt.downloads``: resumable, complete, archive integrity checked,
 optional SHA-256 pins), the alignment check, the output layout and
 ``provenance.json``.
 
@@ -38,9 +38,8 @@ from urllib.parse import urlparse
 
 import yaml
 
-from nmt import __version__, langs
+from nmt import __version__, downloads, langs
 from nmt.data import corpus as corpora
-from nmt.data import download
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open, sha256_file, write_json
 
@@ -228,16 +227,15 @@ def _download(entry, root: Path, checksums: dict) -> list[dict]:
     """Every file of an entry in mtdata's cache, downloaded and checked once; their provenance."""
     files = []
     for url in _urls(entry):
-        if download.host_of(url) == "huggingface.co":
+        if downloads.host_of(url) == "huggingface.co":
             raise NmtError(f"dataset {entry.did} lives on the Hugging Face hub, which nmt data get does not fetch")
         local = _cache_path(root, entry, url)
         stamp = local.with_name(local.name + _CHECKED)
         if not (local.exists() and stamp.exists()):
             stamp.unlink(missing_ok=True)
-            if not local.exists():
-                download.fetch(url, local, str(entry.did))
-            download.check_archive(local, str(entry.did), url)
-            stamp.write_text(sha256_file(local))
+            digest = downloads.fetch(url, local, str(entry.did)) if not local.exists() else sha256_file(local)
+            downloads.check_archive(local, str(entry.did), url)
+            stamp.write_text(digest)
         digest = stamp.read_text().strip()
         pinned = checksums.get(url)
         if pinned and pinned.lower() != digest:

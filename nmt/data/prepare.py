@@ -18,7 +18,6 @@ run never leaves a stage that looks finished but is not.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,15 +34,16 @@ from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
 from nmt.data import spm as spm_lib
+from nmt.data.manifest import FORMAT_VERSION
+from nmt.data import stages
 from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
-from nmt.fileio import OutputLock, replace_dir, write_json
+from nmt.fileio import OutputLock, write_json
 
 log = logging.getLogger("nmt.prepare")
 
 STAGES = ("clean", "spm", "bin")
 _RUN_ONLY = ("out", "force", "workers", "chunk_lines")  # settings that do not change the output
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -112,42 +112,6 @@ def _progress(iterable=None, **kwargs):
     from tqdm import tqdm
 
     return tqdm(iterable, file=sys.stderr, disable=None, leave=False, **kwargs)
-
-
-def _fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_stamp(path) -> list:
-    st = os.stat(path)
-    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
-
-
-class _Stage:
-    """A directory built under a temporary name and renamed into place when complete."""
-
-    def __init__(self, out: Path, name: str, fingerprint: str):
-        self.final = out / name
-        self.tmp = out / f".{name}.tmp"
-        self.fingerprint = fingerprint
-
-    def done(self) -> bool:
-        marker = self.final / "stage.json"
-        if not marker.is_file():
-            return False
-        try:
-            return json.loads(marker.read_text())["fingerprint"] == self.fingerprint
-        except (ValueError, KeyError):
-            return False
-
-    def begin(self) -> Path:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
-        return self.tmp
-
-    def commit(self, info: dict) -> None:
-        write_json(self.tmp / "stage.json", {"fingerprint": self.fingerprint, **info})
-        replace_dir(self.tmp, self.final)
 
 
 # --------------------------------------------------------------------------- stage 2: spm
@@ -238,34 +202,34 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                     "initialised from a pretrained checkpoint with that dictionary cannot take it (set 'tag: "
                     "false' there)", corpora.BT_TAG, cfg.dictionary)
 
-    inputs = {name: {split: [[_file_stamp(p) for _, p in c.files] for c in pair.splits[split]]
+    inputs = {name: {split: [[stages.file_stamp(p) for _, p in c.files] for c in pair.splits[split]]
                      for split in corpora.SPLITS} for name, pair in sorted(used_pairs.items())}
     if synthetic:
-        inputs["synthetic"] = {name: [d.kind, d.tag, d.replace_real, [[_file_stamp(p) for _, p in c.files]
+        inputs["synthetic"] = {name: [d.kind, d.tag, d.replace_real, [[stages.file_stamp(p) for _, p in c.files]
                                                       for c in d.splits["train"]]]
                                for name, d in sorted(synthetic.items())}
-    eval_stamps = [_file_stamp(p) for path in cfg.eval_sets
+    eval_stamps = [stages.file_stamp(p) for path in cfg.eval_sets
                    for p in ([path] if Path(path).is_file() else sorted(Path(path).rglob("*")))
                    if Path(p).is_file()]
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
     # without --lid the fingerprint is what it was before the filter existed (finished stages stay valid)
     filters_fp = {k: v for k, v in settings["filters"].items() if cfg.filters.lid or not k.startswith("lid")}
-    fp_clean = _fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
-                             "filters": filters_fp, "valid_size": cfg.valid_size,
-                             "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
-    spm_given = [_file_stamp(cfg.spm_model), _file_stamp(cfg.dictionary)] if cfg.spm_model else None
-    fp_spm = _fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
+    fp_clean = stages.fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
+                                   "filters": filters_fp, "valid_size": cfg.valid_size,
+                                   "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
+    spm_given = [stages.file_stamp(cfg.spm_model), stages.file_stamp(cfg.dictionary)] if cfg.spm_model else None
+    fp_spm = stages.fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
         "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
         "spm_sample_size", "seed")}})
     bin_settings = {"spm": fp_spm, "langs": language_list, "style": cfg.lang_tok_style, "shards": cfg.shards}
     if synthetic:  # (without synthetic data, the fingerprint is what it was before they existed)
         bin_settings["synthetic"] = {"ratio": ratio, "tags": tags}
-    fp_bin = _fingerprint(bin_settings)
+    fp_bin = stages.fingerprint(bin_settings)
 
     timings = {}
     stage_info = {}
     for name, fingerprint in (("clean", fp_clean), ("spm", fp_spm), ("bin", fp_bin)):
-        stage = _Stage(out, name, fingerprint)
+        stage = stages.Stage(out, name, fingerprint)
         if stage.done() and not cfg.force:
             log.info("stage %s: up to date, skipped", name)
             stage_info[name] = json.loads((stage.final / "stage.json").read_text())
@@ -345,17 +309,3 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
         "tokens": stage_info["bin"]["files"],
         "settings": settings,
     }
-
-
-def load_prepared(data: str | os.PathLike) -> dict:
-    """Read a prepared-data directory's manifest, with a clear error when it is not one."""
-    data = Path(data)
-    path = data / "manifest.json"
-    if not path.is_file() or not (data / "bin" / "stage.json").is_file():
-        raise NmtError(f"{data} is not a finished prepared-data directory (no manifest.json / bin); "
-                       "run nmt prepare first")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise NmtError(f"{data} was prepared by another nmt version (format "
-                       f"{manifest.get('format_version')}, need {FORMAT_VERSION}); run nmt prepare --force")
-    return manifest

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from nmt import langs
-from nmt.data.prepare import load_prepared
+from nmt.data.manifest import load_prepared
 from nmt.errors import NmtError
 from nmt.fileio import read_lines, replace_dir
 

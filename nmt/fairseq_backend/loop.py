@@ -1,0 +1,309 @@
+"""The training loop: fairseq's own ``Trainer``, task, data iterators, checkpoint restore and
+distributed start-up, with what ``fairseq-train`` lacks for multilingual models added around it:
+
+* per-direction validation by translation (BLEU / chrF, computed by the caller's
+  hooks), best-checkpoint selection and early stopping on it;
+* atomic checkpoints (``checkpoint_files``);
+* a graceful stop on SIGINT / SIGTERM (save, then exit), and a wall-clock
+  budget that survives resumes (fairseq's cumulative training time).
+
+Imported only when training starts (``training.run``): it imports fairseq and torch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from fairseq import checkpoint_utils, tasks, utils
+from fairseq.data import iterators
+from fairseq.distributed import utils as distributed_utils
+from fairseq.logging import metrics
+from fairseq.trainer import Trainer
+
+from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
+from nmt.fairseq_backend.inference import FairseqGenerator
+from nmt.training.settings import Hooks, LoopSettings
+
+log = logging.getLogger("nmt.train")
+
+
+def main(cfg, hooks: Hooks, settings: LoopSettings, **unused) -> None:
+    """One rank's training: what fairseq's ``call_main`` runs in every process."""
+    TrainingLoop(cfg, hooks, settings).run()
+
+
+class _StopFlag:
+    def __init__(self):
+        self.signal = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+        log.warning("received %s: finishing this update, saving a checkpoint, then stopping",
+                    signal.Signals(signum).name)
+
+
+class TrainingLoop:
+    """One rank's training run. Rank 0 validates, decides and calls the hooks; the decisions
+    (stop, best checkpoint, the bookkeeping in ``state``) are broadcast so all ranks agree."""
+
+    def __init__(self, cfg, hooks: Hooks, settings: LoopSettings):
+        install_safe_globals()
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        metrics.reset()
+        np.random.seed(cfg.common.seed)
+        utils.set_torch_seed(cfg.common.seed)
+        self.cfg, self.hooks, self.settings = cfg, hooks, settings
+        self.is_master = distributed_utils.is_master(cfg.distributed_training)
+        self.world = cfg.distributed_training.distributed_world_size
+        self.save_dir = Path(cfg.checkpoint.save_dir)
+        if self.is_master:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+        self.task = tasks.setup_task(cfg.task)
+        self.model = self.task.build_model(cfg.model)
+        criterion = self.task.build_criterion(cfg.criterion)
+        self.task.load_dataset("valid", combine=False, epoch=1)
+        self.trainer = Trainer(cfg, self.task, self.model, criterion)
+        self.max_update = cfg.optimization.max_update or math.inf
+        self.max_epoch = cfg.optimization.max_epoch or math.inf
+        self.max_seconds = settings.max_time_minutes * 60 or math.inf
+        self.epoch_itr = None
+        self.state: dict = {}  # nmt's bookkeeping, saved in every checkpoint: best score, history, ...
+        self.stop: _StopFlag | None = None
+        self.last_saved = self.last_validated = self.previous = -1
+        self.t_start = time.time()
+
+    # -- start ---------------------------------------------------------------------
+    def restore(self) -> None:
+        """Load the checkpoint to resume from (or the pretrained model) and nmt's bookkeeping in it."""
+        resume_from = checkpoint_files.checkpoint_to_resume(self.cfg.checkpoint)
+        if resume_from is not None:
+            # nmt's safe loader (weights_only=True, explicit allow-list, whatever the environment says) reads the
+            # file first: a pickle that would run code is refused before fairseq's own load sees it
+            load_state(resume_from)
+        extra_state, self.epoch_itr = checkpoint_utils.load_checkpoint(self.cfg.checkpoint, self.trainer)
+        self.state = dict((extra_state or {}).get("nmt") or {})
+        if self.settings.finetune and self.trainer.get_num_updates() == 0:
+            self.state = {}  # the pretrained model's bookkeeping does not carry over ...
+            self.trainer._previous_training_time = 0  # ... nor its training clock (fairseq restores it even
+            self.trainer._start_time = time.time()  # with --finetune-from-model): the time budget is ours
+        for key, value in (("best_score", None), ("best_update", None), ("bad_validations", 0), ("history", [])):
+            self.state.setdefault(key, value)
+
+    def sampling(self) -> dict:
+        """Per direction: pairs, share of an epoch and pairs drawn per epoch under temperature sampling."""
+        train_dataset = self.task.datasets.get("train")
+        ratios = {}
+        if train_dataset is not None and getattr(train_dataset, "sample_ratios", None) is not None:
+            # fairseq's temperature sampling gives each direction an unnormalised weight r_i; an epoch
+            # draws virtual_size * r_i / sum(r) pairs of it (virtual_size_per_dataset once sampled)
+            keys = list(getattr(train_dataset, "keys", []))
+            sizes = [len(ds) for ds in getattr(train_dataset, "datasets", [])]
+            weights = [float(r) for r in train_dataset.sample_ratios]
+            drawn = getattr(train_dataset, "virtual_size_per_dataset", None)
+            if drawn is None:
+                drawn = [train_dataset.virtual_size * w / sum(weights) for w in weights]
+            for key, size, weight, n in zip(keys, sizes, weights, drawn):
+                ratios[key.split(":")[-1]] = {"pairs": size, "share": weight / sum(weights),
+                                              "sampled_pairs_per_epoch": int(round(float(n)))}
+        return ratios
+
+    def start(self) -> str | None:
+        """Report the start; a reason when there is nothing left to train."""
+        if self.is_master:
+            self.hooks.on_start({
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "start_update": self.trainer.get_num_updates(), "start_epoch": self.epoch_itr.epoch,
+                "sampling": self.sampling(), "world_size": self.world,
+                "device": "cpu" if self.cfg.common.cpu else "cuda",
+            })
+        self.stop = _StopFlag()
+        update = self.trainer.get_num_updates()
+        reason = self.out_of_budget(update)
+        patience = self.settings.patience
+        if patience and self.state["bad_validations"] >= patience:
+            reason = "early stopping (before this run: no improvement in the last %d validations)" % patience
+        self.last_saved = update if reason else -1
+        self.previous = update
+        self.t_start = time.time()
+        return reason
+
+    # -- run -----------------------------------------------------------------------
+    def run(self) -> None:
+        self.restore()
+        reason = self.start()
+        epoch_done = False
+        while reason is None:
+            if self.epoch_itr.next_epoch_idx > self.max_epoch:
+                reason = f"reached max_epochs ({int(self.max_epoch)})"
+                break
+            if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
+                self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
+                                                                 load_dataset=self.task.has_sharded_data("train"))
+            reason = self.train_epoch()
+            epoch_done = reason is None and self.end_epoch()
+        self.finish(reason)
+
+    def train_epoch(self) -> str | None:
+        """Train through the rest of the epoch; the reason to stop when there is one."""
+        # shuffled from the first epoch on, as fairseq-train does (unshuffled, batches come in
+        # length order: the whole of a large corpus' first epoch would be sorted by length)
+        itr = self.epoch_itr.next_epoch_itr(fix_batches_to_gpus=False, shuffle=True)
+        itr = iterators.GroupedIterator(itr, self.cfg.optimization.update_freq[0])
+        self.trainer.begin_epoch(self.epoch_itr.epoch)
+        for samples in itr:
+            reason = self.step(samples)
+            if reason:
+                return reason
+        return None
+
+    def end_epoch(self) -> bool:
+        """After a full pass: step the learning-rate schedule; whether the epoch ended."""
+        if self.epoch_itr.end_of_epoch():
+            self.trainer.lr_step(self.epoch_itr.epoch, None)
+            return True
+        return False
+
+    def step(self, samples) -> str | None:
+        """One update, then logging, validation and saving as due; the reason to stop when there is one."""
+        with metrics.aggregate("train_inner"):
+            self.trainer.train_step(samples)
+        update = self.trainer.get_num_updates()
+        stepped = update != self.previous  # no update: fp16 overflow or OOM skipped the step
+        self.previous = update
+        if stepped and update % self.cfg.common.log_interval == 0 and self.is_master:
+            self.log_stats(update)
+        reason = self.out_of_budget(update)
+        signalled = self.stop.signal is not None
+        if self.world > 1:  # ranks must stop at the same update: rank 0 decides (time, signals)
+            reason, signalled = distributed_utils.broadcast_object(
+                (reason, signalled), src_rank=0, group=distributed_utils.get_data_parallel_group())
+        if signalled:  # save at once: a grace period (SLURM, docker stop) may be short
+            self.save(update)
+            self.last_saved = self.last_validated = update
+            return f"stopped by {signal.Signals(self.stop.signal or signal.SIGTERM).name}"
+        if not stepped:
+            return reason
+        if update % self.settings.validate_every == 0 or (reason and update != self.last_validated):
+            self.last_validated = update
+            if self.validate(update):
+                reason = reason or "early stopping"
+            self.last_saved = update
+        elif update % self.settings.save_every == 0:
+            self.save(update)
+            self.last_saved = update
+        return reason
+
+    def log_stats(self, update: int) -> None:
+        stats = {k: float(v) for k, v in metrics.get_smoothed_values("train_inner").items()
+                 if isinstance(v, (int, float)) or hasattr(v, "__float__")}
+        stats["lr"] = self.trainer.get_lr()
+        stats["epoch"] = self.epoch_itr.epoch
+        stats["elapsed"] = time.time() - self.t_start
+        self.hooks.on_log(update, stats)
+        metrics.reset_meters("train_inner")
+
+    def out_of_budget(self, update: int) -> str | None:
+        if update >= self.max_update:
+            return f"reached max_updates ({int(self.max_update)})"
+        if float(self.trainer.cumulative_training_time()) >= self.max_seconds:
+            return f"reached the time budget ({self.settings.max_time_minutes} min)"
+        return None
+
+    def finish(self, reason: str) -> None:
+        """Save the last update (validated, unless it was), report the end; exit as signalled."""
+        update = self.trainer.get_num_updates()
+        if self.last_saved != update:
+            if self.last_validated != update:
+                self.validate(update)
+            else:
+                self.save(update)
+        log.info("training stopped at update %d: %s", update, reason)
+        if self.is_master:
+            self.hooks.on_end({**self.state, "updates": update, "stop_reason": reason,
+                               "training_seconds": float(self.trainer.cumulative_training_time()),
+                               "epoch": self.epoch_itr.epoch})
+        if self.stop.signal is not None:
+            raise SystemExit(128 + self.stop.signal)
+
+    # -- validation and checkpoints ----------------------------------------------------
+    def valid_loss(self) -> float | None:
+        itr = self.trainer.get_valid_iterator("valid").next_epoch_itr(shuffle=False, set_dataset_epoch=False)
+        self.trainer.begin_valid_epoch(self.epoch_itr.epoch)
+        with metrics.aggregate(new_root=True) as agg:
+            for sample in itr:
+                self.trainer.valid_step(sample)
+        stats = agg.get_smoothed_values()
+        return float(stats["loss"]) if "loss" in stats else None
+
+    def validate(self, update: int) -> bool:
+        """Validate and save; return True when early stopping says stop."""
+        loss = self.valid_loss()
+        decision = None
+        if self.is_master:
+            score, details = self.score(update, loss)
+            decision = self.judge(update, loss, score, details)
+        if self.world > 1:
+            decision = distributed_utils.broadcast_object(decision, src_rank=0,
+                                                          group=distributed_utils.get_data_parallel_group())
+            self.state.update(decision["state"])
+        self.save(update, best=decision["improved"])
+        return decision["stop"]
+
+    def score(self, update: int, loss: float | None) -> tuple[float | None, dict]:
+        """The hooks' score of the model by translation (none without generation settings)."""
+        generation = self.settings.generation
+        was_training = self.trainer.model.training
+        self.trainer.model.eval()
+        try:
+            if generation is None:
+                log.info("validation @ %d | loss %.3f", update, loss if loss is not None else float("nan"))
+                return None, {}
+            model = self.trainer.get_model()
+            generator = FairseqGenerator(model, self.task.target_dictionary, list(generation.languages),
+                                         generation.lang_tok_style, generation.encoder_langtok,
+                                         generation.decoder_langtok, device=str(next(model.parameters()).device))
+            return self.hooks.validate(generator, update, loss)
+        finally:
+            self.trainer.model.train(was_training)
+
+    def judge(self, update: int, loss: float | None, score: float | None, details: dict) -> dict:
+        """Best checkpoint and early stopping from this validation (rank 0)."""
+        state, patience = self.state, self.settings.patience
+        if self.settings.metric == "loss" or score is None:
+            score = -loss if loss is not None else None
+        improved = score is not None and (state["best_score"] is None or score > state["best_score"])
+        if improved:
+            state["best_score"], state["best_update"] = score, update
+            state["bad_validations"] = 0
+        elif score is not None:
+            state["bad_validations"] += 1
+        state["history"].append({"update": update, "valid_loss": loss, "score": score, **details})
+        should_stop = bool(patience and state["bad_validations"] >= patience)
+        if should_stop:
+            log.info("early stopping: no improvement in the last %d validations (best %.3f at update %s)",
+                     patience, state["best_score"], state["best_update"])
+        return {"improved": improved, "stop": should_stop, "state": state}
+
+    def save(self, update: int, best: bool = False) -> None:
+        extra = {"train_iterator": self.epoch_itr.state_dict(), "val_loss": None, "nmt": self.state,
+                 "best": self.state["best_score"]}
+        self.trainer.consolidate_optimizer()  # every rank: sharded optimizers gather their state here
+        state = utils.move_to_cpu(self.trainer.state_dict())  # every rank (it may communicate)
+        if not self.trainer.should_save_checkpoint_on_current_rank:
+            return
+        state["extra_state"].update(extra)
+        last = checkpoint_files.store(state, self.save_dir, update, best, self.settings.keep_last)
+        self.hooks.on_checkpoint(update, str(last), best, dict(self.state))
