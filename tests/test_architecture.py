@@ -35,3 +35,73 @@ def test_no_unsafe_checkpoint_loading():
         text = path.read_text(encoding="utf-8").replace(" ", "")
         for pattern in UNSAFE:
             assert pattern not in text, (path, pattern)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(NMT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _nmt_imports(path: Path, known: set, load_time_only: bool) -> set:
+    """The nmt modules a module imports: when it is loaded (top-level imports), or at all."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body if load_time_only else ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name in known}
+
+
+def _import_graph(load_time_only: bool) -> dict:
+    paths = {_module_name(p): p for p in NMT.rglob("*.py")}
+    graph = {name: _nmt_imports(path, set(paths), load_time_only) - {name} for name, path in paths.items()}
+    graph["nmt"] = set()  # the package's lazy nmt.Translator, and every module imports the package
+    return {name: targets - {"nmt"} for name, targets in graph.items()}
+
+
+def _path(graph: dict, start: str, goal: str) -> list | None:
+    trail, seen = {start: None}, [start]
+    while seen:
+        name = seen.pop()
+        for other in sorted(graph[name]):
+            if other not in trail:
+                trail[other] = name
+                seen.append(other)
+    if goal not in trail:
+        return None
+    out = [goal]
+    while out[-1] != start:
+        out.append(trail[out[-1]])
+    return out[::-1]
+
+
+# the inference layer: bundle, vocabulary, translation, export, WMT formats, config, CLI helpers
+LAYER = ["bundle.py", "vocab.py", "export.py", "config.py", "presets.py", "cli_util.py", "translate/*.py",
+         "wmt/*.py", "evaluate/cli.py"]
+
+
+def _layer() -> list:
+    return sorted({p for pattern in LAYER for p in NMT.glob(pattern)})
+
+
+def test_no_import_cycles():
+    """No cycle of load-time imports anywhere; none through the inference layer even counting the
+    imports inside functions (translate does not import export, which imports translate)."""
+    for load_time_only, modules in ((True, None), (False, {_module_name(p) for p in _layer()})):
+        graph = _import_graph(load_time_only)
+        for name in sorted(modules or graph):
+            for other in sorted(graph[name]):
+                back = _path(graph, other, name)
+                assert back is None, f"import cycle: {name} -> {' -> '.join(back)}"
+    # translation asks the bundle about exports; nmt export builds on translation, not the other way round
+    graph = _import_graph(False)
+    for name in sorted(n for n in graph if n.startswith("nmt.translate.")):
+        assert _path(graph, name, "nmt.export") is None, _path(graph, name, "nmt.export")
+
+
+def test_inference_layer_modules_stay_small():
+    big = {str(p.relative_to(NMT)): n for p in _layer() if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not big, big
