@@ -49,7 +49,9 @@ def parse_xml(path) -> ET.Element:
         raise NmtError(f"{path}: declares encoding {declared.group(1)!r}; WMT XML files must be UTF-8")
     refused = NmtError(f"{path}: refusing XML with a DTD or entity declaration (<!DOCTYPE/<!ENTITY): it could "
                        "expand entities or read external files; WMT files never need one, remove it")
-    parser = DefusedXMLParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    # ElementTree's own (C) tree builder: defusedxml's default builds pure-Python elements, which the
+    # C ElementTree refuses to mix with its own when a submission adds <hyp> elements
+    parser = DefusedXMLParser(target=ET.TreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
         parser.feed(text)
         return parser.close()
