@@ -56,7 +56,7 @@ def friendly_errors(func):
     return wrapper
 
 
-# option parameter -> (which options object, its field); the click options themselves are in _option()
+# option parameter -> (which options object, its field); the click options themselves are in _OPTIONS
 _SAMPLING = ("nbest", "sampling", "sampling_topk", "temperature", "seed")
 _COMMON = ("beam", "lenpen", "max_len_a", "max_len_b", "batch_tokens", "batch_sentences", "backend", "quantization",
            "device", "threads", "shortlist")
@@ -64,40 +64,38 @@ _FIELDS = {name: ("decode", name) for name in _SAMPLING + ("beam", "max_len_a", 
 _FIELDS["lenpen"] = ("decode", "len_penalty")
 _FIELDS.update({name: ("engine", name) for name in _COMMON[4:]})
 
-
-def _option(name: str):
-    d, e = DecodeOptions, EngineOptions  # the defaults are the classes' own
-    return {
-        "nbest": click.option("--nbest", default=d.nbest, show_default=True,
-                              help="Hypotheses per line (jsonl output)."),
-        "sampling": click.option("--sampling", is_flag=True, default=d.sampling,
-                                 help="Sample instead of beam search (off by default)."),
-        "sampling_topk": click.option("--sampling-topk", default=d.sampling_topk, show_default=True),
-        "temperature": click.option("--temperature", default=d.temperature, show_default=True),
-        "seed": click.option("--seed", type=int, default=d.seed, help="Random seed (sampling)."),
-        "beam": click.option("--beam", default=d.beam, show_default=True, type=click.IntRange(min=1)),
-        "lenpen": click.option("--lenpen", default=d.len_penalty, show_default=True, help="Length penalty."),
-        "max_len_a": click.option("--max-len-a", default=d.max_len_a, show_default=True,
-                                  help="Output cap: a * source tokens + b."),
-        "max_len_b": click.option("--max-len-b", default=d.max_len_b, show_default=True),
-        "batch_tokens": click.option("--batch-tokens", default=e.batch_tokens, show_default=True,
-                                     type=click.IntRange(min=1), help="Tokens per batch."),
-        "batch_sentences": click.option("--batch-sentences", type=click.IntRange(min=0), default=e.batch_sentences or 0,
-                                        show_default=True, help="Sentences per batch (0: the backend's choice; "
-                                        "CTranslate2 on CPU picks by model width and beam)."),
-        "backend": click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default=e.backend,
-                                show_default=True),
-        "quantization": click.option("--quantization", default=e.quantization,
-                                     help="Which CTranslate2 export to use (int8, float32, ...)."),
-        "device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=e.device,
-                               show_default=True),
-        "threads": click.option("--threads", default=e.threads, show_default=True, type=click.IntRange(min=0),
-                                help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel "
-                                     "with them."),
-        "shortlist": click.option("--shortlist/--no-shortlist", default=e.shortlist, show_default=True,
-                                  help="CTranslate2: restrict the output vocabulary with the export's shortlists, "
-                                       "when it has them."),
-    }[name]
+_d, _e = DecodeOptions, EngineOptions  # the defaults are the classes' own
+_OPTIONS = {
+    "nbest": click.option("--nbest", default=_d.nbest, show_default=True,
+                          help="Hypotheses per line (jsonl output)."),
+    "sampling": click.option("--sampling", is_flag=True, default=_d.sampling,
+                             help="Sample instead of beam search (off by default)."),
+    "sampling_topk": click.option("--sampling-topk", default=_d.sampling_topk, show_default=True),
+    "temperature": click.option("--temperature", default=_d.temperature, show_default=True),
+    "seed": click.option("--seed", type=int, default=_d.seed, help="Random seed (sampling)."),
+    "beam": click.option("--beam", default=_d.beam, show_default=True, type=click.IntRange(min=1)),
+    "lenpen": click.option("--lenpen", default=_d.len_penalty, show_default=True, help="Length penalty."),
+    "max_len_a": click.option("--max-len-a", default=_d.max_len_a, show_default=True,
+                              help="Output cap: a * source tokens + b."),
+    "max_len_b": click.option("--max-len-b", default=_d.max_len_b, show_default=True),
+    "batch_tokens": click.option("--batch-tokens", default=_e.batch_tokens, show_default=True,
+                                 type=click.IntRange(min=1), help="Tokens per batch."),
+    "batch_sentences": click.option("--batch-sentences", type=click.IntRange(min=0), default=_e.batch_sentences or 0,
+                                    show_default=True, help="Sentences per batch (0: the backend's choice; "
+                                    "CTranslate2 on CPU picks by model width and beam)."),
+    "backend": click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default=_e.backend,
+                            show_default=True),
+    "quantization": click.option("--quantization", default=_e.quantization,
+                                 help="Which CTranslate2 export to use (int8, float32, ...)."),
+    "device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_e.device,
+                           show_default=True),
+    "threads": click.option("--threads", default=_e.threads, show_default=True, type=click.IntRange(min=0),
+                            help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel "
+                                 "with them."),
+    "shortlist": click.option("--shortlist/--no-shortlist", default=_e.shortlist, show_default=True,
+                              help="CTranslate2: restrict the output vocabulary with the export's shortlists, "
+                                   "when it has them."),
+}
 
 
 def decoding_options(func=None, *, sampling: bool = False, without: tuple = ()):
@@ -127,5 +125,5 @@ def decoding_options(func=None, *, sampling: bool = False, without: tuple = ()):
                     **kwargs)
 
     for name in reversed(names):
-        wrapper = _option(name)(wrapper)
+        wrapper = _OPTIONS[name](wrapper)
     return wrapper
