@@ -12,11 +12,16 @@
     config.yaml       the resolved training config (training runs)
     training.json     data counts, updates, validation history, best scores
     checkpoints/      fairseq checkpoints (checkpoint_best.pt, checkpoint_last.pt, ...)
-    ctranslate2*/     converted models written by ``nmt export`` (optional)
+    ctranslate2-Q/    CTranslate2 models written by ``nmt export`` (optional), one per
+                      quantization Q, each with ``nmt_export.json``: the checkpoint it was
+                      made from (path inside the bundle, size, mtime and SHA-256)
 
 ``bundle.json`` is the one source of truth for languages, dictionary and
 language tokens: every command that takes ``--model`` reads it and nothing
-else decides them.
+else decides them. The bundle also answers which CTranslate2 exports it has and
+whether each is current: made from the checkpoint the bundle uses now (the same
+file: same size and, when the modification time differs, e.g. after a copy, the
+same SHA-256). ``nmt translate`` uses an export only while it is current.
 
 What a model needs beyond its files (the normalization its training text had,
 its longest source, its preset) and where it came from are typed fields of
@@ -26,6 +31,7 @@ they are (``other_extra``).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +40,13 @@ from nmt import __version__, langs
 from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.errors import NmtError
 from nmt.fileio import read_json, sha256_file, write_json
+from nmt.presets import PRESETS
 
 BUNDLE_FORMAT = "nmt-bundle"
 BUNDLE_VERSION = 1
+# CTranslate2 quantizations, in the order nmt prefers them when a bundle has several exports
+QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
+EXPORT_RECORD = "nmt_export.json"  # in every export directory: what it was made from
 
 
 @dataclass
@@ -92,6 +102,44 @@ class Bundle:
         if code not in self.languages:
             raise NmtError(f"{role} {code!r} is not one of this model's languages: {', '.join(self.languages)}")
         return code
+
+    # -- CTranslate2 exports (nmt export) -------------------------------------
+    def export_dir(self, quantization: str) -> Path:
+        return self.path / f"ctranslate2-{quantization}"
+
+    def ctranslate2_exports(self) -> dict[str, Path]:
+        """Converted CTranslate2 models in the bundle, by quantization, preferred first."""
+        found = {}
+        for child in self.path.glob("ctranslate2-*"):
+            if (child / "model.bin").is_file() and (child / EXPORT_RECORD).is_file():
+                found[child.name.split("-", 1)[1]] = child
+        rank = {q: i for i, q in enumerate(QUANTIZATIONS)}
+        return dict(sorted(found.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+    def checkpoint_stamp(self) -> dict:
+        """What identifies the bundle's checkpoint file now (recorded by an export)."""
+        st = os.stat(self.checkpoint_path)
+        return {"checkpoint": self.checkpoint, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def export_record(self, export_dir) -> dict:
+        return read_json(Path(export_dir) / EXPORT_RECORD)
+
+    def export_is_current(self, export_dir) -> bool:
+        """Whether the export was made from the checkpoint the bundle uses now."""
+        info = self.export_record(export_dir)
+        if info.get("checkpoint") != self.checkpoint or not self.checkpoint_path.is_file():
+            return False
+        now = self.checkpoint_stamp()
+        if now["size"] != info.get("size"):
+            return False
+        return now["mtime_ns"] == info.get("mtime_ns") or sha256_file(self.checkpoint_path) == info.get("sha256")
+
+    def export_model_dim(self, export_dir) -> int:
+        """The decoder's width of an export: recorded by ``nmt export``; for older exports, the preset's."""
+        dim = self.export_record(export_dir).get("decoder_embed_dim")
+        if not dim:
+            dim = PRESETS.get(self.preset, {}).get("embed_dim", 512)
+        return int(dim)
 
     # -- I/O -----------------------------------------------------------------
     def to_json(self) -> dict:

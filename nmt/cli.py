@@ -11,9 +11,10 @@ import click
 
 from nmt import __version__
 from nmt.cli_util import decoding_options, friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.data.clean import FilterConfig
+from nmt.data.prepare import PrepareConfig
 from nmt.errors import NmtError
 from nmt.export import QUANTIZATIONS
-from nmt.translate.backends import DecodeOptions
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -40,6 +41,10 @@ def main(verbose: bool) -> None:
     _setup_logging(verbose)
 
 
+# nmt prepare's option defaults are its configuration's
+_P, _F = PrepareConfig, FilterConfig
+
+
 @main.command()
 @click.option("--raw", multiple=True, type=click.Path(), help="Directory in the ML50 raw layout (repeatable).")
 @click.option("--manifest", type=click.Path(),
@@ -49,43 +54,46 @@ def main(verbose: bool) -> None:
               help="At most this many synthetic pairs per real pair in a direction (a uniform sample; "
                    "default: the manifest's synthetic_ratio, else all).")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Prepared-data directory to write.")
-@click.option("--pairs", default="all", show_default=True,
+@click.option("--pairs", default=_P.pairs, show_default=True,
               help="Directions: all | to-en | from-en | a list like de_DE-en_XX,en_XX-de_DE.")
-@click.option("--normalization", default="NFC", show_default=True, type=click.Choice(["NFC", "NFKC", "none"]))
-@click.option("--min-len", default=1, show_default=True, help="Minimum length (words; characters for CJK/Thai).")
-@click.option("--max-len", default=250, show_default=True, help="Maximum length (same unit).")
-@click.option("--max-ratio", default=3.0, show_default=True, help="Maximum length ratio between the sides.")
-@click.option("--lid/--no-lid", default=False, show_default=True,
+@click.option("--normalization", default=_F.normalization, show_default=True,
+              type=click.Choice(["NFC", "NFKC", "none"]))
+@click.option("--min-len", default=_F.min_len, show_default=True,
+              help="Minimum length (words; characters for CJK/Thai).")
+@click.option("--max-len", default=_F.max_len, show_default=True, help="Maximum length (same unit).")
+@click.option("--max-ratio", default=_F.max_ratio, show_default=True, help="Maximum length ratio between the sides.")
+@click.option("--lid/--no-lid", default=_F.lid, show_default=True,
               help="Drop pairs whose source or target is confidently in another language (fastText lid.176).")
-@click.option("--lid-threshold", default=0.7, show_default=True,
+@click.option("--lid-threshold", default=_F.lid_threshold, show_default=True,
               help="Probability from which the language identifier counts as confident (lines under 4 words are not judged).")
-@click.option("--valid-size", default=500, show_default=True,
+@click.option("--valid-size", default=_P.valid_size, show_default=True,
               help="Pairs held out per language pair when it has no valid split (at most 10%).")
 @click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(),
               help="File or directory of evaluation text (e.g. FLORES) to keep out of training (repeatable).")
-@click.option("--on-bad-utf8", default="error", show_default=True, type=click.Choice(["error", "skip"]))
-@click.option("--vocab-size", default=8000, show_default=True, help="Shared sentencepiece vocabulary size.")
-@click.option("--spm-model-type", default="unigram", show_default=True,
+@click.option("--on-bad-utf8", default=_P.on_bad_utf8, show_default=True, type=click.Choice(["error", "skip"]))
+@click.option("--vocab-size", default=_P.vocab_size, show_default=True, help="Shared sentencepiece vocabulary size.")
+@click.option("--spm-model-type", default=_P.spm_model_type, show_default=True,
               type=click.Choice(["unigram", "bpe", "char", "word"]))
-@click.option("--character-coverage", default=0.9995, show_default=True)
-@click.option("--byte-fallback/--no-byte-fallback", default=False, show_default=True)
-@click.option("--spm-temperature", default=5.0, show_default=True,
+@click.option("--character-coverage", default=_P.character_coverage, show_default=True)
+@click.option("--byte-fallback/--no-byte-fallback", default=_P.byte_fallback, show_default=True)
+@click.option("--spm-temperature", default=_P.spm_temperature, show_default=True,
               help="Temperature for mixing languages in the sentencepiece sample.")
-@click.option("--spm-sample-size", default=2_000_000, show_default=True, help="Sentences to train sentencepiece on.")
+@click.option("--spm-sample-size", default=_P.spm_sample_size, show_default=True,
+              help="Sentences to train sentencepiece on.")
 @click.option("--spm-model", type=click.Path(exists=True, dir_okay=False),
               help="Use this sentencepiece model instead of training one (with --dict).")
 @click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
               help="fairseq dict.txt that goes with --spm-model.")
 @click.option("--lang-list", type=click.Path(exists=True, dir_okay=False),
               help="Language order for the language tokens (e.g. mBART-50's list).")
-@click.option("--lang-tok-style", default="multilingual", show_default=True,
+@click.option("--lang-tok-style", default=_P.lang_tok_style, show_default=True,
               type=click.Choice(["multilingual", "mbart"]))
-@click.option("--seed", default=1, show_default=True)
-@click.option("--shards", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("--seed", default=_P.seed, show_default=True)
+@click.option("--shards", default=_P.shards, show_default=True, type=click.IntRange(min=1),
               help="Split the training data into N fairseq shards (bin/shard0, ...), one per epoch.")
-@click.option("--chunk-lines", default=10_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--chunk-lines", default=_P.chunk_lines, show_default=True, type=click.IntRange(min=1),
               help="Line pairs read and cleaned at once (bounds memory; the output does not depend on it).")
-@click.option("--workers", default=0, show_default=True, help="Processes/threads (0: all cores).")
+@click.option("--workers", default=_P.workers, show_default=True, help="Processes/threads (0: all cores).")
 @click.option("--force", is_flag=True, help="Redo every stage even if it is up to date.")
 @friendly_errors
 def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
@@ -93,8 +101,7 @@ def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, 
             spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, shards, chunk_lines, workers,
             force):
     """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
-    from nmt.data.clean import FilterConfig
-    from nmt.data.prepare import PrepareConfig, prepare as run_prepare
+    from nmt.data.prepare import prepare as run_prepare
 
     cfg = PrepareConfig(
         out=out, raw=list(raw), manifest=manifest, synthetic_ratio=synthetic_ratio, pairs=pairs,
@@ -115,50 +122,6 @@ def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, 
         rows.append(f"{direction:<14} {info['train']:>8} {info['valid']:>6} {info['test']:>6}{split}")
     click.echo("\n".join(rows), err=True)
     click.echo(f"prepared data: {out} (manifest: {out}/manifest.json)", err=True)
-
-
-@main.group()
-def data():
-    """Get parallel corpora (mtdata) and report on prepared data."""
-
-
-@data.command("get")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Directory to write the data into.")
-@click.option("--langs", default="all", show_default=True,
-              help="ML50 codes paired with English, comma-separated (e.g. de_DE,ja_XX), or all.")
-@click.option("--list", "dataset_list", type=click.Path(dir_okay=False),
-              help="Dataset list (YAML; default: recipes/data/ml50.yaml).")
-@click.option("--datasets", default="all", show_default=True, help="all, or dataset IDs from the list, comma-separated.")
-@click.option("--exclude", default="", help="Dataset IDs to leave out, comma-separated.")
-@click.option("--max-pairs", default=0, show_default=True, help="Take at most this many pairs from each corpus (0: all).")
-@click.option("--layout", default="ml50", show_default=True, type=click.Choice(["ml50", "manifest"]),
-              help="ml50: train.xx-en_XX.xx files for nmt prepare --raw; manifest: manifest.yaml for --manifest.")
-@click.option("--cache", type=click.Path(file_okay=False), help="mtdata cache and index directory (default: $MTDATA or ~/.mtdata).")
-@friendly_errors
-def data_get(out, langs, dataset_list, datasets, exclude, max_pairs, layout, cache):
-    """Download parallel corpora through mtdata into the ML50 raw layout (resumable, with provenance.json)."""
-    from nmt.data.get import DEFAULT_LIST, GetConfig, get
-
-    cfg = GetConfig(out=out, dataset_list=dataset_list or str(DEFAULT_LIST), langs=langs, datasets=datasets,
-                    exclude=exclude, max_pairs=max_pairs, layout=layout, cache=cache)
-    provenance = get(cfg)
-    for did, info in provenance["datasets"].items():
-        click.echo(f"{info['pair']:<12} {info['pairs']:>10,}  {did}", err=True)
-    click.echo(f"data: {out} ({len(provenance['datasets'])} datasets; provenance: {out}/provenance.json)", err=True)
-
-
-@data.command("report")
-@click.argument("data_dir", metavar="DATA", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "-o", type=click.Path(file_okay=False), help="Report directory (default: DATA/report).")
-@click.option("--top", default=5, show_default=True, help="Most repeated lines to list per side.")
-@click.option("--samples", default=5, show_default=True, help="Sample pairs to show per pair.")
-@friendly_errors
-def data_report(data_dir, out, top, samples):
-    """Per pair: counts through each filter, length and ratio distributions, repeated lines, samples (Markdown + PNG)."""
-    from nmt.data.report import report
-
-    path = report(data_dir, out, top=top, samples=samples)
-    click.echo(f"data report: {path}", err=True)
 
 
 @main.command()
@@ -204,30 +167,19 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix.")
 @click.option("--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions).")
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
-@click.option("--nbest", default=DecodeOptions.nbest, show_default=True, help="Hypotheses per line (jsonl output).")
-@click.option("--sampling", is_flag=True, help="Sample instead of beam search (off by default).")
-@click.option("--sampling-topk", default=DecodeOptions.sampling_topk, show_default=True)
-@click.option("--temperature", default=DecodeOptions.temperature, show_default=True)
-@click.option("--seed", type=int, help="Random seed (sampling).")
-@decoding_options
+@decoding_options(sampling=True)
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors
-def translate(model, src, tgt, input_path, output_path, tsv, fmt, beam, nbest, lenpen, max_len_a, max_len_b,
-              sampling, sampling_topk, temperature, seed, batch_tokens, batch_sentences, too_long, backend,
-              quantization, device, threads, checkpoint, shortlist):
+def translate(model, src, tgt, input_path, output_path, tsv, fmt, decode, engine, too_long, checkpoint):
     """Translate line by line: N input lines give N output lines, always."""
-    from nmt.translate.backends import DecodeOptions
-    from nmt.translate.cli_run import run_translate
+    from nmt.translate.cli_run import TranslateRun, run_translate
 
-    options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen,
-                            sampling=sampling, sampling_topk=sampling_topk, temperature=temperature, seed=seed)
-    run_translate(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path, tsv=tsv,
-                  fmt=fmt, options=options, batch_tokens=batch_tokens, too_long=too_long, backend=backend,
-                  quantization=quantization, device=device, threads=threads, checkpoint=checkpoint,
-                  batch_sentences=batch_sentences or None, shortlist=shortlist)
+    engine.checkpoint = checkpoint
+    run_translate(TranslateRun(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path,
+                               tsv=tsv, fmt=fmt, decode=decode, engine=engine, too_long=too_long))
 
 
 @main.command()
@@ -355,7 +307,7 @@ def download(name, dest, url, sha256, force):
 @friendly_errors
 def extend_langs(model, add, init_from, output):
     """Add languages to a pretrained model (new language tokens and embedding rows)."""
-    from nmt.vocabulary import extend_languages
+    from nmt.vocab_surgery import extend_languages
 
     pairs = {}
     for item in init_from:
@@ -376,7 +328,7 @@ def extend_langs(model, add, init_from, output):
 @friendly_errors
 def trim_vocab(model, texts, min_count, output):
     """Shrink a multilingual model's vocabulary to the pieces some text uses."""
-    from nmt.vocabulary import trim_vocabulary
+    from nmt.vocab_surgery import trim_vocabulary
 
     info = trim_vocabulary(model, texts, output, min_count)
     click.echo(f"dictionary {info['dictionary_before']} -> {info['dictionary_after']} pieces; parameters "
@@ -384,16 +336,14 @@ def trim_vocab(model, texts, min_count, output):
 
 
 def _register_subpackage_commands() -> None:
-    from nmt.data.cli import DATA_COMMANDS
+    from nmt.data.cli import COMMANDS as data_commands
     from nmt.evaluate.cli import COMMANDS as evaluate_commands
     from nmt.serve.cli import COMMANDS as serve_commands
     from nmt.translate.cli import COMMANDS as translate_commands
     from nmt.wmt.cli import COMMANDS as wmt_commands
 
-    for command in evaluate_commands + translate_commands + serve_commands + wmt_commands:
+    for command in data_commands + evaluate_commands + translate_commands + serve_commands + wmt_commands:
         main.add_command(command)
-    for command in DATA_COMMANDS:
-        data.add_command(command)
 
 
 _register_subpackage_commands()

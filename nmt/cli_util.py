@@ -9,7 +9,7 @@ import sys
 import click
 
 from nmt.errors import NmtError
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
@@ -56,30 +56,74 @@ def friendly_errors(func):
     return wrapper
 
 
-def decoding_options(func):
+# option parameter -> (which options object, its field); the click options themselves are in _OPTIONS
+_SAMPLING = ("nbest", "sampling", "sampling_topk", "temperature", "seed")
+_COMMON = ("beam", "lenpen", "max_len_a", "max_len_b", "batch_tokens", "batch_sentences", "backend", "quantization",
+           "device", "threads", "shortlist")
+_FIELDS = {name: ("decode", name) for name in _SAMPLING + ("beam", "max_len_a", "max_len_b")}
+_FIELDS["lenpen"] = ("decode", "len_penalty")
+_FIELDS.update({name: ("engine", name) for name in _COMMON[4:]})
+
+_d, _e = DecodeOptions, EngineOptions  # the defaults are the classes' own
+_OPTIONS = {
+    "nbest": click.option("--nbest", default=_d.nbest, show_default=True,
+                          help="Hypotheses per line (jsonl output)."),
+    "sampling": click.option("--sampling", is_flag=True, default=_d.sampling,
+                             help="Sample instead of beam search (off by default)."),
+    "sampling_topk": click.option("--sampling-topk", default=_d.sampling_topk, show_default=True),
+    "temperature": click.option("--temperature", default=_d.temperature, show_default=True),
+    "seed": click.option("--seed", type=int, default=_d.seed, help="Random seed (sampling)."),
+    "beam": click.option("--beam", default=_d.beam, show_default=True, type=click.IntRange(min=1)),
+    "lenpen": click.option("--lenpen", default=_d.len_penalty, show_default=True, help="Length penalty."),
+    "max_len_a": click.option("--max-len-a", default=_d.max_len_a, show_default=True,
+                              help="Output cap: a * source tokens + b."),
+    "max_len_b": click.option("--max-len-b", default=_d.max_len_b, show_default=True),
+    "batch_tokens": click.option("--batch-tokens", default=_e.batch_tokens, show_default=True,
+                                 type=click.IntRange(min=1), help="Tokens per batch."),
+    "batch_sentences": click.option("--batch-sentences", type=click.IntRange(min=0), default=_e.batch_sentences or 0,
+                                    show_default=True, help="Sentences per batch (0: the backend's choice; "
+                                    "CTranslate2 on CPU picks by model width and beam)."),
+    "backend": click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default=_e.backend,
+                            show_default=True),
+    "quantization": click.option("--quantization", default=_e.quantization,
+                                 help="Which CTranslate2 export to use (int8, float32, ...)."),
+    "device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_e.device,
+                           show_default=True),
+    "threads": click.option("--threads", default=_e.threads, show_default=True, type=click.IntRange(min=0),
+                            help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel "
+                                 "with them."),
+    "shortlist": click.option("--shortlist/--no-shortlist", default=_e.shortlist, show_default=True,
+                              help="CTranslate2: restrict the output vocabulary with the export's shortlists, "
+                                   "when it has them."),
+}
+
+
+def decoding_options(func=None, *, sampling: bool = False, without: tuple = ()):
     """The decoding and engine options of every command that translates, with the defaults of
-    ``DecodeOptions``, so that the commands cannot drift apart."""
-    options = [
-        click.option("--beam", default=DecodeOptions.beam, show_default=True, type=click.IntRange(min=1)),
-        click.option("--lenpen", default=DecodeOptions.len_penalty, show_default=True, help="Length penalty."),
-        click.option("--max-len-a", default=DecodeOptions.max_len_a, show_default=True,
-                     help="Output cap: a * source tokens + b."),
-        click.option("--max-len-b", default=DecodeOptions.max_len_b, show_default=True),
-        click.option("--batch-tokens", default=4000, show_default=True, type=click.IntRange(min=1),
-                     help="Tokens per batch."),
-        click.option("--batch-sentences", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model width "
-                          "and beam)."),
-        click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto",
-                     show_default=True),
-        click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...)."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True),
-        click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
-                     help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them."),
-        click.option("--shortlist/--no-shortlist", default=True, show_default=True,
-                     help="CTranslate2: restrict the output vocabulary with the export's shortlists, when it has "
-                          "them."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ``DecodeOptions`` and ``EngineOptions``, so that the commands cannot drift apart.
+
+    The command receives them as two objects, ``decode`` (``DecodeOptions``) and ``engine``
+    (``EngineOptions``), instead of one parameter each. ``sampling`` adds n-best and sampling
+    (``nmt translate``); ``without`` leaves out options (by parameter name, e.g. ``"shortlist"``),
+    whose defaults then apply."""
+    if func is None:
+        return functools.partial(decoding_options, sampling=sampling, without=without)
+    unknown = set(without) - set(_COMMON)
+    if unknown:
+        raise ValueError(f"decoding_options: no option {sorted(unknown)}")
+    names = [n for n in (_SAMPLING if sampling else ()) + _COMMON if n not in without]
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        values: dict = {"decode": {}, "engine": {}}
+        for name in names:
+            owner, field = _FIELDS[name]
+            values[owner][field] = kwargs.pop(name)
+        if "batch_sentences" in values["engine"]:
+            values["engine"]["batch_sentences"] = values["engine"]["batch_sentences"] or None
+        return func(*args, decode=DecodeOptions(**values["decode"]), engine=EngineOptions(**values["engine"]),
+                    **kwargs)
+
+    for name in reversed(names):
+        wrapper = _OPTIONS[name](wrapper)
+    return wrapper

@@ -5,31 +5,39 @@ directions, the model shape, the optimiser, sampling, budgets, validation and
 checkpointing. ``nmt train --config run.yaml --set training.lr=5e-4`` loads the
 YAML, applies ``--set`` overrides (dotted keys) and validates; an unknown key
 or a bad value is an error naming the key and the valid choices.
+
+The sections are plain dataclasses; pydantic validates a config against their
+field types (and coerces what YAML and ``--set`` give, e.g. ``"500"`` to an
+int), and its first error becomes one line that names the key.
 """
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open, parse_yaml, read_yaml, shorten
+from nmt.presets import PRESETS  # the model shapes; also read as nmt.config.PRESETS
 
-# Model shapes. tiny: learns something on 2 CPU cores within minutes (quickstart);
-# small: an hour of CPU; base / big: the transformer-base / big shapes, for GPUs.
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(embed_dim=128, ffn_dim=256, heads=4, encoder_layers=2, decoder_layers=2,
-                 dropout=0.1, attention_dropout=0.0, max_positions=256),
-    "small": dict(embed_dim=256, ffn_dim=1024, heads=4, encoder_layers=3, decoder_layers=3,
-                  dropout=0.1, attention_dropout=0.1, max_positions=512),
-    "base": dict(embed_dim=512, ffn_dim=2048, heads=8, encoder_layers=6, decoder_layers=6,
-                 dropout=0.1, attention_dropout=0.1, max_positions=1024),
-    "big": dict(embed_dim=1024, ffn_dim=4096, heads=16, encoder_layers=6, decoder_layers=6,
-                dropout=0.3, attention_dropout=0.1, max_positions=1024),
-}
+
+def _comma_list(value):
+    """A list key also takes a comma-separated string (``--set directions=de_DE-en_XX,en_XX-de_DE``)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+def _section(value):
+    """A section given as null takes its defaults."""
+    return {} if value is None else value
+
+
+CommaList = Annotated[list, BeforeValidator(_comma_list)]
 
 
 @dataclass
@@ -87,7 +95,7 @@ class TrainingConfig:
 @dataclass
 class ValidationConfig:
     every_updates: int = 500
-    directions: list = field(default_factory=list)  # empty: all trained directions
+    directions: CommaList = field(default_factory=list)  # empty: all trained directions
     max_sentences: int = 200  # per direction (the first N lines of the validation split)
     beam: int = 1  # greedy keeps validation cheap
     max_len_a: float = 1.5  # output length cap: a * source length + b
@@ -132,14 +140,14 @@ class DenoisingConfig:
 @dataclass
 class TrainConfig:
     data: str = ""  # a prepared-data directory (output of nmt prepare)
-    directions: list = field(default_factory=list)  # empty: every prepared direction
-    model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    distributed: DistributedConfig = field(default_factory=DistributedConfig)
-    init: InitConfig = field(default_factory=InitConfig)
-    denoising: DenoisingConfig = field(default_factory=DenoisingConfig)
+    directions: CommaList = field(default_factory=list)  # empty: every prepared direction
+    model: Annotated[ModelConfig, BeforeValidator(_section)] = field(default_factory=ModelConfig)
+    training: Annotated[TrainingConfig, BeforeValidator(_section)] = field(default_factory=TrainingConfig)
+    validation: Annotated[ValidationConfig, BeforeValidator(_section)] = field(default_factory=ValidationConfig)
+    checkpoint: Annotated[CheckpointConfig, BeforeValidator(_section)] = field(default_factory=CheckpointConfig)
+    distributed: Annotated[DistributedConfig, BeforeValidator(_section)] = field(default_factory=DistributedConfig)
+    init: Annotated[InitConfig, BeforeValidator(_section)] = field(default_factory=InitConfig)
+    denoising: Annotated[DenoisingConfig, BeforeValidator(_section)] = field(default_factory=DenoisingConfig)
 
     def check(self) -> None:
         _choice("model.preset", self.model.preset, PRESETS)
@@ -190,66 +198,69 @@ def _choice(key: str, value, choices) -> None:
         raise NmtError(f"config key {key}: {value!r} is not valid; choose one of: {', '.join(choices)}")
 
 
-def _build(cls, values: dict, prefix: str = ""):
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise NmtError(f"config key {prefix.rstrip('.') or '(top)'} must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise NmtError(
-            f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(fields))}"
-        )
-    kwargs = {}
-    for name, value in values.items():
-        spec = fields[name]
-        default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(f"{prefix}{name}", value, default)
-    return cls(**kwargs)
+# pydantic's settings for every section: unknown keys are errors; a number is a valid string
+# (``--set data=2024`` names a directory "2024")
+_PYDANTIC = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
-def _coerce(key: str, value, default):
-    if default is None:
-        return value
-    if value is None:
-        raise NmtError(f"config key {key} needs a value (default {default!r}); null is not allowed here")
-    kind = type(default)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise NmtError(f"config key {key} must be true or false, got {value!r}")
-    if kind is list:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, list):
-            return value
-        raise NmtError(f"config key {key} must be a list, got {value!r}")
+def _sections(cls) -> list:
+    """``cls`` and the section dataclasses under it."""
+    return [cls] + [s for hint in typing.get_type_hints(cls).values() if dataclasses.is_dataclass(hint)
+                    for s in _sections(hint)]
+
+
+for _section_class in _sections(TrainConfig):
+    _section_class.__pydantic_config__ = _PYDANTIC
+_VALIDATOR = TypeAdapter(TrainConfig)
+
+
+def _validate(values: dict) -> TrainConfig:
     try:
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise NmtError(f"config key {key} must be {kind.__name__}, got {shorten(repr(value), 80)}") from None
+        return _VALIDATOR.validate_python(values)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
 
 
-def _model_optional_int(cfg: TrainConfig) -> None:
-    # ModelConfig fields default to None (take the preset); coerce YAML strings/ints.
-    for f in dataclasses.fields(ModelConfig):
-        value = getattr(cfg.model, f.name)
-        if value is None or f.name in ("preset", "arch", "normalize_before", "share_all_embeddings"):
-            continue
-        target = float if "dropout" in f.name else int
-        try:
-            setattr(cfg.model, f.name, target(value))
-        except (TypeError, ValueError, OverflowError):
-            raise NmtError(f"config key model.{f.name} must be {target.__name__}, "
-                           f"got {shorten(repr(value), 80)}") from None
+def _describe(hint) -> str:
+    """What a value of a field's type is, in words: ``int``, ``true or false``, ``int or null``, ..."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [_describe(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        return " or ".join(kinds) + (" or null" if type(None) in typing.get_args(hint) else "")
+    return {bool: "true or false", list: "a list", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")  # pydantic's names for an unknown key
+
+
+def _config_error(exc: ValidationError) -> NmtError:
+    """pydantic's first error as one line naming the config key (unknown keys first, the outermost
+    first, as they are usually the mistake behind the rest)."""
+    errors = exc.errors(include_url=False)
+    unknown = sorted((e for e in errors if e["type"] in _UNKNOWN), key=lambda e: (len(e["loc"]), e["loc"]))
+    error = unknown[0] if unknown else errors[0]
+    loc = [str(part) for part in error["loc"]]
+    cls, path, hint = TrainConfig, [], None
+    for part in loc:  # walk the sections down to the field (pydantic adds union members to the location)
+        hints = typing.get_type_hints(cls)  # without Annotated's extras
+        if part not in hints:
+            break
+        path.append(part)
+        hint = hints[part]
+        if not dataclasses.is_dataclass(hint):
+            break
+        cls = hint
+    key = ".".join(path)
+    value = error.get("input")
+    if error["type"] in _UNKNOWN:
+        names = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
+        return NmtError(f"unknown config key {key + '.' if key else ''}{loc[len(path)]}; valid keys here: {names}")
+    if hint is None or dataclasses.is_dataclass(hint):
+        return NmtError(f"config key {key or '(top)'} must be a mapping")
+    if value is None:
+        spec = next(f for f in dataclasses.fields(cls) if f.name == path[-1])
+        default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+        return NmtError(f"config key {key} needs a value (default {default!r}); null is not allowed here")
+    return NmtError(f"config key {key} must be {_describe(hint)}, got {shorten(repr(value), 80)}")
 
 
 def parse_overrides(items) -> dict:
@@ -295,8 +306,7 @@ def load_train_config(path: str | None = None, overrides=(), base: dict | None =
                 loaded["data"] = str(candidate)
         values = _merge(values, loaded)
     values = _merge(values, parse_overrides(overrides))
-    cfg = _build(TrainConfig, values)
-    _model_optional_int(cfg)
+    cfg = _validate(values)
     cfg.check()
     return cfg
 

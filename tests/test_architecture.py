@@ -37,38 +37,62 @@ def test_no_unsafe_checkpoint_loading():
             assert pattern not in text, (path, pattern)
 
 
-def _nmt_imports(path: Path) -> set:
-    """The nmt modules a module imports, lazily or not (``from nmt.x import y`` counts y when it is a module)."""
-    modules = {".".join(p.relative_to(NMT.parent).with_suffix("").parts).removesuffix(".__init__")
-               for p in NMT.rglob("*.py")}
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(NMT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _nmt_imports(path: Path, known: set, load_time_only: bool) -> set:
+    """The nmt modules a module imports: when it is loaded (top-level imports), or at all."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body if load_time_only else ast.walk(tree):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        found.update(name for name in names if name in modules and name != "nmt")
-    return found
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name in known}
 
 
-def test_no_import_cycles_between_nmt_modules():
-    graph = {}
-    for path in NMT.rglob("*.py"):
-        name = ".".join(path.relative_to(NMT.parent).with_suffix("").parts).removesuffix(".__init__")
-        graph[name] = _nmt_imports(path) - {name}
-    state: dict = {}
+def _import_graph(load_time_only: bool) -> dict:
+    paths = {_module_name(p): p for p in NMT.rglob("*.py")}
+    graph = {name: _nmt_imports(path, set(paths), load_time_only) - {name} for name, path in paths.items()}
+    graph["nmt"] = set()  # the package's lazy nmt.Translator, and every module imports the package
+    return {name: targets - {"nmt"} for name, targets in graph.items()}
 
-    def visit(module, trail):
-        state[module] = "open"
-        for dep in sorted(graph.get(module, ())):
-            if state.get(dep) == "open":
-                raise AssertionError(" -> ".join(trail[trail.index(dep):] + [dep]))
-            if dep not in state:
-                visit(dep, trail + [dep])
-        state[module] = "done"
 
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [module])
+def _path(graph: dict, start: str, goal: str) -> list | None:
+    trail, seen = {start: None}, [start]
+    while seen:
+        name = seen.pop()
+        for other in sorted(graph[name]):
+            if other not in trail:
+                trail[other] = name
+                seen.append(other)
+    if goal not in trail:
+        return None
+    out = [goal]
+    while out[-1] != start:
+        out.append(trail[out[-1]])
+    return out[::-1]
+
+
+def test_no_import_cycles():
+    """No cycle of imports between nmt modules, counting the imports inside functions too
+    (translate does not import export, which imports translate; training does not import pretrained...)."""
+    graph = _import_graph(False)
+    for name in sorted(graph):
+        for other in sorted(graph[name]):
+            back = _path(graph, other, name)
+            assert back is None, f"import cycle: {name} -> {' -> '.join(back)}"
+    # translation asks the bundle about exports; nmt export builds on translation, not the other way round
+    graph = _import_graph(False)
+    for name in sorted(n for n in graph if n.startswith("nmt.translate.")):
+        assert _path(graph, name, "nmt.export") is None, _path(graph, name, "nmt.export")
+
+
+def test_modules_stay_small():
+    big = {str(p.relative_to(NMT)): n for p in NMT.rglob("*.py")
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not big, big

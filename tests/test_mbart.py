@@ -124,7 +124,7 @@ def _finetune_cfg(data, pretrained, *extra):
 
 def test_extend_then_finetune_on_the_new_language(pretrained, tmp_path):
     from nmt.training.translation import train
-    from nmt.vocabulary import extend_languages
+    from nmt.vocab_surgery import extend_languages
     from nmt.translate.translator import Translator
 
     info = extend_languages(pretrained, ["ru_RU"], tmp_path / "ext", {"ru_RU": "de_DE"})
@@ -181,7 +181,7 @@ def test_dictionary_size_mismatch_is_explained(pretrained, tmp_path):
 
 
 def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
-    from nmt.vocabulary import trim_vocabulary
+    from nmt.vocab_surgery import trim_vocabulary
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.translator import Translator
 

@@ -33,6 +33,8 @@ from nmt.fileio import read_lines, write_lines
 from nmt.translate import stream
 from nmt.translate.translator import Hypothesis, Translation
 from nmt.wmt import formats
+from nmt.wmt import unwrap
+from nmt.wmt.xml_format import XML_BAD_CHARS
 
 EXAMPLES = int(os.environ.get("NMT_HYPOTHESIS_EXAMPLES", "40"))
 settings.register_profile("nmt", max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -119,7 +121,7 @@ xml_nasty = st.tuples(xml_text, st.sampled_from(["\n", "\r", "\t", "\x85", "\u20
 
 def bad_for_a_line(text: str) -> bool:
     """What check_hypotheses refuses: a line break or a character WMT files cannot hold."""
-    return bool(stream.LINE_BREAK_RE.search(text) or formats._XML_BAD_CHARS.search(text))
+    return bool(stream.LINE_BREAK_RE.search(text) or XML_BAD_CHARS.search(text))
 
 
 BAD_CHARS = [c for c in SPECIALS if len(c) == 1 and bad_for_a_line(c)]
@@ -346,7 +348,7 @@ def test_unwrap_writes_n_lines_per_column_or_refuses_in_one_line(case, skip):
             content = file.read_bytes().decode("utf-8")
             assert len(content.splitlines()) == n == content.count("\n"), file.name
         src = (Path(tmp) / "out" / "props.src.en").read_text(encoding="utf-8").split("\n")[:-1]
-        assert src == [formats._LINE_BREAKS.sub(" ", u) for u in _units(docs)]
+        assert src == [unwrap.LINE_BREAKS.sub(" ", u) for u in _units(docs)]
 
 
 # ----------------------------------------------------------------------------------------------- WMT JSONL
@@ -414,7 +416,7 @@ def test_wmt_jsonl_reads_and_writes_document_for_document(case, data):
         fmt = data.draw(st.sampled_from(formats.FORMATS))
         # refused: a hypothesis that is not one line; text XML cannot hold when writing XML
         refused = any(bad_for_a_line(h) for h in hyps) or (fmt == "xml" and any(
-            formats._XML_BAD_CHARS.search(value or "") for d in testset.docs
+            XML_BAD_CHARS.search(value or "") for d in testset.docs
             for value in [d.id, d.domain] + [u.text for u in d.units]))
         try:
             formats.check_hypotheses(testset, hyps, allow_empty=True)

@@ -9,7 +9,7 @@ from conftest import SAMPLE_RAW, run_nmt
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.translate.backends import DecodeOptions
-from nmt.translate.codec import SubwordCodec
+from nmt.vocab import SubwordCodec
 from nmt.translate.shortlist import SHORTLIST_DIR, ShortlistOptions, build_shortlists, read_shortlist, write_shortlists
 from nmt.translate.translator import Translator
 

@@ -145,7 +145,7 @@ def test_given_dictionary_gets_the_tag_appended(tagged, tmp_path):
 
 
 def test_codec_never_outputs_the_tag(tagged):
-    from nmt.translate.codec import SubwordCodec
+    from nmt.vocab import SubwordCodec
 
     out, _ = tagged
     codec = SubwordCodec(out / "spm" / "spm.model", out / "bin" / "dict.txt", tags=[corpus.BT_TAG])

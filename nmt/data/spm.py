@@ -16,12 +16,17 @@ The model's special ids follow fairseq's dictionary (``<s>``=0, ``<pad>``=1,
 """
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
 from nmt.data import readers
 from nmt.data.sample import Reservoir
 from nmt.errors import NmtError
+from nmt.vocab import check_spm_file as check_model_file, load_spm as load, spm_pieces as pieces
+
+# loading and checking a model is the vocabulary's (nmt.vocab): re-exported under the old names
+__all__ = ["temperature_ratios", "sample_by_temperature", "train", "load", "check_model_file", "pieces"]
 
 
 def temperature_ratios(counts: dict[str, int], temperature: float) -> dict[str, float]:
@@ -69,8 +74,6 @@ def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type:
           threads: int = 1) -> Path:
     import sentencepiece as spm
 
-    import io
-
     if hasattr(spm, "set_random_generator_seed"):
         spm.set_random_generator_seed(seed)
     model = io.BytesIO()
@@ -111,27 +114,3 @@ def train(sentences: list[str], model_prefix: Path, vocab_size: int, model_type:
     path = Path(f"{model_prefix}.model")
     path.write_bytes(model.getvalue())
     return path
-
-
-def load(path):
-    import sentencepiece as spm
-
-    processor = spm.SentencePieceProcessor()
-    try:
-        processor.load(str(path))
-    except (OSError, RuntimeError) as exc:
-        raise NmtError(f"cannot load sentencepiece model {path}: {exc}") from None
-    return processor
-
-
-def check_model_file(path) -> None:
-    """A one-line error unless ``path`` is a sentencepiece model that loads (a 0-byte or foreign file
-    would otherwise be copied into a finished spm/ stage)."""
-    if not Path(path).is_file() or Path(path).stat().st_size == 0:
-        raise NmtError(f"sentencepiece model {path} is missing or empty; give a trained .model file")
-    if load(path).get_piece_size() < 4:
-        raise NmtError(f"sentencepiece model {path} has fewer pieces than its specials; is it the right file?")
-
-
-def pieces(processor) -> list[str]:
-    return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]

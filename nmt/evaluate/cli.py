@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from nmt.cli_util import friendly_errors
+from nmt.cli_util import decoding_options, friendly_errors
+from nmt.errors import NmtError
 
 
 @click.command("evaluate")
@@ -60,21 +62,12 @@ from nmt.cli_util import friendly_errors
               help="Metric of the source x target heatmap PNG (drawn when there are >= 2 sources and targets).")
 @click.option("--decimals", default=1, show_default=True, help="Decimals of BLEU/chrF in report.md.")
 @click.option("--no-segments", is_flag=True, help="Do not write per-segment scores (segments/*.jsonl).")
-@click.option("--beam", default=5, show_default=True, help="Translation: beam size.")
-@click.option("--lenpen", default=1.0, show_default=True, help="Translation: length penalty.")
-@click.option("--max-len-a", default=1.5, show_default=True, help="Translation: output cap a * source tokens + b.")
-@click.option("--max-len-b", default=10, show_default=True)
-@click.option("--batch-tokens", default=4000, show_default=True, help="Translation: tokens per batch.")
-@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
-              help="Translation device.")
-@click.option("--threads", default=0, show_default=True, help="Translation CPU threads (0: all cores).")
+@decoding_options(without=("batch_sentences", "quantization", "shortlist"))
 @friendly_errors
 def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50_dir, split, src_file, ref_file,
              testset_name, lines, out_dir, tokenize, comet_model, no_comet, comet_encoder, comet_batch_size,
              comet_gpus, comet_cache, comet_download, require_comet, paired_test, bootstrap_samples, ar_trials,
-             alpha, train_counts, resource_buckets, heatmap_metric, decimals, no_segments, beam, lenpen,
-             max_len_a, max_len_b, batch_tokens, backend, device, threads):
+             alpha, train_counts, resource_buckets, heatmap_metric, decimals, no_segments, decode, engine):
     """Score translations per direction: BLEU, chrF, chrF++ and COMET, with signatures.
 
     \b
@@ -88,14 +81,11 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
     heatmap PNG. COMET is read from local files only; when no model is there,
     its column says n/a and the report says why.
     """
-    from pathlib import Path
-
-    from nmt.errors import NmtError
+    # imported here, not at the top: nmt.cli loads every command module at start-up
     from nmt.evaluate.report import write_report
     from nmt.evaluate.runner import EvalConfig, evaluate as run_evaluation
     from nmt.evaluate.systems import parse_system
     from nmt.evaluate.testsets import LineRange, TestSetSource
-    from nmt.translate.backends import DecodeOptions
 
     chosen = [name for name, value in (("--model", model), ("--hyp", hyp), ("--compare", compare)) if value]
     if len(chosen) != 1:
@@ -120,8 +110,7 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
         raise NmtError(f"--src/--ref give a plain-file test set; they cannot be combined with --testset {kind}")
     source = TestSetSource(kind, LineRange.parse(lines), flores_dir=flores_dir, ml50_dir=ml50_dir, split=split,
                            src_pattern=src_file, ref_pattern=ref_file, name=testset_name)
-    options = DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen)
-    options.check()
+    decode.check()
     cfg = EvalConfig(
         systems=parsed, out_dir=Path(out_dir), testset=source, directions=directions, tokenize=tokenize,
         comet=not no_comet, comet_model=comet_model, comet_encoder=comet_encoder, comet_batch_size=comet_batch_size,
@@ -129,8 +118,8 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
         paired_tests=("bs", "ar") if paired_test == "both" else (paired_test,), bootstrap_samples=bootstrap_samples,
         ar_trials=ar_trials, alpha=alpha, train_counts=train_counts, buckets=resource_buckets,
         heatmap_metric=None if heatmap_metric == "none" else heatmap_metric, decimals=decimals,
-        segments=not no_segments, decode=options, backend=backend, device=device, threads=threads,
-        batch_tokens=batch_tokens, command={
+        segments=not no_segments, decode=decode, backend=engine.backend, device=engine.device,
+        threads=engine.threads, batch_tokens=engine.batch_tokens, command={
             "argv": ["nmt", "evaluate", *sys.argv[2:]] if sys.argv[1:2] == ["evaluate"] else None,
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in click.get_current_context().params.items()}},
     )

@@ -1,7 +1,7 @@
 """fairseq's on-disk formats, written without starting fairseq.
 
-* ``dict.txt``: one ``piece count`` line per symbol; fairseq adds the four
-  specials ``<s> <pad> </s> <unk>`` (ids 0-3) in front when it loads it.
+* ``dict.txt``: read and written by ``nmt.vocab`` (the names here are kept for
+  the callers that import them from this module).
 * ``mmap`` indexed datasets (``.bin`` + ``.idx``), the format that
   ``fairseq-preprocess --dataset-impl mmap`` writes: the ``.bin`` is the
   concatenated token ids (uint16 when the dictionary has fewer than 65,500
@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nmt.errors import NmtError
 from nmt.fileio import atomic_path
+from nmt.vocab import BOS, EOS, PAD, SPECIALS, UNK, check_dictionary_file, read_dictionary, write_dictionary
 
-SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-BOS, PAD, EOS, UNK = 0, 1, 2, 3
+# the vocabulary's names are re-exported for the callers that read them here
+__all__ = ["BOS", "EOS", "PAD", "SPECIALS", "UNK", "check_dictionary_file", "read_dictionary", "write_dictionary",
+           "best_dtype", "IndexedWriter", "read_indexed", "ids_with_eos"]
+
 _MAGIC = b"MMIDIDX\x00\x00"
 _DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.uint32): 9, np.dtype(np.int64): 5}
 _CODE_DTYPES = {code: dtype for dtype, code in _DTYPE_CODES.items()}
@@ -35,43 +37,6 @@ def best_dtype(vocab_size: int) -> np.dtype:
     if vocab_size < 4294967295:
         return np.dtype(np.uint32)
     return np.dtype(np.int64)
-
-
-def write_dictionary(path, pieces, counts=None) -> None:
-    """Write a fairseq ``dict.txt`` (symbols after the four specials)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-            for i, piece in enumerate(pieces):
-                count = 1 if counts is None else int(counts[i])
-                out.write(f"{piece} {count}\n")
-
-
-def read_dictionary(path) -> list[str]:
-    """Symbols of a fairseq ``dict.txt`` in id order, specials included (ids 0-3)."""
-    symbols = list(SPECIALS)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                line = line.rstrip("\n")
-                if not line:
-                    continue
-                piece, _, rest = line.rpartition(" ")
-                if rest == "#fairseq:overwrite":
-                    piece, _, rest = piece.rpartition(" ")
-                if not piece:
-                    raise NmtError(f"{path}: line {number} is not 'symbol count', so this is not a fairseq dict.txt")
-                symbols.append(piece)
-    except FileNotFoundError:
-        raise NmtError(f"missing dictionary {path}") from None
-    except UnicodeDecodeError as exc:
-        raise NmtError(f"{path} is not a UTF-8 fairseq dict.txt (byte {exc.start})") from None
-    return symbols
-
-
-def check_dictionary_file(path) -> None:
-    """A one-line error unless ``path`` is a readable, non-empty fairseq dictionary."""
-    if len(read_dictionary(path)) == len(SPECIALS):
-        raise NmtError(f"dictionary {path} is empty; give the dict.txt that goes with the sentencepiece model")
 
 
 class IndexedWriter:

@@ -17,7 +17,7 @@ from nmt.evaluate import metrics
 from nmt.fileio import write_json
 from nmt.training.settings import Hooks
 from nmt.translate.backends import DecodeOptions, FairseqBackend
-from nmt.translate.codec import SubwordCodec
+from nmt.vocab import SubwordCodec
 from nmt.translate.translator import Translator
 
 log = logging.getLogger("nmt.train")

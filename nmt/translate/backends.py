@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.errors import NmtError
+from nmt.fairseq_backend.inference import FairseqGenerator
 from nmt.translate.shortlist import SHORTLIST_DIR
 
 log = logging.getLogger("nmt.translate")
@@ -49,14 +50,35 @@ class DecodeOptions:
         return min(int(self.max_len_a * batch_width + self.max_len_b), max_positions - 1)
 
 
+@dataclass
+class EngineOptions:
+    """How a ``Translator`` runs and batches (everything but the search, which is ``DecodeOptions``)."""
+
+    backend: str = "auto"  # auto | fairseq | ctranslate2
+    quantization: str | None = None  # which CTranslate2 export (None: the preferred one)
+    device: str = "cpu"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads (0: all cores)
+    shortlist: bool = True  # CTranslate2: the export's vocabulary shortlists, when it has them
+    checkpoint: str | None = None  # fairseq: this checkpoint instead of the bundle's
+    batch_tokens: int = 4000  # source tokens per batch
+    batch_sentences: int | None = None  # sentences per batch (None: the backend's choice)
+
+    def translator_kwargs(self) -> dict:
+        """The keyword arguments of ``Translator(model, ...)``."""
+        return dict(backend=self.backend, device=self.device, threads=self.threads, checkpoint=self.checkpoint,
+                    quantization=self.quantization, shortlist=self.shortlist)
+
+    def batching_kwargs(self) -> dict:
+        """The batching keyword arguments of ``Translator.translate``."""
+        return dict(batch_tokens=self.batch_tokens, max_batch_sentences=self.batch_sentences)
+
+
 class FairseqBackend:
     name = "fairseq"
     # sentences per batch when the caller does not say (fairseq-interactive batches by tokens alone)
     max_batch_sentences = 128
 
     def __init__(self, bundle, checkpoint: Path, device: str, precision: str = "fp32"):
-        from nmt.fairseq_backend.inference import FairseqGenerator
-
         self.generator = FairseqGenerator.from_checkpoint(
             checkpoint, bundle.dict_path, bundle.languages, bundle.lang_tok_style, bundle.encoder_langtok,
             bundle.decoder_langtok, device=device, precision=precision, add_mask=bundle.add_mask)
@@ -115,7 +137,7 @@ class CTranslate2Backend:
         self.device = device
         self.model_dir = Path(model_dir)
         self.compute_type = compute_type
-        self.model_dim = _model_dim(bundle, model_dir)
+        self.model_dim = bundle.export_model_dim(model_dir)
         self.parallel, self.intra = ctranslate2_threads(threads) if device == "cpu" else (1, 0)
         # vocabulary shortlists (nmt export --shortlist), one per target language
         lists = self.model_dir / SHORTLIST_DIR
@@ -125,7 +147,7 @@ class CTranslate2Backend:
             self._load(None)  # a broken export fails here, not at the first batch
         self.lang_tokens = {code: langs.lang_token(code, bundle.lang_tok_style) for code in bundle.languages}
         self.strip = set(self.lang_tokens.values()) | set(bundle.tags)
-        self.max_positions = int(bundle.extra.get("max_source_positions", 1024))
+        self.max_positions = int(bundle.max_source_positions or 1024)
 
     def _load(self, tgt: str | None):
         """The CTranslate2 model, restricted to ``tgt``'s shortlist when there is one.
@@ -230,13 +252,3 @@ class CTranslate2Backend:
         for futures in pending:
             yield [self._convert(r.result()) for r in futures]
 
-
-def _model_dim(bundle, model_dir: Path) -> int:
-    """The decoder's width: recorded by ``nmt export``; for older exports, the bundle's preset's."""
-    from nmt.config import PRESETS
-    from nmt.fileio import read_json
-
-    dim = read_json(model_dir / "nmt_export.json").get("decoder_embed_dim")
-    if not dim:
-        dim = PRESETS.get(bundle.extra.get("preset"), {}).get("embed_dim", 512)
-    return int(dim)

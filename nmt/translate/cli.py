@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from nmt.cli_util import decoding_options, friendly_errors
-from nmt.translate.backends import DecodeOptions
 
 
 @click.command("translate-corpus")
@@ -28,17 +27,17 @@ from nmt.translate.backends import DecodeOptions
               help="A line longer than the model's limit: truncate it, or leave its output empty (warned).")
 @friendly_errors
 def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines, shard, workers, scores,
-                     merge_only, restart, beam, lenpen, max_len_a, max_len_b, batch_tokens, batch_sentences,
-                     backend, quantization, device, threads, shortlist, too_long):
+                     merge_only, restart, decode, engine, too_long):
     """Translate a whole corpus: resumable chunks, shards across machines, a deterministic merge."""
+    # imported here, not at the top: nmt.cli loads every command module at start-up
     from nmt.translate.corpus import CorpusJob, translate_corpus as run
 
-    options = DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen)
-    job = CorpusJob(model=model, src=src, tgt=tgt, input=input_path, chunk_lines=chunk_lines, options=options,
-                    batch_tokens=batch_tokens, batch_sentences=batch_sentences or None, too_long=too_long,
-                    backend=backend, quantization=quantization, shortlist=shortlist, scores=scores)
-    summary = run(job, output_path, work=work, shard=shard, workers=workers, device=device, threads=threads,
-                  merge_only=merge_only, restart=restart)
+    job = CorpusJob(model=model, src=src, tgt=tgt, input=input_path, chunk_lines=chunk_lines, options=decode,
+                    batch_tokens=engine.batch_tokens, batch_sentences=engine.batch_sentences, too_long=too_long,
+                    backend=engine.backend, quantization=engine.quantization, shortlist=engine.shortlist,
+                    scores=scores)
+    summary = run(job, output_path, work=work, shard=shard, workers=workers, device=engine.device,
+                  threads=engine.threads, merge_only=merge_only, restart=restart)
     state = f"written to {output_path}" if summary["merged"] else "other shards still to run"
     click.echo(f"translate-corpus: {summary['lines']:,} lines in {summary['chunks']} chunks; shard "
                f"{summary['shard']}: {summary['chunks_translated']} translated now, {summary['chunks_done_before']} "

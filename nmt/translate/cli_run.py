@@ -3,13 +3,33 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tqdm import tqdm
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open
 from nmt.translate import stream
-from nmt.translate.translator import Translator
+from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.translator import Translation, Translator
+
+
+@dataclass
+class TranslateRun:
+    """One ``nmt translate``: the model, the languages, input and output, and how to decode."""
+
+    model: str
+    src: str | None = None
+    tgt: str | None = None  # one or more target languages, comma-separated
+    input_path: str = "-"  # - for stdin
+    output_path: str = "-"  # - for stdout; with several targets, {tgt} in the name or a .TGT suffix
+    tsv: bool = False  # lines are src<TAB>tgt<TAB>text
+    fmt: str = "text"  # text | jsonl
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    too_long: str = "skip"  # skip (empty output + warning) | truncate
 
 
 def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
@@ -22,11 +42,10 @@ def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
     return {t: f"{output_path}.{t}" for t in targets}
 
 
-def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, batch_tokens, too_long, backend,
-                  quantization, device, threads, checkpoint, batch_sentences: int | None = None,
-                  shortlist: bool = True) -> None:
-    bundle = Bundle.load(model, need_checkpoint=False)
-    if tsv:
+def run_translate(run: TranslateRun) -> None:
+    src, tgt, output_path, options, engine = run.src, run.tgt, run.output_path, run.decode, run.engine
+    bundle = Bundle.load(run.model, need_checkpoint=False)
+    if run.tsv:
         if src or tgt:
             raise NmtError("--tsv takes the languages from each line; drop --src/--tgt")
         targets = ["*"]
@@ -39,64 +58,57 @@ def run_translate(model, src, tgt, input_path, output_path, tsv, fmt, options, b
             raise NmtError(f"--tgt {tgt!r} names no language; give one or more codes, e.g. --tgt de_DE,ja_XX")
         for target in targets:
             bundle.check_language(target, "target language")
-        if len(targets) > 1 and output_path == "-" and fmt == "text":
+        if len(targets) > 1 and output_path == "-" and run.fmt == "text":
             raise NmtError("several targets to stdout need --format jsonl, or -o FILE (one file per target)")
     options.check()
-    if batch_tokens < 1:
-        raise NmtError(f"--batch-tokens must be >= 1, got {batch_tokens}")
-    if threads < 0:
-        raise NmtError(f"--threads must be >= 0 (0: all cores), got {threads}")
-    if input_path != "-" and not Path(input_path).is_file():
-        raise NmtError(f"input file {input_path} does not exist")
-    translator = Translator(bundle, backend=backend, device=device, threads=threads, checkpoint=checkpoint,
-                            quantization=quantization, shortlist=shortlist)
+    if engine.batch_tokens < 1:
+        raise NmtError(f"--batch-tokens must be >= 1, got {engine.batch_tokens}")
+    if engine.threads < 0:
+        raise NmtError(f"--threads must be >= 0 (0: all cores), got {engine.threads}")
+    if run.input_path != "-" and not Path(run.input_path).is_file():
+        raise NmtError(f"input file {run.input_path} does not exist")
+    translator = Translator(bundle, **engine.translator_kwargs())
     outputs = _output_paths(output_path, targets)
     to_file = output_path != "-"
     with contextlib.ExitStack() as stack:
         handles = {}
         for target, path in outputs.items():
             handles[target] = sys.stdout if path == "-" else stack.enter_context(atomic_open(path))
-        if input_path == "-":
+        if run.input_path == "-":
             chunks = stream.stream_chunks(stream.stdin_binary())
             total = None
         else:
-            handle = stack.enter_context(open(input_path, "rb"))
+            handle = stack.enter_context(open(run.input_path, "rb"))
             chunks = stream.file_chunks(handle)
-            total = sum(1 for _ in open(input_path, "rb")) * len(targets)
+            total = sum(1 for _ in open(run.input_path, "rb")) * len(targets)
         progress = None
         if to_file:
-            from tqdm import tqdm
-
             progress = stack.enter_context(tqdm(total=total, desc="translate", unit="line", file=sys.stderr,
                                                 disable=None, leave=False))
         number = 1
         for chunk in chunks:
             for target, out in handles.items():
-                if tsv:
-                    lines_out = _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt,
-                                               progress, batch_sentences)
+                if run.tsv:
+                    lines_out = _translate_tsv(translator, chunk, number, run, progress)
                 else:
-                    results = translator.translate(chunk, src, target, options, batch_tokens=batch_tokens,
-                                                   max_batch_sentences=batch_sentences, too_long=too_long,
-                                                   first_line_number=number, progress=progress)
+                    results = translator.translate(chunk, src, target, options, too_long=run.too_long,
+                                                   first_line_number=number, progress=progress,
+                                                   **engine.batching_kwargs())
                     lines_out = []
                     for offset, (line, result) in enumerate(zip(chunk, results)):
                         if result.warning:
                             print(f"nmt: warning: {result.warning}", file=sys.stderr)
                         lines_out.append(stream.format_jsonl(number + offset, src, target, line, result,
-                                                             options.nbest > 1) if fmt == "jsonl" else result.text)
+                                                             options.nbest > 1) if run.fmt == "jsonl" else result.text)
                 out.write("".join(line + "\n" for line in lines_out))
                 out.flush()
             number += len(chunk)
 
 
-def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, fmt, progress,
-                   batch_sentences=None) -> list[str]:
+def _translate_tsv(translator, chunk, number, run: TranslateRun, progress) -> list[str]:
     parsed = [stream.parse_tsv(line, number + i) for i, line in enumerate(chunk)]
     out: list = [None] * len(chunk)
     groups: dict = {}
-    from nmt.translate.translator import Translation
-
     for i, (src, tgt, text, error) in enumerate(parsed):
         if error is None:
             for role, code in (("source language", src), ("target language", tgt)):
@@ -110,9 +122,8 @@ def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, f
             continue
         groups.setdefault((src, tgt), []).append(i)
     for (src, tgt), ids in groups.items():
-        results = translator.translate([parsed[i][2] for i in ids], src, tgt, options, batch_tokens=batch_tokens,
-                                       max_batch_sentences=batch_sentences,
-                                       too_long=too_long, first_line_number=number)
+        results = translator.translate([parsed[i][2] for i in ids], src, tgt, run.decode, too_long=run.too_long,
+                                       first_line_number=number, **run.engine.batching_kwargs())
         for i, result in zip(ids, results):
             if result.warning:
                 # the translator numbers lines within its group; report the real line
@@ -121,6 +132,7 @@ def _translate_tsv(translator, chunk, number, options, batch_tokens, too_long, f
             out[i] = (src, tgt, parsed[i][2], result)
     if progress is not None:
         progress.update(len(chunk))
-    if fmt == "jsonl":
-        return [stream.format_jsonl(number + i, s, t, text, r, options.nbest > 1) for i, (s, t, text, r) in enumerate(out)]
+    if run.fmt == "jsonl":
+        return [stream.format_jsonl(number + i, s, t, text, r, run.decode.nbest > 1)
+                for i, (s, t, text, r) in enumerate(out)]
     return [r.text for _, _, _, r in out]

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from nmt import langs
+from nmt.data.corpus import discover_raw
 from nmt.errors import NmtError
 from nmt.fileio import iter_lines_bytes, write_lines
+from nmt.vocab import SPECIALS, SubwordCodec
 
 log = logging.getLogger("nmt.shortlist")
 
@@ -49,8 +51,6 @@ class ShortlistOptions:
 def _target_files(data: Path, bundle) -> dict[str, list[Path]]:
     """For each target language of the bundle's directions, its side of the training bitext
     under a prepared data directory (its ``clean/`` stage) or an ML50-layout directory."""
-    from nmt.data.corpus import discover_raw
-
     root = data / "clean" if (data / "clean").is_dir() else data
     if not root.is_dir():
         raise NmtError(f"--shortlist {data}: not a directory; give the data directory of nmt prepare "
@@ -102,15 +102,11 @@ def _count(codec, path: Path, max_lines: int, vocab: int) -> tuple[np.ndarray, i
 
 def build_shortlists(bundle, data: str | os.PathLike, options: ShortlistOptions | None = None) -> tuple[dict, dict]:
     """Per target language, the lines of a CTranslate2 vocabulary map; and a summary."""
-    from nmt.fairseq_backend.binarize import SPECIALS
-    from nmt.translate.codec import SubwordCodec
-
     options = options or ShortlistOptions()
     options.check()
     data = Path(data)
     files = _target_files(data, bundle)
-    codec = SubwordCodec(bundle.spm_path, bundle.dict_path, bundle.extra.get("normalization", "NFC"),
-                         threads=os.cpu_count() or 1)
+    codec = SubwordCodec.for_bundle(bundle, threads=os.cpu_count() or 1)
     symbols = codec.symbols
     # specials are CTranslate2's own fixed candidates; a token with whitespace cannot be written
     usable = np.array([i >= len(SPECIALS) and not any(ch.isspace() for ch in s) for i, s in enumerate(symbols)])

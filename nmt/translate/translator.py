@@ -17,9 +17,8 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
-from nmt.export import ctranslate2_dirs, export_is_current
 from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
-from nmt.translate.codec import SubwordCodec
+from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
 
@@ -71,12 +70,10 @@ class Translator:
             import torch
 
             torch.set_num_threads(self.threads)
-        self.codec = SubwordCodec(self.bundle.spm_path, self.bundle.dict_path,
-                                  self.bundle.extra.get("normalization", "NFC"), threads=self.threads,
-                                  tags=self.bundle.tags)
-        converted = ctranslate2_dirs(self.bundle)
+        self.codec = SubwordCodec.for_bundle(self.bundle, threads=self.threads)
+        converted = self.bundle.ctranslate2_exports()
         if backend == "auto":
-            stale = [q for q, d in converted.items() if not export_is_current(self.bundle, d)]
+            stale = [q for q, d in converted.items() if not self.bundle.export_is_current(d)]
             if stale and checkpoint is None:
                 log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
                             ", ".join(stale), self.bundle.checkpoint)
@@ -95,7 +92,7 @@ class Translator:
             if quantization not in converted:
                 raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
                                f"available: {', '.join(converted)}")
-            if not export_is_current(self.bundle, converted[quantization]):
+            if not self.bundle.export_is_current(converted[quantization]):
                 raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
                                f"checkpoint than {self.bundle.checkpoint}; re-run nmt export --force")
             # "default": CTranslate2 runs the export's type, or the nearest one the device supports

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
-from nmt.cli_util import friendly_errors
+from nmt.cli_util import decoding_options, friendly_errors
 from nmt.errors import NmtError
+from nmt.fileio import write_lines
 
 
 @click.command("package")
@@ -28,37 +29,29 @@ from nmt.errors import NmtError
 @click.option("--tgt-lang", help="Target language (e.g. de) when the test set does not say.")
 @click.option("--format", "fmt", type=click.Choice(["same", "xml", "txt", "jsonl"]), default="same",
               show_default=True, help="Submission format (same: the test set's).")
-@click.option("--beam", default=5, show_default=True)
-@click.option("--lenpen", default=1.0, show_default=True, help="Length penalty.")
-@click.option("--max-len-a", default=1.5, show_default=True, help="Output cap: a * source tokens + b.")
-@click.option("--max-len-b", default=10, show_default=True)
-@click.option("--batch-tokens", default=4000, show_default=True, help="Tokens per batch.")
+@decoding_options(without=("batch_sentences", "quantization", "shortlist"))
 @click.option("--too-long", type=click.Choice(["truncate", "skip"]), default="truncate", show_default=True,
               help="A unit longer than the model's limit: translate its beginning, or leave it empty.")
-@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True, help="CPU threads (0: all cores).")
 @click.option("--allow-empty", is_flag=True, help="Accept empty hypotheses for non-empty sources (warned).")
 @click.option("--description", help="A sentence about the system for the model card.")
 @click.option("--force", is_flag=True, help="Overwrite an existing archive.")
 @friendly_errors
 def package(test_sets, output, team, system, primary, constrained, model, hyps, hyp_system, docs, src_lang,
-            tgt_lang, fmt, beam, lenpen, max_len_a, max_len_b, batch_tokens, too_long, backend, device, threads,
-            allow_empty, description, force):
+            tgt_lang, fmt, decode, engine, too_long, allow_empty, description, force):
     """Translate WMT test sets (XML, txt + docs, JSONL) and write a submission archive.
 
     The archive holds the submission file(s), metadata.json and MODEL_CARD.md.
     Every segment gets exactly one hypothesis; canary lines are copied unchanged.
     """
-    from nmt.translate.backends import DecodeOptions
+    # imported here, not at the top: nmt.cli loads every command module at start-up
     from nmt.wmt.package import PackageConfig, build_package
 
-    options = DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, len_penalty=lenpen)
     cfg = PackageConfig(test_sets=list(test_sets), output=output, team=team, system=system, constrained=constrained,
                         primary=primary, model=model, hyps=list(hyps), docs=docs, src_lang=src_lang,
-                        tgt_lang=tgt_lang, fmt=fmt, hyp_system=hyp_system, options=options,
-                        batch_tokens=batch_tokens, too_long=too_long, backend=backend, device=device,
-                        threads=threads, allow_empty=allow_empty, description=description, force=force)
+                        tgt_lang=tgt_lang, fmt=fmt, hyp_system=hyp_system, options=decode,
+                        batch_tokens=engine.batch_tokens, too_long=too_long, backend=engine.backend,
+                        device=engine.device, threads=engine.threads, allow_empty=allow_empty,
+                        description=description, force=force)
     meta = build_package(cfg)
     files = ", ".join(f"{f['path']} ({f['segments']} segments)" for f in meta["files"])
     click.echo(f"submission archive: {output} | {files} | {meta['n_warnings']} warnings", err=True)
@@ -75,8 +68,10 @@ def package(test_sets, output, team, system, primary, constrained, model, hyps, 
 def unwrap(xml_file, output_dir, prefix, skip_testsuites, force):
     """Extract plain text from a WMT XML file: PREFIX.src.LANG, PREFIX.docs, PREFIX.ref.TRANSLATOR.LANG and
     PREFIX.hyp.SYSTEM.LANG, one line per source segment, so any scorer can read them."""
-    from nmt.fileio import write_lines
-    from nmt.wmt.formats import detect_format, read_xml, unwrap as run_unwrap
+    # imported here, not at the top: nmt.cli loads every command module at start-up
+    from nmt.wmt.testset import detect_format
+    from nmt.wmt.unwrap import unwrap as run_unwrap
+    from nmt.wmt.xml_format import read_xml
 
     path = Path(xml_file)
     if not path.is_file():

@@ -18,6 +18,7 @@ about: on stderr and in ``metadata.json`` (``files[].unk_hypotheses`` and
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -28,8 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nmt import __version__, langs
+from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import atomic_path, sha256_file
+from nmt.translate.backends import DecodeOptions
+from nmt.translate.translator import Translator
+from nmt.vocab import SPECIALS, UNK
 from nmt.wmt import formats
 from nmt.wmt.formats import TestSet
 
@@ -40,7 +45,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 _EXTENSIONS = {"xml": "xml", "txt": "txt", "jsonl": "jsonl"}
 # region/script variants that must not fall back to the ISO code's ML50 language
 _NOT_THE_SAME = {"zh_TW", "zh_HK", "zh_Hant", "zh-TW", "zh-HK", "zh-Hant"}
-UNK_MARKERS = ("<unk>", "\u2047")  # fairseq's unknown symbol, and sentencepiece's surface form of it ("⁇")
+UNK_MARKERS = (SPECIALS[UNK], "\u2047")  # fairseq's unknown symbol, and sentencepiece's surface form of it ("⁇")
 _UNK_LISTED = 3  # segments named in the warning
 
 
@@ -180,8 +185,6 @@ def _bundle_info(translator, options, cfg) -> dict:
 
 def build_package(cfg: PackageConfig) -> dict:
     """Read, translate (or load), validate and archive; returns the metadata written."""
-    from nmt.translate.backends import DecodeOptions
-
     check_config(cfg)
     options = cfg.options or DecodeOptions()
     testsets = [formats.read_test_set(path, cfg.docs, cfg.src_lang, cfg.tgt_lang) for path in cfg.test_sets]
@@ -195,9 +198,6 @@ def build_package(cfg: PackageConfig) -> dict:
 
     model_info, translator = None, None
     if cfg.model:
-        from nmt.bundle import Bundle
-        from nmt.translate.translator import Translator
-
         bundle = Bundle.load(cfg.model)
         for testset in testsets:  # fail on an unsupported language before loading the model
             for src, tgt in testset.pairs():
@@ -253,8 +253,6 @@ def build_package(cfg: PackageConfig) -> dict:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 

@@ -17,7 +17,7 @@ from nmt.fairseq_backend import binarize
 from nmt.fairseq_backend.surgery import parameter_count, remap_vocabulary, save_state
 from nmt.fileio import read_lines, write_lines
 from nmt.pretrained import check_vocabulary_fits, expected_rows
-from nmt.translate.codec import SubwordCodec
+from nmt.vocab import SubwordCodec
 
 
 # ----------------------------------------------------------------------------- language extension
