@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from nmt import langs
 from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.data import lid as language_id
+from nmt.errors import NmtError
 
 _CONTROL_TO_SPACE = {"\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
 _WHITESPACE = re.compile(r"\s+")
@@ -77,8 +78,6 @@ class FilterConfig:
     lid_threshold: float = language_id.DEFAULT_THRESHOLD
 
     def check(self) -> None:
-        from nmt.errors import NmtError
-
         if self.normalization not in NORMALIZATION_FORMS:
             raise NmtError(
                 f"normalization must be one of {', '.join(NORMALIZATION_FORMS)}, "

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt import langs
+from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.evaluate import metrics, target_checks
+from nmt.evaluate import metrics, significance as sig, target_checks
 from nmt.evaluate.groups import Buckets, english_side, load_train_counts
 from nmt.evaluate.systems import BundleTranslator, System, read_hypotheses, unique_names
 from nmt.evaluate.testsets import TestSet, TestSetSource, all_pairs
@@ -142,8 +143,6 @@ def choose_directions(cfg: EvalConfig, translators: dict) -> tuple[list[tuple[st
     keyword = spec or ("trained" if bundles else "all")
     candidates: list[tuple[str, str]] | None = None
     for system in bundles:
-        from nmt.bundle import Bundle
-
         bundle = Bundle.load(system.path, need_checkpoint=False)
         pairs = bundle.direction_pairs() if keyword == "trained" else all_pairs(bundle.languages)
         candidates = pairs if candidates is None else [p for p in candidates if p in pairs]
@@ -240,8 +239,6 @@ def _training_info(cfg: EvalConfig, systems) -> tuple[dict, set | None]:
         return load_train_counts(cfg.train_counts), None
     for system in systems:
         if system.translates and (system.path / "training.json").is_file():
-            from nmt.bundle import Bundle
-
             trained = set(Bundle.load(system.path, need_checkpoint=False).directions)
             return load_train_counts(system.path / "training.json"), trained
     return {}, None
@@ -317,8 +314,6 @@ def _score_comet(scorer, results: list[DirectionResult], state: dict) -> None:
 
 
 def _paired_tests(cfg: EvalConfig, results, systems, with_comet: bool) -> dict:
-    from nmt.evaluate import significance as sig
-
     names = [s.name for s in systems]
     summary = {}
     for test in cfg.paired_tests:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import langs
+from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import read_lines
 
@@ -146,8 +147,6 @@ class BundleTranslator:
         return self._translator
 
     def bundle_languages(self) -> list[str]:
-        from nmt.bundle import Bundle
-
         return list(Bundle.load(self.system.path, need_checkpoint=False).languages)
 
     def translate(self, testset) -> tuple[list[str], list[str]]:
