@@ -24,7 +24,7 @@ from nmt.vocab import SPECIALS, UNK, check_dictionary_file, read_dictionary, wri
 # ------------------------------------------------------------------------------------- the bundle's exports
 
 def _bundle(tmp_path) -> Bundle:
-    bundle = Bundle(path=tmp_path, languages=["de_DE", "en_XX"], extra={"preset": "small"})
+    bundle = Bundle(path=tmp_path, languages=["de_DE", "en_XX"], preset="small")
     bundle.checkpoint_path.parent.mkdir()
     bundle.checkpoint_path.write_bytes(b"weights" * 100)
     return bundle
