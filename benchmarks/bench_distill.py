@@ -32,9 +32,11 @@ DIRECTIONS = "de_DE-en_XX,en_XX-de_DE,bn_IN-en_XX,en_XX-bn_IN"
 
 def teacher(args, work: Path) -> dict:
     data, model = work / "data-teacher", work / "teacher"
-    run([BIN / "nmt", "prepare", "--raw", SHARED / "ml50-mini" / "raw", "--eval-set", SHARED / "flores200" / "devtest",
-         "--out", data, "--pairs", DIRECTIONS, "--vocab-size", "12000", "--workers", "2"])
-    if not (args.reuse_teacher and (model / "training.json").is_file()):
+    reuse = args.reuse_teacher and (model / "training.json").is_file()
+    if not reuse:  # (a finished teacher keeps the data it was trained on)
+        run([BIN / "nmt", "prepare", "--raw", SHARED / "ml50-mini" / "raw", "--eval-set",
+             SHARED / "flores200" / "devtest", "--out", data, "--pairs", DIRECTIONS, "--vocab-size", "12000",
+             "--workers", "2"])
         sets = ["model.preset=small", f"training.max_time_minutes={args.teacher_minutes}",
                 "training.max_updates=1000000", "training.threads=1", "validation.every_updates=500",
                 "checkpoint.every_updates=500"]
@@ -113,7 +115,18 @@ def main() -> None:
     filters = {d: json.loads((work / "kd" / "distill" / f"{d}.kept.filter.json").read_text())
                for d in DIRECTIONS.split(",")}
     kept = ", ".join(f"{d} {f['kept']:,}/{f['lines']:,}" for d, f in filters.items())
-    bt_filter = json.loads((work / "bt" / "bt" / "kept.filter.json").read_text())
+    bt_record = work / "bt" / "synthetic" / "kept.filter.json"
+    bt_kept = (f"kept {json.loads(bt_record.read_text())['kept']:,} after filtering" if bt_record.is_file() else
+               "the filter's own record of this run was lost (an earlier version of the recipe wrote it into the "
+               "model's run directory, which was reset; fixed)")
+    def best(run: Path) -> str:
+        info = json.loads((run / "training.json").read_text())
+        last = (info.get("validations") or [{}])[-1]
+        per = ", ".join(f"{d} {v:.1f}" for d, v in (last.get("chrf") or {}).items())
+        return f"{run.name}: avg {last.get('avg_chrf')} ({per})"
+
+    validation = "; ".join(best(r) for r in (work / "teacher", work / "kd" / "student", work / "kd" / "student-original",
+                                             work / "bt" / "bt", work / "bt" / "baseline"))
     body = f"""
 Machine: {machine()}.
 Command: `.venv/bin/python benchmarks/bench_distill.py --teacher-minutes {args.teacher_minutes:g} --max-lines {args.max_lines} --student-updates {args.student_updates} --mono-lines {args.mono_lines} --threads {args.threads}{' --reuse-teacher' if args.reuse_teacher else ''}{' --parallel' if args.parallel else ''}`
@@ -139,12 +152,15 @@ Recipe wall time {distill_s / 60:.1f} min.
 ### (b) Back-translation for bn_IN -> en_XX
 
 recipes/back_translation.sh: {args.mono_lines:,} English lines (the de_DE-en_XX pair's English side, after
-the distillation subset) translated into Bengali by the teacher (beam 5); kept {bt_filter['kept']:,} after
-filtering; tagged ({bt_manifest['tags']}) and added to the {bt_dir['train_real']:,} real pairs
+the distillation subset) translated into Bengali by the teacher (beam 5); {bt_kept};
+after nmt prepare's own filters {bt_dir['synthetic']['available']:,} synthetic pairs remained, tagged ({bt_manifest['tags']}) and added to the {bt_dir['train_real']:,} real pairs
 ({bt_dir['train_synthetic']:,} synthetic). Both systems: tiny preset, bn_IN->en_XX only, {args.student_updates}
 updates, the teacher's vocabulary. Recipe wall time {bt_s / 60:.1f} min.
 
-{_demote(bt_report)}"""
+{_demote(bt_report)}
+In-domain validation chrF at the end of training (the first 100 held-out training pairs per direction,
+real references, decoded as `nmt train` validates with quickstart.yaml's settings): {validation}.
+"""
     update_results("Distillation and back-translation (recipes/distill.sh, recipes/back_translation.sh)", body)
     print(body)
 

@@ -42,17 +42,17 @@ back_translate() {
   if ! ls -d "$MODEL"/ctranslate2* >/dev/null 2>&1; then
     "$NMT" export --model "$MODEL" --quantization int8
   fi
-  mkdir -p "$WORKDIR/bt"
-  if [ "$MONO_LINES" -gt 0 ]; then head -n "$MONO_LINES" "$MONO" > "$WORKDIR/bt/mono.$TGT"
-  else cp "$MONO" "$WORKDIR/bt/mono.$TGT"; fi
-  "$NMT" translate-corpus --model "$MODEL" --src "$TGT" --tgt "$SRC" --input "$WORKDIR/bt/mono.$TGT" \
-    --output "$WORKDIR/bt/mono.$SRC" --scores --beam "$BEAM" --threads "$THREADS"
+  mkdir -p "$WORKDIR/synthetic"
+  if [ "$MONO_LINES" -gt 0 ]; then head -n "$MONO_LINES" "$MONO" > "$WORKDIR/synthetic/mono.$TGT"
+  else cp "$MONO" "$WORKDIR/synthetic/mono.$TGT"; fi
+  "$NMT" translate-corpus --model "$MODEL" --src "$TGT" --tgt "$SRC" --input "$WORKDIR/synthetic/mono.$TGT" \
+    --output "$WORKDIR/synthetic/mono.$SRC" --scores --beam "$BEAM" --threads "$THREADS"
 }
 
 filter_outputs() {
-  "$NMT" data filter-translations --src "$WORKDIR/bt/mono.$TGT" --hyp "$WORKDIR/bt/mono.$SRC" \
-    --scores "$WORKDIR/bt/mono.$SRC.scores" --drop-worst "$DROP_WORST" --max-ratio "$MAX_RATIO" \
-    --src-lang "$TGT" --tgt-lang "$SRC" --out "$WORKDIR/bt/kept"
+  "$NMT" data filter-translations --src "$WORKDIR/synthetic/mono.$TGT" --hyp "$WORKDIR/synthetic/mono.$SRC" \
+    --scores "$WORKDIR/synthetic/mono.$SRC.scores" --drop-worst "$DROP_WORST" --max-ratio "$MAX_RATIO" \
+    --src-lang "$TGT" --tgt-lang "$SRC" --out "$WORKDIR/synthetic/kept"
 }
 
 prepare_data() {
@@ -68,7 +68,7 @@ prepare_data() {
       if [ "$kind" = bt ]; then
         [ -n "$SYNTHETIC_RATIO" ] && echo "synthetic_ratio: $SYNTHETIC_RATIO"
         echo "synthetic:"
-        echo "  $DIRECTION: [{corpus: $WORKDIR/bt/kept, kind: back-translation}]"
+        echo "  $DIRECTION: [{corpus: $WORKDIR/synthetic/kept, kind: back-translation}]"
       fi
     } > "$WORKDIR/$kind.yaml"
     "$NMT" prepare --manifest "$WORKDIR/$kind.yaml" --out "$WORKDIR/data-$kind" --pairs "$DIRECTION" \
