@@ -158,6 +158,7 @@ def test_codec_never_outputs_the_tag(tagged):
     assert corpus.BT_TAG not in codec.ids_to_pieces(codec.output_ids(with_tag))
 
 
+@pytest.mark.slow  # trains and exports its own model; CI runs it with -m slow
 def test_trained_bundle_keeps_the_tag_and_translation_suppresses_it(tagged, tmp_path):
     """Train a few updates on the tagged data: the bundle lists the tag, CTranslate2 is told never to
     generate it, and translations come out without it (both backends)."""
