@@ -25,16 +25,7 @@ from nmt.data import readers
 from nmt.data import spm as spm_lib
 from nmt.data.clean_stage import synthetic_path
 from nmt.fairseq_backend import binarize
-
-
-def piece_table(processor, symbols: list[str]) -> np.ndarray:
-    """Map every sentencepiece id to its dictionary id (``<unk>`` when the dictionary lacks it)."""
-    index = {s: i for i, s in enumerate(symbols)}
-    table = np.full(processor.get_piece_size(), binarize.UNK, dtype=np.int64)
-    for i in range(processor.get_piece_size()):
-        table[i] = index.get(processor.id_to_piece(i), binarize.UNK)
-    table[processor.unk_id()] = binarize.UNK
-    return table
+from nmt.vocab import piece_table
 
 
 class _Encoder:
@@ -54,9 +45,9 @@ class _Encoder:
         read = 0
         for batch in readers.iter_chunks(text_path, self.chunk):
             count = len(batch)
-            if keep is not None:
-                chosen = keep[(keep >= read) & (keep < read + count)] - read
-                batch = [batch[i] for i in chosen]
+            if keep is not None:  # the sorted line numbers that fall in this chunk
+                lo, hi = np.searchsorted(keep, [read, read + count])
+                batch = [batch[i] for i in keep[lo:hi] - read]
             read += count
             batch = [line.decode("utf-8") for line in batch]
             for k in range(n):

@@ -12,7 +12,7 @@ the pairs worth learning from:
 
 The result is a line-aligned pair of files ``PREFIX.{src}`` / ``PREFIX.{tgt}`` (a
 corpus entry for a manifest's ``synthetic:`` section) and ``PREFIX.filter.json`` with
-the counts. Memory: one float and one flag per line (the scores' ranking), never the text.
+the counts. Memory: a score, an index and a flag per line (the ranking), never the text.
 """
 from __future__ import annotations
 

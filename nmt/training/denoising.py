@@ -15,7 +15,6 @@ from pathlib import Path
 from nmt import langs
 from nmt.config import TrainConfig
 from nmt.data import spm as spm_lib
-from nmt.data.bin_stage import piece_table
 from nmt.data.clean import normalize
 from nmt.data.manifest import PreparedData
 from nmt.data.stages import file_stamp, fingerprint
@@ -27,6 +26,7 @@ from nmt.fileio import atomic_open, read_json, read_lines, write_json
 from nmt.training.hooks import TrainHooks
 from nmt.training.rundir import RunDir
 from nmt.training.settings import LoopSettings
+from nmt.vocab import piece_table
 
 DENOISE_DIR = "denoise-data"
 
