@@ -38,7 +38,8 @@ from nmt.data.manifest import FORMAT_VERSION
 from nmt.data import stages
 from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
-from nmt.fileio import OutputLock, write_json
+from nmt.fileio import write_json
+from nmt.locks import OutputLock
 
 log = logging.getLogger("nmt.prepare")
 

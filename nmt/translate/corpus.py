@@ -38,7 +38,8 @@ from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, atomic_open, count_lines, sha256_file, write_json
+from nmt.fileio import atomic_open, count_lines, sha256_file, write_json
+from nmt.locks import OutputLock
 from nmt.translate.backends import DecodeOptions
 from nmt.translate.stream import decode_line
 from nmt.workers import worker_pool
