@@ -1,31 +1,21 @@
 """Request and response bodies of the HTTP APIs (they make the OpenAPI schema at ``/openapi.json``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one server accepts; ``nmt serve`` options fill it."""
-
-    max_lines: int = 128  # texts per request
-    max_chars: int = 20_000  # characters per request, all texts together
-    max_beam: int = 10
-    default_beam: int = 5
-    # output length cap, a * source tokens + b, as nmt translate's --max-len-a/--max-len-b
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    timeout_s: float = 60.0  # per request, queueing included
-    queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
-    batch_window_ms: float = 5.0
-    max_merge_lines: int = 256
-
-    @property
-    def max_body_bytes(self) -> int:
-        # UTF-8 takes up to 4 bytes a character, JSON escapes up to 6 (\\uXXXX); plus room for the rest
-        return self.max_chars * 6 + 64 * 1024
+def check_text(text: str, where: str) -> str:
+    """A text a request may carry: no lone surrogate (JSON's ``"\\ud800"``), which is no character and
+    cannot be encoded; refused here, per request, before it can reach a shared batch."""
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise ValueError(f"{where} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, "
+                         "which is not a character; send valid Unicode")
+    return text
 
 
 class TranslateRequest(BaseModel):
@@ -38,6 +28,11 @@ class TranslateRequest(BaseModel):
     nbest: int = Field(1, ge=1, description="Hypotheses per line, best first (at most beam).")
     model: str | None = Field(None, description="Model id (GET /v1/models); default: the first that has both "
                                                 "languages.")
+
+    @field_validator("texts")
+    @classmethod
+    def _valid_texts(cls, texts: list[str]) -> list[str]:
+        return [check_text(text, f"text {i}") for i, text in enumerate(texts, 1)]
 
 
 class Hypothesis(BaseModel):
@@ -60,6 +55,8 @@ class TranslateResponse(BaseModel):
     source: str = Field(description="The source language as the model's ML50 code.")
     target: str
     translations: list[TranslationOut]
+    warning: str | None = Field(None, description="Set when the model was not trained on this direction "
+                                                  "(zero-shot): expect poor output.")
 
 
 class ModelInfo(BaseModel):
@@ -82,12 +79,31 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str]
+    q: str | list[str] = Field(description="Text or texts; a line break in a text is kept (each line is "
+                                            "translated on its own).")
     source: str
     target: str
     format: str = "text"
-    alternatives: int = Field(0, ge=0)
+    alternatives: int = Field(0, ge=0, description="How many alternative translations to add per text.")
     api_key: str | None = None
+
+    @field_validator("q")
+    @classmethod
+    def _valid_q(cls, q):
+        if isinstance(q, str):
+            return check_text(q, "q")
+        return [check_text(text, f"q[{i}]") for i, text in enumerate(q)]
+
+
+class LibreTranslateResponse(BaseModel):
+    translatedText: str | list[str] = Field(description="One translation per text (a string for a string q).")
+    alternatives: list[str] | list[list[str]] | None = Field(None, description="With alternatives > 0.")
+
+
+class LibreLanguage(BaseModel):
+    code: str = Field(description="ISO 639-1 code.")
+    name: str
+    targets: list[str] = Field(description="The codes this language is translated into (trained directions).")
 
 
 class ErrorBody(BaseModel):

@@ -16,13 +16,17 @@ from nmt.translate.shortlist import SHORTLIST_DIR
 
 log = logging.getLogger("nmt.translate")
 
+# A sentence's source length is rounded up to a multiple of this many tokens before its output
+# cap is computed, so that sentences of similar length share a cap and can share a batch.
+CAP_STEP = 8
+
 
 @dataclass
 class DecodeOptions:
     beam: int = 5
     nbest: int = 1
-    # output length cap, fairseq's rule: a * (longest source of the batch, counting its language
-    # token and </s>) + b tokens, the target-language token included
+    # output length cap of each sentence: a * (its source tokens, counting its language token and
+    # </s>, rounded up to a multiple of CAP_STEP) + b tokens, the target-language token included
     max_len_a: float = 1.5
     max_len_b: int = 10
     len_penalty: float = 1.0
@@ -45,9 +49,13 @@ class DecodeOptions:
         if self.temperature <= 0:
             raise NmtError(f"--temperature must be > 0, got {self.temperature}")
 
-    def max_len(self, batch_width: int, max_positions: int) -> int:
-        """fairseq's cap for a batch whose longest source has ``batch_width`` tokens."""
-        return min(int(self.max_len_a * batch_width + self.max_len_b), max_positions - 1)
+    def max_len(self, source_tokens: int, max_positions: int) -> int:
+        """The output cap of one sentence whose source has ``source_tokens`` tokens (language token and
+        </s> counted): fairseq's rule, a * tokens + b, with the tokens rounded up to a multiple of
+        ``CAP_STEP``, at most ``max_positions - 1``. It depends on the sentence alone, never on the other
+        sentences of its batch (batches never mix caps), so batching cannot change a translation."""
+        width = -(-source_tokens // CAP_STEP) * CAP_STEP
+        return int(min(self.max_len_a * width + self.max_len_b, max_positions - 1))
 
 
 @dataclass
@@ -77,6 +85,7 @@ class FairseqBackend:
     name = "fairseq"
     # sentences per batch when the caller does not say (fairseq-interactive batches by tokens alone)
     max_batch_sentences = 128
+    parallel = 1  # batches decoded at a time (torch parallelises inside a batch)
 
     def __init__(self, bundle, checkpoint: Path, device: str, precision: str = "fp32"):
         self.generator = FairseqGenerator.from_checkpoint(
@@ -92,12 +101,18 @@ class FairseqBackend:
     def max_source_tokens(self) -> int:
         return self.generator.max_source_tokens()
 
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (see ``DecodeOptions.max_len``)."""
+        langtok = 1 if self.generator.encoder_langtok else 0
+        return opts.max_len(n_ids + langtok + 1, self.generator.max_source_positions)
+
     def batch_sentences(self, opts: DecodeOptions) -> int:
         return self.max_batch_sentences
 
     def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+        cap = max(self.output_cap(len(ids), opts) for ids in batch)
         results = self.generator.generate(
-            batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=opts.max_len_a, max_len_b=opts.max_len_b,
+            batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=0, max_len_b=cap,
             len_penalty=opts.len_penalty, sampling=opts.sampling, sampling_topk=opts.sampling_topk,
             temperature=opts.temperature, seed=opts.seed)
         return [[(h.tokens, h.score) for h in hyps] for hyps in results]
@@ -191,6 +206,10 @@ class CTranslate2Backend:
     def max_source_tokens(self) -> int:
         return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
 
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (see ``DecodeOptions.max_len``)."""
+        return opts.max_len(n_ids + (1 if self.bundle.encoder_langtok else 0) + 1, self.max_positions)
+
     def batch_sentences(self, opts: DecodeOptions) -> int:
         """Sentences per batch when the caller does not say."""
         if self.device != "cpu":
@@ -206,11 +225,11 @@ class CTranslate2Backend:
                 pieces = [self.lang_tokens[src if self.bundle.encoder_langtok == "src" else tgt]] + pieces
             sources.append(pieces)
         prefix = [[self.lang_tokens[tgt]] for _ in batch] if self.bundle.decoder_langtok else None
-        # the same cap as fairseq's for this batch (the batches are the same on both backends)
-        cap = opts.max_len(max(len(s) for s in sources) + 1, self.max_positions)
+        # the same per-sentence cap as fairseq's (a batch holds sentences of one cap)
+        cap = max(self.output_cap(len(ids), opts) for ids in batch)
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
                       max_decoding_length=cap, return_scores=True, target_prefix=prefix,
-                      use_vmap=tgt in self.shortlists)
+                      use_vmap=tgt in self.shortlists, disable_unk=True, max_input_length=self.max_positions)
         if self.bundle.tags:  # reserved source-side tags (tagged back-translation) are never generated
             kwargs["suppress_sequences"] = [[tag] for tag in self.bundle.tags]
         if opts.sampling:

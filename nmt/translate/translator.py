@@ -126,18 +126,36 @@ class Translator:
 
         Batches hold up to ``batch_tokens`` source tokens (padded) and ``max_batch_sentences``
         lines (default: the backend's own: 128 for fairseq; for CTranslate2 on CPU, fewer the
-        wider the model and the beam, e.g. 2 for transformer-base at beam 5). The output
-        length cap is per batch, as in fairseq, so the two backends give identical greedy
-        float32 output when they are given the same batching."""
+        wider the model and the beam, e.g. 2 for transformer-base at beam 5), and only lines of
+        one output length cap (``DecodeOptions.max_len``: per sentence), so a line's translation
+        does not depend on the other lines: ``nmt translate``, ``translate-corpus`` and
+        ``nmt serve`` agree, and the two backends give identical greedy float32 output."""
         options = options or DecodeOptions()
-        options.check()
+        self.check_request(src, tgt, options)
         if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
             raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
                            f"unset (got {max_batch_sentences})")
+        results, work = self.prepare(lines, too_long, first_line_number)
+        batches = self.plan(work, options, batch_tokens, max_batch_sentences)
+        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
+        for batch, outputs in zip(batches, outputs_per_batch):
+            for (i, _), hyps in zip(batch, outputs):
+                results[i] = self.finish(hyps)
+            if progress is not None:
+                progress.update(len(batch))
+        return results  # type: ignore[return-value]
+
+    # The steps of translate(), for callers that schedule batches themselves (nmt serve's batcher).
+
+    def check_request(self, src: str, tgt: str, options: DecodeOptions) -> None:
+        options.check()
         self.bundle.check_language(src, "source language")
         self.bundle.check_language(tgt, "target language")
+
+    def prepare(self, lines: Sequence[str | None], too_long: str = "skip", first_line_number: int = 1):
+        """Normalise and encode ``lines``: (results with a ``Translation`` for every line that is not
+        decoded (empty, undecodable, too long: with a warning), [(position, dictionary ids)] to decode)."""
         results: list[Translation | None] = [None] * len(lines)
-        work: list[tuple[int, list[int]]] = []
         texts, positions = [], []
         for i, line in enumerate(lines):
             if line is None:
@@ -150,6 +168,7 @@ class Translator:
             texts.append(text)
             positions.append(i)
         limit = self.backend.max_source_tokens()
+        work: list[tuple[int, list[int]]] = []
         for i, ids in zip(positions, self.codec.encode(texts)):
             if len(ids) > limit:
                 if too_long == "truncate":
@@ -159,31 +178,38 @@ class Translator:
                                                  f"than the model's limit of {limit}; output left empty")
                     continue
             work.append((i, ids))
-        work.sort(key=lambda item: len(item[1]))
-        batches = list(_batches(work, batch_tokens, max_batch_sentences or self.backend.batch_sentences(options)))
-        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
-        for batch, outputs in zip(batches, outputs_per_batch):
-            for (i, _), hyps in zip(batch, outputs):
-                results[i] = Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
-                                                     self.codec.ids_to_pieces(self.codec.output_ids(ids)))
-                                          for ids, score in hyps])
-            if progress is not None:
-                progress.update(len(batch))
-        return results  # type: ignore[return-value]
+        return results, work
+
+    def plan(self, work: list, options: DecodeOptions, batch_tokens: int = 4000,
+             max_batch_sentences: int | None = None) -> list[list]:
+        """``work`` items ``(key, ids)`` cut into batches: sorted by output cap and length, at most
+        ``batch_tokens`` padded tokens and ``max_batch_sentences`` items, one cap per batch."""
+        cap = self.backend.output_cap
+        ordered = sorted(work, key=lambda item: (cap(len(item[1]), options), len(item[1])))
+        limit = max_batch_sentences or self.backend.batch_sentences(options)
+        return list(_batches(ordered, batch_tokens, limit, lambda ids: cap(len(ids), options)))
+
+    def finish(self, hyps) -> Translation:
+        """The ``Translation`` of one line from its backend n-best list ``[(ids, score)]``."""
+        return Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
+                                       self.codec.ids_to_pieces(self.codec.output_ids(ids)))
+                            for ids, score in hyps])
 
     def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
         """Convenience: plain strings in, best translations out."""
         return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
 
 
-def _batches(work, batch_tokens: int, max_sentences: int):
-    batch, width = [], 0
+def _batches(work, batch_tokens: int, max_sentences: int, cap_of):
+    batch, width, cap = [], 0, None
     for item in work:
         new_width = max(width, len(item[1]) + 2)
-        if batch and (new_width * (len(batch) + 1) > batch_tokens or len(batch) >= max_sentences):
+        item_cap = cap_of(item[1])
+        if batch and (new_width * (len(batch) + 1) > batch_tokens or len(batch) >= max_sentences
+                      or item_cap != cap):
             yield batch
             batch, new_width = [], len(item[1]) + 2
         batch.append(item)
-        width = new_width
+        width, cap = new_width, item_cap
     if batch:
         yield batch
