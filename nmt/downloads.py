@@ -80,11 +80,11 @@ def fetch(url: str, dest: Path, label: str, expected_sha256: str | None = None, 
 
 def _open(url: str, offset: int, label: str, timeout: float):
     """The response for ``url`` from byte ``offset`` on; None when the server refuses that range."""
-    request = urllib.request.Request(url, headers=dict(_HEADERS))
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
     host = host_of(url)
     try:
+        request = urllib.request.Request(url, headers=dict(_HEADERS))
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:

@@ -269,11 +269,36 @@ def read_lines(path, on_bad_utf8: str = "error") -> tuple[list[str | None], int]
                 lines.append(None)
                 bad += 1
                 continue
-            raise NmtError(
-                f"{path}: line {number} is not valid UTF-8 (byte {exc.start}); fix the file "
-                "or pass --on-bad-utf8 skip to drop such lines"
-            ) from None
+            raise NmtError(f"{path}: line {number} is not valid UTF-8 (byte {exc.start}); fix the file") from None
     return lines, bad
+
+
+def check_input_file(path, what: str = "input file", regular: bool = True) -> None:
+    """A one-line error unless ``path`` can be read as input: it exists, is not a directory and, with
+    ``regular``, is a regular file (not a FIFO, device or socket, which can be read only once)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise NmtError(f"{what} {path} does not exist") from None
+    except PermissionError:
+        raise NmtError(f"cannot read {what} {path}: permission denied") from None
+    if stat.S_ISDIR(mode):
+        raise NmtError(f"{what} {path} is a directory; give a file")
+    if regular and not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        raise NmtError(f"{what} {path} is a {kind}, not a regular file: this command reads its input more than "
+                       "once; copy it to a file first")
+
+
+def refuse_same_file(source, output, option: str = "-o") -> None:
+    """A one-line error when writing ``output`` would replace the file ``source`` is read from."""
+    try:
+        same = os.path.samefile(source, output)
+    except OSError:  # the output does not exist yet (or the input is gone: reported elsewhere)
+        return
+    if same:
+        raise NmtError(f"{option} {output} is the input file {source}: writing it would destroy the text being "
+                       "read; write to another file")
 
 
 def count_lines(path) -> int:

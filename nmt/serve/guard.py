@@ -38,6 +38,9 @@ def load_api_keys(path) -> frozenset:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise NmtError(f"cannot read the API key file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise NmtError(f"the API key file {path} is not UTF-8 text (byte {exc.start}); write one key per "
+                       "line") from None
     keys = frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
     if not keys:
         raise NmtError(f"the API key file {path} has no key in it")

@@ -19,6 +19,8 @@ log = logging.getLogger("nmt.translate")
 # A sentence's source length is rounded up to a multiple of this many tokens before its output
 # cap is computed, so that sentences of similar length share a cap and can share a batch.
 CAP_STEP = 8
+# beams wider than this only allocate memory (a beam of 1e11 made CTranslate2's allocator fail)
+MAX_BEAM = 256
 
 
 @dataclass
@@ -40,8 +42,10 @@ class DecodeOptions:
                             ("--temperature", self.temperature)):
             if not math.isfinite(value):
                 raise NmtError(f"{name} must be a finite number, got {value}")
-        if self.beam < 1 or self.nbest < 1:
-            raise NmtError("--beam and --nbest must be >= 1")
+        if not (1 <= self.beam <= MAX_BEAM and 1 <= self.nbest <= MAX_BEAM):
+            raise NmtError(f"--beam and --nbest must be between 1 and {MAX_BEAM}, got {self.beam} and {self.nbest}")
+        if self.seed is not None and not 0 <= self.seed < 2 ** 32:
+            raise NmtError(f"--seed must be between 0 and {2 ** 32 - 1}, got {self.seed}")
         if self.nbest > self.beam:
             raise NmtError(f"--nbest ({self.nbest}) cannot exceed --beam ({self.beam})")
         if self.max_len_a < 0 or self.max_len_b < 1:

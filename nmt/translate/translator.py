@@ -23,6 +23,7 @@ from nmt.vocab import SubwordCodec
 log = logging.getLogger("nmt.translate")
 
 BACKENDS = ("auto", "fairseq", "ctranslate2")
+MAX_THREADS_PER_CORE = 4
 
 
 @dataclass
@@ -40,6 +41,66 @@ class Translation:
     @property
     def text(self) -> str:
         return self.hypotheses[0].text if self.hypotheses else ""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a ``Translator`` loads: the backend, the CTranslate2 quantization (None for fairseq) and the
+    checkpoint file or export directory."""
+
+    backend: str
+    quantization: str | None
+    path: Path
+
+    def files(self) -> list[Path]:
+        """The files whose content decides the translations (the checkpoint, or every file of the export)."""
+        return sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
+
+
+def resolve_engine(bundle: Bundle, backend: str = "auto", quantization: str | None = None,
+                   checkpoint: str | None = None) -> Engine:
+    """The engine ``Translator(bundle, backend, quantization=..., checkpoint=...)`` loads, without loading it:
+    ``auto`` is CTranslate2 when a current export exists, else fairseq."""
+    if backend not in BACKENDS:
+        raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    converted = bundle.ctranslate2_exports()
+    if backend == "auto":
+        stale = [q for q, d in converted.items() if not bundle.export_is_current(d)]
+        if stale and checkpoint is None:
+            log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
+                        ", ".join(stale), bundle.checkpoint)
+        fresh = {q: d for q, d in converted.items() if q not in stale}
+        backend = "ctranslate2" if fresh and checkpoint is None else "fairseq"
+        converted = fresh or converted
+    if backend == "ctranslate2":
+        if not converted:
+            raise NmtError(f"bundle {bundle.path} has no CTranslate2 model; run "
+                           f"nmt export --model {bundle.path} --format ctranslate2 first")
+        if checkpoint is not None:
+            raise NmtError("--checkpoint picks a fairseq checkpoint: use it with --backend fairseq "
+                           "(a CTranslate2 export is made from the bundle's own checkpoint)")
+        if quantization is None:
+            quantization = next(iter(converted))
+        if quantization not in converted:
+            raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
+                           f"available: {', '.join(converted)}")
+        if not bundle.export_is_current(converted[quantization]):
+            raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
+                           f"checkpoint than {bundle.checkpoint}; re-run nmt export --force")
+        return Engine("ctranslate2", quantization, Path(converted[quantization]))
+    ckpt = Path(checkpoint) if checkpoint else bundle.checkpoint_path
+    if not ckpt.is_file():
+        raise NmtError(f"missing checkpoint {ckpt}")
+    return Engine("fairseq", None, ckpt)
+
+
+def check_threads(threads: int) -> None:
+    """0 (all cores) up to ``MAX_THREADS_PER_CORE`` threads per core: more only slows decoding down, and
+    far more (100,000) crashes the thread pools of CTranslate2 and torch."""
+    limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if not 0 <= threads <= limit:
+        raise NmtError(f"--threads must be between 0 (all cores) and {limit} ({MAX_THREADS_PER_CORE} per core of "
+                       f"this machine), got {threads}")
 
 
 def _resolve_device(device: str) -> str:
@@ -63,47 +124,22 @@ class Translator:
         if backend not in BACKENDS:
             raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.device = _resolve_device(device)
-        if threads < 0:
-            raise NmtError(f"--threads must be >= 0 (0: all cores), got {threads}")
+        check_threads(threads)
         self.threads = threads or (os.cpu_count() or 1)
         if self.device == "cpu":
             import torch
 
             torch.set_num_threads(self.threads)
         self.codec = SubwordCodec.for_bundle(self.bundle, threads=self.threads)
-        converted = self.bundle.ctranslate2_exports()
-        if backend == "auto":
-            stale = [q for q, d in converted.items() if not self.bundle.export_is_current(d)]
-            if stale and checkpoint is None:
-                log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
-                            ", ".join(stale), self.bundle.checkpoint)
-            fresh = {q: d for q, d in converted.items() if q not in stale}
-            backend = "ctranslate2" if fresh and checkpoint is None else "fairseq"
-            converted = fresh or converted
-        if backend == "ctranslate2":
-            if not converted:
-                raise NmtError(f"bundle {self.bundle.path} has no CTranslate2 model; run "
-                               f"nmt export --model {self.bundle.path} --format ctranslate2 first")
-            if checkpoint is not None:
-                raise NmtError("--checkpoint picks a fairseq checkpoint: use it with --backend fairseq "
-                               "(a CTranslate2 export is made from the bundle's own checkpoint)")
-            if quantization is None:
-                quantization = next(iter(converted))
-            if quantization not in converted:
-                raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
-                               f"available: {', '.join(converted)}")
-            if not self.bundle.export_is_current(converted[quantization]):
-                raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
-                               f"checkpoint than {self.bundle.checkpoint}; re-run nmt export --force")
+        engine = resolve_engine(self.bundle, backend, quantization, checkpoint)
+        if engine.backend == "ctranslate2":
             # "default": CTranslate2 runs the export's type, or the nearest one the device supports
             # (an int8_float16 export still runs on a CPU)
-            self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
+            self.backend = CTranslate2Backend(self.bundle, engine.path, self.codec, self.device,
                                               self.threads, compute_type="default", shortlist=shortlist)
         else:
-            ckpt = Path(checkpoint) if checkpoint else self.bundle.checkpoint_path
-            if not ckpt.is_file():
-                raise NmtError(f"missing checkpoint {ckpt}")
-            self.backend = FairseqBackend(self.bundle, ckpt, self.device, precision)
+            self.backend = FairseqBackend(self.bundle, engine.path, self.device, precision)
+        self.engine = engine
         self.backend_name = self.backend.name
 
     @classmethod
