@@ -35,7 +35,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from nmt.errors import NmtError
+from nmt.errors import NetworkError, NmtError
 
 _STREAMS = {".gz": gzip.open, ".tgz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 _BLOCK = 1 << 20
@@ -114,8 +114,10 @@ def check_archive(path: Path, label: str, host: str) -> None:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise
         path.unlink(missing_ok=True)
-        raise NmtError(f"{label}: the file downloaded from {host} is not a valid {kind.lstrip('.')} "
-                       f"file ({exc}); it was deleted, rerun to download it again") from None
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        # (most often a transfer cut short: deleted, so that a rerun downloads it again)
+        raise NetworkError(f"{label}: the file downloaded from {host} is not a valid {kind.lstrip('.')} "
+                           f"file ({detail}); it was deleted, rerun to download it again") from None
 
 
 def safe_extract(archive: Path, dest: Path, internal_links: bool = False) -> list[str]:
@@ -161,7 +163,7 @@ def _check_members(archive: Path, dest: Path, members, internal_links: bool) -> 
         if below is not None:
             raise NmtError(f"refusing {archive}: member {name!r} lies below the symbolic link {below!r}")
         if member.issym() or member.islnk():
-            _check_link(archive, member, internal_links, files)
+            _check_link(archive, member, internal_links, files, symlinks)
         elif not (member.isfile() or member.isdir()):
             raise NmtError(f"refusing {archive}: member {name!r} is not a regular file or directory")
         if not (dest / name).resolve().is_relative_to(dest):
@@ -180,17 +182,24 @@ def _check_members(archive: Path, dest: Path, members, internal_links: bool) -> 
                        f"on the disk of {dest}")
 
 
-def _check_link(archive: Path, member, internal_links: bool, files: set) -> None:
+def _check_link(archive: Path, member, internal_links: bool, files: set, symlinks: set) -> None:
+    """A link may stay: with ``internal_links``, a relative target that neither leaves the archive's
+    directory nor goes through another symbolic link (``a -> .`` and ``b -> a/..`` would together lead
+    out), and a hard link only to a regular file extracted before it."""
     name, target = member.name, member.linkname
     if not internal_links:
         raise NmtError(f"refusing {archive}: member {name!r} is a link ({target!r})")
-    if member.issym():
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(_normal(name)), target))
-    else:
-        resolved = posixpath.normpath(target)
+    base = posixpath.dirname(_normal(name)) if member.issym() else ""
+    resolved = posixpath.normpath(posixpath.join(base, target)) if target else ""
     if not target or posixpath.isabs(target) or _leaves(resolved):
         raise NmtError(f"refusing {archive}: member {name!r} is a link to {target!r}, outside the archive's "
                        "directory")
+    parts = target.split("/")
+    for i in range(len(parts) - 1):
+        step = posixpath.normpath(posixpath.join(base, *parts[:i + 1]))
+        if step in symlinks:
+            raise NmtError(f"refusing {archive}: member {name!r} is a link to {target!r}, which goes through the "
+                           f"symbolic link {step!r}")
     if member.islnk() and resolved not in files:
         raise NmtError(f"refusing {archive}: member {name!r} is a hard link to {target!r}, which is not a "
                        "regular file extracted before it")

@@ -234,8 +234,9 @@ class CTranslate2Backend:
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
                       max_decoding_length=cap, return_scores=True, target_prefix=prefix,
                       use_vmap=tgt in self.shortlists, disable_unk=True, max_input_length=self.max_positions)
-        if self.bundle.tags:  # reserved source-side tags (tagged back-translation) are never generated
-            kwargs["suppress_sequences"] = [[tag] for tag in self.bundle.tags]
+        # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
+        # decode as <unk>) and the reserved source-side tags (tagged back-translation)
+        kwargs["suppress_sequences"] = [["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)
