@@ -48,6 +48,9 @@ STAGES = ("clean", "spm", "bin")
 _RUN_ONLY = ("out", "force", "workers", "chunk_lines")  # settings that do not change the output
 
 
+MAX_VOCAB = 1 << 20  # far above any real vocabulary; sentencepiece cannot even parse sizes past 2**31
+
+
 @dataclass
 class PrepareConfig:
     out: str
@@ -99,8 +102,8 @@ class PrepareConfig:
             raise NmtError(f"--seed must be between 0 and {2 ** 31 - 1}, got {self.seed}")
         if not 0 < self.spm_temperature < float("inf"):
             raise NmtError(f"--spm-temperature must be a positive number, got {self.spm_temperature}")
-        if self.spm_model is None and self.vocab_size < 16:
-            raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
+        if self.spm_model is None and not 16 <= self.vocab_size <= MAX_VOCAB:
+            raise NmtError(f"--vocab-size must be between 16 and {MAX_VOCAB:,}, got {self.vocab_size}")
         if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
             raise NmtError(f"--spm-model-type must be unigram, bpe, char or word, not {self.spm_model_type!r}")
         langs.lang_token("xx", self.lang_tok_style)

@@ -136,7 +136,7 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
         try:
             results = await model.batcher.translate(prepared, src, tgt, options, limits.timeout_s,
-                                                    disconnected=_disconnected(request))
+                                                    disconnected=lambda: _disconnected(request))
         except Overloaded as exc:
             metrics.rejected.labels(exc.reason).inc()
             raise ApiError(503, f"server busy: {exc}; retry later", {"Retry-After": str(exc.retry_after)}) from None

@@ -137,8 +137,9 @@ class Batcher:
         """The ``Translation`` of each line of ``prepared`` (``Translator.prepare``'s result), in order.
 
         Raises ``Overloaded`` at once when the request cannot be taken, ``TimeoutError`` after
-        ``timeout_s`` and ``Cancelled`` when ``disconnected`` (an awaitable) finishes first; in
-        both cases the request's lines that have not started are dropped."""
+        ``timeout_s`` and ``Cancelled`` when ``disconnected()`` (a coroutine function: it returns
+        when the client has gone) finishes first; in both cases the request's lines that have not
+        started are dropped."""
         results, work = prepared
         if self.closed:
             raise Overloaded("the server is shutting down", reason="shutting_down")
@@ -160,7 +161,7 @@ class Batcher:
         self._wakeup.set()
         waiters = [asyncio.ensure_future(asyncio.shield(job.future))]
         if disconnected is not None:
-            waiters.append(asyncio.ensure_future(disconnected))
+            waiters.append(asyncio.ensure_future(disconnected()))
         try:
             done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
