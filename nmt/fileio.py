@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import tempfile
@@ -123,19 +122,14 @@ def _through_descriptor(fd: int, mode: str, encoding: str | None = None):
         yield handle
 
 
-# a temporary file of atomic_path: .NAME.PID.RANDOM.tmp (RANDOM: 8 characters, no dot)
+# a temporary file of atomic_path: .NAME.PID.RANDOM.tmp (RANDOM: tempfile's 8 characters, no dot)
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")
 
 
 def _new_temporary(path: Path) -> Path:
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            continue
-        return tmp
-    raise NmtError(f"cannot create a temporary file beside {path}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
 
 
 def _remove_stale_temporaries(path: Path) -> None:
