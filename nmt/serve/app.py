@@ -133,6 +133,9 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         lines, layout = _split_lines(texts)
         prepared = await asyncio.to_thread(model.translator.prepare, lines)
         _refuse_too_long(prepared[0], lines, layout, metrics)
+        if len(prepared[1]) > limits.queue_lines:
+            raise ApiError(413, f"{len(prepared[1])} non-empty lines in one request (texts split at line breaks); "
+                                f"a model queues at most {limits.queue_lines}")
         options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
         try:
             results = await model.batcher.translate(prepared, src, tgt, options, limits.timeout_s,
