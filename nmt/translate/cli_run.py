@@ -155,3 +155,43 @@ def _translate_html(translator, chunk, number, src, tgt, run: TranslateRun, prog
     if progress is not None:
         progress.update(len(chunk))
     return documents
+
+
+def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeOptions, engine: EngineOptions,
+                       too_long: str, max_bytes: int, force: bool) -> None:
+    """``nmt translate-file``: one document in, the same kind of document out (written atomically)."""
+    import dataclasses
+
+    from nmt.translate.files import file_kind, translate_document
+
+    source, target = Path(input_path), Path(output_path)
+    kind = file_kind(source.name)
+    if file_kind(target.name) != kind and {kind, file_kind(target.name)} != {".html", ".htm"}:
+        raise NmtError(f"OUT must be a {kind} file like IN, got {target.name}")
+    if not source.is_file():
+        raise NmtError(f"input file {source} does not exist")
+    if target.exists() and (target.resolve() == source.resolve() or not force):
+        raise NmtError(f"{target} already exists; pass --force to overwrite it" if target.resolve() != source.resolve()
+                       else "OUT is IN: write the translation to another file")
+    if source.stat().st_size > max_bytes:
+        raise NmtError(f"{source.name} is {source.stat().st_size:,} bytes; the limit is {max_bytes:,} (--max-bytes)")
+    bundle = Bundle.load(model, need_checkpoint=False)
+    bundle.check_language(src, "source language")
+    bundle.check_language(tgt, "target language")
+    decode.check()
+    translator = Translator(bundle, **engine.translator_kwargs())
+    whole = dataclasses.replace(decode, split_sentences="never")  # the file's sentences come already split
+    notes = []
+
+    def translate(units):
+        results = translator.translate(units, src, tgt, whole, too_long=too_long, **engine.batching_kwargs())
+        notes.extend(r.warning.split(": ", 1)[-1] for r in results if r.warning)
+        return [r.text for r in results]
+
+    data = translate_document(source.read_bytes(), source.name, translate, src, tgt, decode.split_sentences,
+                              max_bytes)
+    for note in notes:
+        print(f"nmt: warning: {source.name}: {note}", file=sys.stderr)
+    with atomic_open(target, "wb") as out:
+        out.write(data)
+    print(f"translate-file: {source} -> {target} ({len(data):,} bytes)", file=sys.stderr)
