@@ -1,5 +1,5 @@
-"""The HTTP routes: nmt's JSON API (``/v1/...``), a LibreTranslate-compatible subset
-(``/translate``, ``/languages``), ``/health`` and ``/metrics``.
+"""The HTTP routes: nmt's JSON API (``/v1/...``), the LibreTranslate-compatible API
+(``nmt.serve.libre``), the translation page ``/``, ``/health`` and ``/metrics``.
 
 Every error is ``{"error": "one line"}`` with a fitting status code; a bug gives a
 500 with a fixed message (the traceback goes to the server log, never to the client).
@@ -7,18 +7,17 @@ Every error is ``{"error": "one line"}`` with a fitting status code; a bug gives
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from urllib.parse import parse_qs
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nmt import __version__
-from nmt.serve import schemas
+from nmt.serve import libre, schemas
 from nmt.serve.batcher import Batcher, Overloaded
 from nmt.serve.guard import ApiKeys, Guard
 from nmt.serve.metrics import Metrics
@@ -26,6 +25,7 @@ from nmt.serve.models import ApiError, ModelSet
 from nmt.translate.backends import DecodeOptions
 
 log = logging.getLogger("nmt.serve")
+PAGE = Path(__file__).with_name("page.html")
 ERRORS = {400: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody},
           503: {"model": schemas.ErrorBody}, 504: {"model": schemas.ErrorBody}}
 
@@ -41,8 +41,9 @@ def _validation_message(exc) -> str:
 
 
 def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = frozenset(),
-              on_ready=None) -> Guard:
-    """The ASGI application (FastAPI wrapped in the Guard middleware)."""
+              on_ready=None, cors_origins: tuple = ("*",)):
+    """The ASGI application: FastAPI inside the Guard middleware, inside CORS (``cors_origins``: the
+    origins whose pages may call the API, ``*`` for any; empty: no CORS headers)."""
     metrics = Metrics()
     keys = ApiKeys(api_keys)
     health = {"status": "starting"}
@@ -78,6 +79,10 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (404, 405):  # a route of another API (or a typo): say what this server has
+            return _error(exc.status_code, f"nmt serve has no {request.method} {request.url.path}; its routes are "
+                                           "listed at /docs (nmt's /v1/... API and LibreTranslate's /translate, "
+                                           "/detect, /languages, /translate_file, /frontend/settings)")
         return _error(exc.status_code, str(exc.detail).splitlines()[0] if exc.detail else "error")
 
     @app.exception_handler(Exception)
@@ -89,12 +94,13 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
         keys.check(request.headers)
 
     async def translate(request: Request, lines: list, source: str, target: str, beam: int | None,
-                        nbest: int = 1, model_id: str | None = None):
-        """Checks, then the batcher: (model, src, tgt, one Translation per line)."""
-        if len(lines) > limits.max_lines:
+                        nbest: int = 1, model_id: str | None = None, split: str | None = None, limited: bool = True):
+        """Checks, then the batcher: (model, src, tgt, one Translation per line). ``split``: the request's
+        sentence splitting (default the server's); ``limited=False`` for a file's pieces (its size is checked)."""
+        if limited and len(lines) > limits.max_lines:
             raise ApiError(413, f"{len(lines)} texts in one request; the limit is {limits.max_lines}")
         chars = sum(len(line) for line in lines)
-        if chars > limits.max_chars:
+        if limited and chars > limits.max_chars:
             raise ApiError(413, f"{chars} characters in one request; the limit is {limits.max_chars}")
         beam = limits.default_beam if beam is None else beam
         if beam > limits.max_beam:
@@ -103,10 +109,12 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
             raise ApiError(400, f"nbest ({nbest}) cannot exceed beam ({beam})")
         model, src, tgt = models.pick(source, target, model_id)
         state = request.state
-        state.model, state.source, state.target, state.lines = model.id, src, tgt, len(lines)
+        state.model, state.source, state.target = model.id, src, tgt
+        state.lines = getattr(state, "lines", 0) + len(lines) if not limited else len(lines)
         if not lines:
             return model, src, tgt, []
-        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
+        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b,
+                                split_sentences=split or limits.split_sentences)
         try:
             results = await model.batcher.translate(lines, src, tgt, options, limits.timeout_s)
         except Overloaded as exc:
@@ -145,34 +153,12 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
         """Every served language (ML50 and ISO code, name) and the targets it can be translated into."""
         return models.languages()
 
-    @app.post("/translate", responses=ERRORS, openapi_extra=_form_or_json(schemas.LibreTranslateRequest))
-    async def libre_translate(request: Request):
-        """LibreTranslate-compatible: `q` (a string or a list), `source`, `target` (ISO codes), `format` text."""
-        fields = await _libre_fields(request)
-        try:
-            body = schemas.LibreTranslateRequest.model_validate(fields)
-        except ValidationError as exc:
-            raise ApiError(400, _validation_message(exc)) from None
-        keys.check(request.headers, body.api_key)
-        if body.format != "text":
-            raise ApiError(400, f"format {body.format!r} is not supported; only 'text'")
-        lines = [body.q] if isinstance(body.q, str) else body.q
-        beam = max(limits.default_beam, body.alternatives + 1) if body.alternatives else None
-        _, _, _, results = await translate(request, lines, body.source, body.target, beam,
-                                           body.alternatives + 1 if body.alternatives else 1)
-        texts = [r.text for r in results]
-        answer: dict = {"translatedText": texts[0] if isinstance(body.q, str) else texts}
-        if body.alternatives:
-            alts = [[h.text for h in r.hypotheses[1:]] for r in results]
-            answer["alternatives"] = alts[0] if isinstance(body.q, str) else alts
-        return answer
+    libre.register(app, models, limits, keys, translate)
 
-    @app.get("/languages")
-    async def libre_languages(request: Request):
-        """LibreTranslate-compatible: `[{"code": "de", "name": "German", "targets": [...]}]`."""
-        fields = await _libre_fields(request)
-        keys.check(request.headers, fields.get("api_key") if isinstance(fields.get("api_key"), str) else None)
-        return models.libre_languages()
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        """The translation page (self-contained: no external scripts, styles or fonts)."""
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     @app.get("/health")
     async def health_check():
@@ -186,33 +172,10 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
         """Prometheus metrics: requests, latencies, merged batch sizes, queue depth."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return Guard(app, metrics, limits.max_body_bytes)
-
-
-async def _libre_fields(request: Request) -> dict:
-    """A LibreTranslate body: JSON, or form-encoded as its client libraries send it."""
-    raw = await request.body()
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not raw.strip():
-        return {}
-    if kind == "application/json":
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "the JSON body must be an object")
-        return data
-    if kind in ("application/x-www-form-urlencoded", ""):
-        try:
-            form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise ApiError(400, "the form body is not valid UTF-8") from None
-        return {k: v[0] for k, v in form.items()}
-    raise ApiError(415, f"unsupported content type {kind!r}: send JSON or form-encoded fields")
-
-
-def _form_or_json(model) -> dict:
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}}}
+    guarded = Guard(app, metrics, limits.max_body_bytes, {"/translate_file": limits.max_file_bytes + 64 * 1024})
+    if not cors_origins:
+        return guarded
+    # as LibreTranslate: GET and POST from pages of other origins, with the headers its clients send
+    return CORSMiddleware(guarded, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                          allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+                          expose_headers=["X-Request-Id", "Retry-After"], max_age=86400)

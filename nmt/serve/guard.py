@@ -16,7 +16,7 @@ access_log = logging.getLogger("nmt.serve.access")
 
 # routes whose metrics get their own label; anything else is counted as "other"
 ROUTES = {"/v1/translate", "/v1/models", "/v1/languages", "/translate", "/languages", "/health", "/metrics",
-          "/docs", "/openapi.json"}
+          "/docs", "/openapi.json", "/", "/detect", "/translate_file", "/frontend/settings"}
 # open without an API key: load balancers and scrapers must reach them
 PUBLIC = {"/health", "/metrics"}
 
@@ -65,10 +65,11 @@ class ApiKeys:
 class Guard:
     """Pure ASGI middleware around the FastAPI app."""
 
-    def __init__(self, app, metrics, max_body_bytes: int):
+    def __init__(self, app, metrics, max_body_bytes: int, larger: dict | None = None):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.larger = larger or {}  # path -> its own body limit (file uploads)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -88,10 +89,11 @@ class Guard:
             await send(message)
 
         try:
-            body = await self._read_body(receive)
+            limit = self.larger.get(scope["path"], self.max_body_bytes)
+            body = await self._read_body(receive, limit)
             if body is None:  # too large: refused before any parsing
                 self.metrics.rejected.labels("body_too_large").inc()
-                for message in json_response_parts(413, f"request body larger than {self.max_body_bytes} bytes"):
+                for message in json_response_parts(413, f"request body larger than {limit} bytes"):
                     await send_logged(message)
                 return
             replayed = False
@@ -117,7 +119,7 @@ class Guard:
                     record[key] = state[key]
             access_log.info(json.dumps(record, ensure_ascii=False))
 
-    async def _read_body(self, receive) -> bytes | None:
+    async def _read_body(self, receive, limit: int) -> bytes | None:
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -125,7 +127,7 @@ class Guard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nmt.translate.backends import DecodeOptions
+from nmt.translate.files import MAX_FILE_BYTES
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -21,6 +24,8 @@ class Limits:
     queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
     batch_window_ms: float = 5.0
     max_merge_lines: int = 256
+    split_sentences: str = DecodeOptions.split_sentences  # texts with several sentences (nmt.translate.sentences)
+    max_file_bytes: int = MAX_FILE_BYTES  # POST /translate_file
 
     @property
     def max_body_bytes(self) -> int:
@@ -82,11 +87,11 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str]
-    source: str
-    target: str
-    format: str = "text"
-    alternatives: int = Field(0, ge=0)
+    q: str | list[str] = Field(description="Text(s) to translate.")
+    source: str = Field(description="Source language code, or `auto` to detect it.")
+    target: str = Field(description="Target language code.")
+    format: str = Field("text", description="`text` or `html` (tags, attributes and entities kept).")
+    alternatives: int = Field(0, ge=0, description="Alternative translations per text, besides the best.")
     api_key: str | None = None
 
 

@@ -84,7 +84,7 @@ def load_models(specs, backend: str, quantization: str | None, device: str, thre
 
 
 def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0) -> None:
+              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",)) -> None:
     keys = load_api_keys(api_key_file)
     models = load_models(specs, backend, quantization, device, threads)
     sock = _bind(host, port)
@@ -97,7 +97,7 @@ def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, ba
                           "models": [m.id for m in models.models]}), file=sys.stderr, flush=True)
 
     _access_logging()
-    app = build_app(models, limits, keys, on_ready=ready)
+    app = build_app(models, limits, keys, on_ready=ready, cors_origins=cors_origins)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False,
                             timeout_graceful_shutdown=int(limits.timeout_s) + 5, server_header=False,
                             timeout_keep_alive=5)
