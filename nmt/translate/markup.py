@@ -241,10 +241,16 @@ def _collapse(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
-def _boundaries(text: str) -> list[int]:
-    """Positions between a space, a word character and anything else (and the two ends)."""
+def _boundaries(text: str, raw: str) -> list[int]:
+    """Positions between a space, a word character and anything else (and the two ends); an end
+    tag goes after a word, a start tag before one."""
     kinds = [0 if c.isspace() else 1 if _WORD.match(c) else 2 for c in text]
-    return [i for i in range(len(text) + 1) if i == 0 or i == len(text) or kinds[i - 1] != kinds[i]]
+    found = [i for i in range(len(text) + 1) if i == 0 or i == len(text) or kinds[i - 1] != kinds[i]]
+    if raw.startswith("</"):
+        return [i for i in found if i == 0 or kinds[i - 1] == 1] or found
+    if raw.startswith("<") and raw[1:2].isalpha():
+        return [i for i in found if i == len(text) or kinds[i] == 1] or found
+    return found
 
 
 def _render_run(run: _Run, translations: list[str], joiner: str, spaced: bool) -> str:
@@ -268,7 +274,8 @@ def _render_run(run: _Run, translations: list[str], joiner: str, spaced: bool) -
         share = min(1.0, max(0.0, (position - a) / max(1, b - a)))
         offset = round(share * len(translated))
         if spaced and 0 < offset < len(translated):
-            offset = min(_boundaries(translated), key=lambda bound: (abs(bound - offset), bound))
+            later = -1 if raw.startswith("</") else 1  # a tie: an end tag takes the later place
+            offset = min(_boundaries(translated, raw), key=lambda bound: (abs(bound - offset), later * bound))
         where = max(last, starts[k] + offset)
         placed.append((where, raw, padded))
         last = where
