@@ -200,9 +200,9 @@ def test_api_keys_limits_and_errors_are_one_line_json(server):
     assert_one_line_error(*translate(url, ["x"], beam=2, nbest=3)[::2], 400)
     assert_one_line_error(*call(url, "/v1/translate", raw=b"{not json", headers=AUTH)[::2], 422)
     assert_one_line_error(*call(url, "/v1/translate", {"texts": "x", "source": "de"}, AUTH)[::2], 422)
-    assert_one_line_error(*call(url, "/translate", {"q": "x", "source": "auto", "target": "en", "api_key": KEY})[::2],
+    assert_one_line_error(*call(url, "/translate", {"q": "", "source": "de", "target": "en", "api_key": KEY})[::2],
                           400)
-    assert_one_line_error(*call(url, "/translate", {"q": "<b>x</b>", "source": "de", "target": "en", "format": "html",
+    assert_one_line_error(*call(url, "/translate", {"q": "<b>x</b>", "source": "de", "target": "en", "format": "xml",
                                                     "api_key": KEY})[::2], 400)
     assert_one_line_error(*call(url, "/nowhere")[::2], 404)
     status, _, body = translate(url, ["Guten Morgen.", DE[1]], beam=3, nbest=3)
