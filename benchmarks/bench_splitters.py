@@ -102,6 +102,13 @@ def candidates():
     return found
 
 
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def paragraphs(sentences: list[str], joiner: str):
     """(paragraph, boundaries in non-space characters) for k = 1..5 consecutive sentences, cycling."""
     out, i, k = [], 0, 1
@@ -174,7 +181,7 @@ def main() -> None:
         best = max(results[code], key=lambda n: results[code][n]["f1"])
         print(f"{code}: best {best} F1 {results[code][best]['f1']:.3f}", flush=True)
     names = list(found)
-    print(f"\nFLORES-200 devtest, paragraphs of 1-5 consecutive sentences; {platform.processor() or platform.machine()}, "
+    print(f"\nFLORES-200 devtest, paragraphs of 1-5 consecutive sentences; {os.cpu_count()} cores ({cpu()}), "
           f"Python {platform.python_version()}")
     print("\nBoundary F1 (single: share of one-sentence lines split; * = no rules for the language)\n")
     print("| language | " + " | ".join(names) + " |")

@@ -108,8 +108,9 @@ def detect(text: str, models) -> list[dict]:
     from nmt.data import lid
 
     served = {langs.get(code).iso for model in models.models for code in model.languages}
-    return [{"confidence": round(prob * 100, 1), "language": label}
-            for label, prob in lid.ranked(text) if label in served]
+    found = [{"confidence": round(prob * 100, 1), "language": label}
+             for label, prob in lid.ranked(text) if label in served]
+    return found[:1] + [f for f in found[1:] if f["confidence"] > 0]
 
 
 def register(app, models, limits, keys, translate) -> None:
