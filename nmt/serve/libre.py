@@ -125,7 +125,8 @@ def register(app, models, limits, keys, translate) -> None:
             model, src, tgt = models.pick(source, target)
             parsed = markup.parse_documents(texts, src, limits.split_sentences)
             units = [u for doc in parsed for u in doc.units]
-            _, _, _, results = await translate(request, units, src, tgt, None, split="never")
+            # the request's size was checked on its texts; a document's sentences are not "texts"
+            _, _, _, results = await translate(request, units, src, tgt, None, split="never", limited=False)
             return markup.render_documents(parsed, [r.text for r in results], tgt), [[] for _ in texts]
         _, _, _, results = await translate(request, texts, source, target, beam, alternatives + 1)
         return [r.text for r in results], [[h.text for h in r.hypotheses[1:]] for r in results]
@@ -146,6 +147,11 @@ def register(app, models, limits, keys, translate) -> None:
         if body.format not in ("text", "html"):
             raise ApiError(400, f"{body.format} format is not supported (text or html)")
         texts = [body.q] if isinstance(body.q, str) else list(body.q)
+        if len(texts) > limits.max_lines:
+            raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits.max_lines}")
+        if sum(len(t) for t in texts) > limits.max_chars:
+            raise ApiError(413, f"{sum(len(t) for t in texts)} characters in one request; the limit is "
+                                f"{limits.max_chars}")
         if body.format != "html":  # form bodies may carry CR LF; the server's lines are LF (as LibreTranslate)
             texts = ["\n".join(t.splitlines()) for t in texts]
         detected = None
