@@ -53,6 +53,7 @@ VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "l
                   "track", "wbr"})
 _SPACES = re.compile(r"[ \t\n\r\f]+")
 _WORD = re.compile(r"\w")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 class _Tokenizer(HTMLParser):
@@ -173,7 +174,7 @@ class HtmlDocument:
         if not run.raw:
             return run
         norm, index = _collapse(run.text)
-        if not _WORD.search(norm):
+        if not _LETTER.search(norm):  # numbers, punctuation: nothing to translate
             self.parts.append("".join(run.raw))
             return _Run()
         run.norm = norm
