@@ -175,3 +175,19 @@ def test_corpus_and_package_with_splitting(trained_bundle, tmp_path):
         meta = json.load(tar.extractfile("t.s/metadata.json"))
         card = tar.extractfile("t.s/MODEL_CARD.md").read().decode()
     assert meta["model"]["decoding"]["split_sentences"] == "auto" and "sentence by sentence" in card
+
+
+def test_evaluate_with_splitting_scores_what_translate_gives(trained_bundle, tmp_path):
+    wmt = SAMPLE / "wmt" / "wmt24-general"
+    src, ref = wmt / "sources" / "en-de.txt", wmt / "references" / "en-de.refA.txt"
+    result = run_nmt("evaluate", "--model", trained_bundle, "--testset", "files", "--src", src, "--ref", ref,
+                     "-d", "en_XX-de_DE", "--lines", "2-5", "--beam", "1", "--no-comet", "--split-sentences", "always",
+                     "-o", tmp_path / "report")
+    assert result.returncode == 0, result.stderr[-1500:]
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert report["systems"][0]["decode"]["split_sentences"] == "always"
+    hyps = (tmp_path / "report" / "hyps").glob("*")
+    got = next(hyps).read_text(encoding="utf-8").splitlines()
+    lines = src.read_text(encoding="utf-8").splitlines()[1:5]
+    expected, _ = nmt_translate(trained_bundle, tmp_path, lines, "en_XX", "de_DE", "--split-sentences", "always")
+    assert got == expected
