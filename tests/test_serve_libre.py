@@ -12,9 +12,11 @@ import pytest
 from libretranslatepy import LibreTranslateAPI
 
 from conftest import SAMPLE_RAW
+from nmt.translate.sentences import split_line
 from test_serve import DE, KEY, assert_one_line_error, call, exported, serving, translate  # noqa: F401
 
 JA = (SAMPLE_RAW / "test.ja_XX-en_XX.ja_XX").read_text(encoding="utf-8").splitlines()
+SENTENCES = [line for line in DE if re.search(r"[.!?]$", line) and len(split_line(line, "de", "always")) == 1][:3]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,16 @@ def test_client_library_translate_detect_languages(libre):
     assert {d["language"] for d in detected} <= {"de", "en", "ja", "ko", "ru"}
     # /languages is open without a key, as in LibreTranslate (its npm client does not send one)
     assert {e["code"] for e in LibreTranslateAPI(libre.url).languages()} == {"de", "en", "ja", "ko", "ru"}
+
+
+def test_v1_split_sentences_per_request(libre):
+    paragraph = " ".join(SENTENCES)
+    assert split_line(paragraph, "de", "always") == SENTENCES
+    split = translate(libre.url, [paragraph], split_sentences="always")[2]["translations"][0]["text"]
+    whole = translate(libre.url, [paragraph], split_sentences="never")[2]["translations"][0]["text"]
+    parts = [t["text"] for t in translate(libre.url, SENTENCES, split_sentences="never")[2]["translations"]]
+    assert split == " ".join(parts) and whole != split  # the same three units in one batch
+    assert_one_line_error(*translate(libre.url, ["x"], split_sentences="sometimes")[::2], 422)
 
 
 def test_query_string_form_and_multipart_parameters(libre):

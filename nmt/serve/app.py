@@ -131,7 +131,7 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
     async def v1_translate(body: schemas.TranslateRequest, request: Request):
         """Translate `texts` (one translation per text, in order) with scores and optional n-best lists."""
         model, src, tgt, results = await translate(request, body.texts, body.source, body.target, body.beam,
-                                                   body.nbest, body.model)
+                                                   body.nbest, body.model, split=body.split_sentences)
         out = []
         for result in results:
             best = result.hypotheses[0] if result.hypotheses else None

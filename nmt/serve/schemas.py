@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +44,9 @@ class TranslateRequest(BaseModel):
     nbest: int = Field(1, ge=1, description="Hypotheses per line, best first (at most beam).")
     model: str | None = Field(None, description="Model id (GET /v1/models); default: the first that has both "
                                                 "languages.")
+    split_sentences: Literal["auto", "always", "never"] | None = Field(
+        None, description="Texts with several sentences: auto (split those), always, never; default: the "
+                          "server's --split-sentences. Each text's translations are joined back into one.")
 
 
 class Hypothesis(BaseModel):
