@@ -166,7 +166,9 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
 @click.option("--output", "-o", "output_path", default="-", show_default=True,
               help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix.")
 @click.option("--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions).")
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "html"]), default="text", show_default=True,
+              help="text: a line in, a line out; jsonl: a JSON object out per line (scores, n-best); html: each "
+                   "line is HTML, its text translated and its markup kept.")
 @decoding_options(sampling=True)
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")

@@ -10,6 +10,7 @@ import click
 
 from nmt.errors import NmtError
 from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.sentences import SPLIT_MODES
 
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
@@ -58,11 +59,11 @@ def friendly_errors(func):
 
 # option parameter -> (which options object, its field); the click options themselves are in _OPTIONS
 _SAMPLING = ("nbest", "sampling", "sampling_topk", "temperature", "seed")
-_COMMON = ("beam", "lenpen", "max_len_a", "max_len_b", "batch_tokens", "batch_sentences", "backend", "quantization",
+_COMMON = ("beam", "lenpen", "max_len_a", "max_len_b", "split_sentences", "batch_tokens", "batch_sentences", "backend", "quantization",
            "device", "threads", "shortlist")
-_FIELDS = {name: ("decode", name) for name in _SAMPLING + ("beam", "max_len_a", "max_len_b")}
+_FIELDS = {name: ("decode", name) for name in _SAMPLING + ("beam", "max_len_a", "max_len_b", "split_sentences")}
 _FIELDS["lenpen"] = ("decode", "len_penalty")
-_FIELDS.update({name: ("engine", name) for name in _COMMON[4:]})
+_FIELDS.update({name: ("engine", name) for name in _COMMON[5:]})
 
 _d, _e = DecodeOptions, EngineOptions  # the defaults are the classes' own
 _OPTIONS = {
@@ -78,6 +79,10 @@ _OPTIONS = {
     "max_len_a": click.option("--max-len-a", default=_d.max_len_a, show_default=True,
                               help="Output cap: a * source tokens + b."),
     "max_len_b": click.option("--max-len-b", default=_d.max_len_b, show_default=True),
+    "split_sentences": click.option("--split-sentences", type=click.Choice(SPLIT_MODES), default=_d.split_sentences,
+                                    show_default=True, help="Lines with several sentences: auto (split those), "
+                                    "always (every sentence the splitter finds), never (the whole line at once). "
+                                    "Each line's translations are joined back into one line."),
     "batch_tokens": click.option("--batch-tokens", default=_e.batch_tokens, show_default=True,
                                  type=click.IntRange(min=1), help="Tokens per batch."),
     "batch_sentences": click.option("--batch-sentences", type=click.IntRange(min=0), default=_e.batch_sentences or 0,

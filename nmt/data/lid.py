@@ -77,6 +77,14 @@ def identify(text: str) -> tuple[str, float]:
     return best["lang"], best["score"]
 
 
+def ranked(text: str) -> list[tuple[str, float]]:
+    """Every label with its probability, best first (empty for an empty line)."""
+    text = " ".join(text.split())
+    if not text:
+        return []
+    return [(r["lang"], r["score"]) for r in _detector().detect(text, model="lite", k=-1)]
+
+
 def accepted(code: str) -> set:
     label = label_of(code)
     return {label} | SAME_AS.get(label, set())

@@ -1,5 +1,5 @@
-"""The HTTP routes: nmt's JSON API (``/v1/...``), a LibreTranslate-compatible subset
-(``/translate``, ``/languages``), ``/health`` and ``/metrics``.
+"""The HTTP routes: nmt's JSON API (``/v1/...``), the LibreTranslate-compatible API
+(``nmt.serve.libre``), the translation page ``/``, ``/health`` and ``/metrics``.
 
 Every error is ``{"error": "one line"}`` with a fitting status code; a bug gives a
 500 with a fixed message (the traceback goes to the server log, never to the client).
@@ -15,31 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
-from urllib.parse import parse_qs
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from nmt import __version__
-from nmt.serve import schemas
+from nmt.serve import libre, schemas
 from nmt.serve.batcher import Batcher, Cancelled, Overloaded
 from nmt.serve.guard import ApiKeys, Guard
 from nmt.serve.limits import Limits
 from nmt.serve.metrics import Metrics
 from nmt.serve.models import ApiError, ModelSet
 from nmt.translate.backends import DecodeOptions
-from nmt.translate.translator import Hypothesis, Translation
+from nmt.translate import sentences
+from nmt.translate.translator import Hypothesis, Translation, join_sentences
 
 log = logging.getLogger("nmt.serve")
-ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 403, 408, 413, 415, 422, 503, 504)}
 _BREAK = re.compile(r"(\r?\n)")
+PAGE = Path(__file__).with_name("page.html")
 
 
 def _validation_message(exc) -> str:
@@ -49,9 +49,10 @@ def _validation_message(exc) -> str:
     return f"invalid request: {where + ': ' if where else ''}{message}"
 
 
-def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(),
-              on_ready=None) -> Guard:
-    """The ASGI application (FastAPI wrapped in the Guard middleware)."""
+def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(), on_ready=None,
+              cors_origins: tuple = ("*",)):
+    """The ASGI application: FastAPI inside the Guard middleware, inside CORS (``cors_origins``: the
+    origins whose pages may call the API, ``*`` for any; empty: no CORS headers)."""
     metrics = Metrics()
     keys = ApiKeys(api_keys)
     health = {"status": "starting"}
@@ -89,6 +90,10 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (404, 405):  # a route of another API (or a typo): say what this server has
+            return _error(exc.status_code, f"nmt serve has no {request.method} {request.url.path}; its routes are "
+                                           "listed at /openapi.json (nmt's /v1/... API and LibreTranslate's "
+                                           "/translate, /detect, /languages, /translate_file, /frontend/settings)")
         return _error(exc.status_code, str(exc.detail).splitlines()[0] if exc.detail else "error")
 
     @app.exception_handler(Exception)
@@ -107,12 +112,15 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
     key_schemes = [Security(bearer), Security(header)] if keys.keys else []
 
     async def translate(request: Request, texts: list, source: str, target: str, beam: int | None,
-                        nbest: int = 1, model_id: str | None = None):
-        """Checks, then the batcher: (model, src, tgt, one Translation per text, warning or None)."""
-        if len(texts) > limits.max_lines:
+                        nbest: int = 1, model_id: str | None = None, split: str | None = None,
+                        limited: bool = True):
+        """Checks, then the batcher: (model, src, tgt, one Translation per text, warning or None).
+        ``split``: the request's sentence splitting (default the server's); ``limited=False`` for a
+        file's pieces (the file's size is checked instead)."""
+        if limited and len(texts) > limits.max_lines:
             raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits.max_lines}")
         chars = sum(len(text) for text in texts)
-        if chars > limits.max_chars:
+        if limited and chars > limits.max_chars:
             raise ApiError(413, f"{chars} characters in one request; the limit is {limits.max_chars}")
         beam = limits.default_beam if beam is None else beam
         if beam > limits.max_beam:
@@ -121,7 +129,8 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
             raise ApiError(400, f"nbest ({nbest}) cannot exceed beam ({beam})")
         model, src, tgt = models.pick(source, target, model_id)
         state = request.state
-        state.model, state.source, state.target, state.lines = model.id, src, tgt, len(texts)
+        state.model, state.source, state.target = model.id, src, tgt
+        state.lines = len(texts) if limited else getattr(state, "lines", 0) + len(texts)
         warning = None
         if not model.trained(src, tgt):
             warning = f"model {model.id} was not trained on {src}-{tgt} (zero-shot): expect poor output"
@@ -131,12 +140,19 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         if not texts:
             return model, src, tgt, [], warning
         lines, layout = _split_lines(texts)
-        prepared = await asyncio.to_thread(model.translator.prepare, lines)
-        _refuse_too_long(prepared[0], lines, layout, metrics)
+        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b,
+                                split_sentences=split or limits.split_sentences)
+        cut = None
+        if options.split_sentences != "never":
+            cut = await asyncio.to_thread(sentences.segment_lines, lines, src, options.split_sentences)
+            cut = cut if cut.split_any else None
+        units = cut.units if cut else lines
+        prepared = await asyncio.to_thread(model.translator.prepare, units)
+        per_line = [cut.owned(prepared[0], i) for i in range(len(lines))] if cut else [[r] for r in prepared[0]]
+        _refuse_too_long(per_line, lines, layout, metrics)
         if len(prepared[1]) > limits.queue_lines:
-            raise ApiError(413, f"{len(prepared[1])} non-empty lines in one request (texts split at line breaks); "
-                                f"a model queues at most {limits.queue_lines}")
-        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
+            raise ApiError(413, f"{len(prepared[1])} sentences to decode in one request (texts split at line "
+                                f"breaks and sentences); a model queues at most {limits.queue_lines}")
         try:
             results = await model.batcher.translate(prepared, src, tgt, options, limits.timeout_s,
                                                     disconnected=lambda: _disconnected(request))
@@ -150,14 +166,18 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
             metrics.rejected.labels("client_gone").inc()
             raise ApiError(499, "the client closed the connection; its work was cancelled") from None
         metrics.lines.labels(model.id).inc(len(lines))
+        if cut:
+            joiner = sentences.joiner(tgt)
+            results = [join_sentences(cut.owned(results, i), joiner, i + 1) for i in range(len(lines))]
         return model, src, tgt, _join_lines(results, layout), warning
 
-    @app.post("/v1/translate", response_model=schemas.TranslateResponse, responses=ERRORS,
+    @app.post("/v1/translate", response_model=schemas.TranslateResponse, responses=schemas.ERRORS,
               dependencies=key_required, response_model_exclude_none=True)
     async def v1_translate(body: schemas.TranslateRequest, request: Request, response: Response):
         """Translate `texts` (one translation per text, in order) with scores and optional n-best lists."""
         model, src, tgt, results, warning = await translate(request, body.texts, body.source, body.target,
-                                                            body.beam, body.nbest, body.model)
+                                                            body.beam, body.nbest, body.model,
+                                                            split=body.split_sentences)
         out = []
         for result in results:
             best = result.hypotheses[0] if result.hypotheses else None
@@ -181,41 +201,12 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         """Every served language (ML50 and ISO code, name) and the targets a model was trained on."""
         return models.languages()
 
-    @app.post("/translate", responses=ERRORS, response_model=schemas.LibreTranslateResponse,
-              response_model_exclude_none=True, dependencies=key_schemes,
-              openapi_extra=_form_or_json(schemas.LibreTranslateRequest))
-    async def libre_translate(request: Request, response: Response):
-        """LibreTranslate-compatible: `q` (a string or a list), `source`, `target` (ISO codes), `format` text."""
-        fields = await _libre_fields(request)
-        try:
-            body = schemas.LibreTranslateRequest.model_validate(fields)
-        except ValidationError as exc:
-            raise ApiError(400, _validation_message(exc)) from None
-        keys.check(request.headers, body.api_key)
-        if body.format != "text":
-            raise ApiError(400, f"format {body.format!r} is not supported; only 'text'")
-        if body.alternatives + 1 > limits.max_beam:
-            raise ApiError(400, f"alternatives {body.alternatives}: this server gives at most "
-                                f"{limits.max_beam - 1} alternatives (its --max-beam is {limits.max_beam})")
-        texts = [body.q] if isinstance(body.q, str) else body.q
-        beam = max(limits.default_beam, body.alternatives + 1) if body.alternatives else None
-        _, _, _, results, warning = await translate(request, texts, body.source, body.target, beam,
-                                                    body.alternatives + 1)
-        if warning:
-            response.headers["X-NMT-Warning"] = warning
-        translated = [r.text for r in results]
-        answer: dict = {"translatedText": translated[0] if isinstance(body.q, str) else translated}
-        if body.alternatives:
-            alts = [[h.text for h in r.hypotheses[1:]] for r in results]
-            answer["alternatives"] = alts[0] if isinstance(body.q, str) else alts
-        return answer
+    libre.register(app, models, limits, keys, key_schemes, translate)
 
-    @app.get("/languages", response_model=list[schemas.LibreLanguage], dependencies=key_schemes)
-    async def libre_languages(request: Request):
-        """LibreTranslate-compatible: `[{"code": "de", "name": "German", "targets": [...]}]`, trained pairs."""
-        fields = await _libre_fields(request)
-        keys.check(request.headers, fields.get("api_key") if isinstance(fields.get("api_key"), str) else None)
-        return models.libre_languages()
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        """The translation page (self-contained: no external scripts, styles or fonts)."""
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     @app.get("/health")
     async def health_check():
@@ -229,7 +220,14 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         """Prometheus metrics: requests, latencies, merged batch sizes, queue depth, refusals."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return Guard(app, metrics, limits.max_body_bytes, limits.header_timeout_s)
+    guarded = Guard(app, metrics, limits.max_body_bytes, limits.header_timeout_s,
+                    larger={"/translate_file": limits.max_file_bytes + 64 * 1024})
+    if not cors_origins:
+        return guarded
+    # as LibreTranslate: GET and POST from pages of other origins, with the headers its clients send
+    return CORSMiddleware(guarded, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                          allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+                          expose_headers=["X-Request-Id", "Retry-After", "X-NMT-Warning"], max_age=86400)
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -284,47 +282,19 @@ def _join_lines(results: list[Translation], layout: list[list[str]]) -> list[Tra
     return out
 
 
-def _refuse_too_long(results: list, lines: list[str], layout: list[list[str]], metrics) -> None:
-    """413 for a line the model cannot take: never an empty translation of a non-empty text."""
+def _refuse_too_long(per_line: list[list], lines: list[str], layout: list[list[str]], metrics) -> None:
+    """413 for a line (or one of its sentences) the model cannot take: never an empty translation of a
+    non-empty text. ``per_line``: each line's prepared results (one per sentence when split)."""
     start = 0
     for number, separators in enumerate(layout, 1):
         for offset in range(len(separators) + 1):
-            result = results[start + offset]
-            if result is not None and result.warning:
-                metrics.rejected.labels("too_long").inc()
-                where = f"text {number}" + (f", line {offset + 1}" if separators else "")
-                detail = result.warning.split(": ", 1)[1].replace("; output left empty", "")
-                raise ApiError(413, f"{where} ({len(lines[start + offset])} characters) is too long for the model: "
-                                    f"{detail}; split it into shorter texts")
+            for result in per_line[start + offset]:
+                if result is not None and result.warning:
+                    metrics.rejected.labels("too_long").inc()
+                    where = f"text {number}" + (f", line {offset + 1}" if separators else "")
+                    detail = result.warning.split(": ", 1)[1].replace("; output left empty", "")
+                    raise ApiError(413, f"{where} ({len(lines[start + offset])} characters) is too long for the "
+                                        f"model: {detail}; split it into shorter texts")
         start += len(separators) + 1
 
 
-async def _libre_fields(request: Request) -> dict:
-    """A LibreTranslate body: JSON, or form-encoded as its client libraries send it."""
-    raw = await request.body()
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not raw.strip():
-        return {}
-    if kind == "application/json":
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "the body is not valid JSON") from None
-        except RecursionError:
-            raise ApiError(400, "the JSON body is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "the JSON body must be an object")
-        return data
-    if kind in ("application/x-www-form-urlencoded", ""):
-        try:
-            form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise ApiError(400, "the form body is not valid UTF-8") from None
-        return {k: v[0] for k, v in form.items()}
-    raise ApiError(415, f"unsupported content type {kind!r}: send JSON or form-encoded fields")
-
-
-def _form_or_json(model) -> dict:
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}}}

@@ -17,7 +17,7 @@ access_log = logging.getLogger("nmt.serve.access")
 
 # routes whose metrics get their own label; anything else is counted as "other"
 ROUTES = {"/v1/translate", "/v1/models", "/v1/languages", "/translate", "/languages", "/health", "/metrics",
-          "/openapi.json"}
+          "/openapi.json", "/", "/detect", "/translate_file", "/frontend/settings"}
 # open without an API key: load balancers and scrapers must reach them
 PUBLIC = {"/health", "/metrics"}
 
@@ -71,13 +71,15 @@ class Guard:
 
     A request body must arrive within ``body_timeout_s`` (else 408), and a body still arriving
     when the server is told to stop (``stopping()``) is answered 503 at once: a half-sent request
-    neither holds a connection forever nor delays a shutdown."""
+    neither holds a connection forever nor delays a shutdown. ``larger``: path -> its own body
+    limit (file uploads)."""
 
-    def __init__(self, app, metrics, max_body_bytes: int, body_timeout_s: float = 10.0):
+    def __init__(self, app, metrics, max_body_bytes: int, body_timeout_s: float = 10.0, larger: dict | None = None):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.larger = larger or {}
         self._stopping: asyncio.Event | None = None
 
     def stopping(self) -> None:
@@ -104,7 +106,7 @@ class Guard:
             await send(message)
 
         try:
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, self.larger.get(scope["path"], self.max_body_bytes))
             if isinstance(body, tuple):  # too large, too slow or cut by a shutdown: refused before parsing
                 reason, code, text = body
                 self.metrics.rejected.labels(reason).inc()
@@ -135,7 +137,7 @@ class Guard:
                     record[key] = state[key]
             access_log.info(json.dumps(record, ensure_ascii=False))
 
-    async def _read_body(self, receive):
+    async def _read_body(self, receive, limit: int):
         """The body, or (metric reason, status, message) when it is refused."""
         if self._stopping is None:
             self._stopping = asyncio.Event()
@@ -151,8 +153,8 @@ class Guard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return "body_too_large", 413, f"request body larger than {self.max_body_bytes} bytes"
+            if size > limit:
+                return "body_too_large", 413, f"request body larger than {limit} bytes"
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nmt.translate.backends import DecodeOptions
+from nmt.translate.files import MAX_FILE_BYTES
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -24,6 +27,8 @@ class Limits:
     header_timeout_s: float = 10.0
     keep_alive_s: int = 5
     max_connections: int = 1000
+    split_sentences: str = DecodeOptions.split_sentences  # texts with several sentences (nmt.translate.sentences)
+    max_file_bytes: int = MAX_FILE_BYTES  # POST /translate_file
 
     @property
     def max_body_bytes(self) -> int:

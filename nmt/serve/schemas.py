@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,6 +29,9 @@ class TranslateRequest(BaseModel):
     nbest: int = Field(1, ge=1, description="Hypotheses per line, best first (at most beam).")
     model: str | None = Field(None, description="Model id (GET /v1/models); default: the first that has both "
                                                 "languages.")
+    split_sentences: Literal["auto", "always", "never"] | None = Field(
+        None, description="Texts with several sentences: auto (split those), always, never; default: the "
+                          "server's --split-sentences. Each text's translations are joined back into one.")
 
     @field_validator("texts")
     @classmethod
@@ -79,12 +83,11 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str] = Field(description="Text or texts; a line break in a text is kept (each line is "
-                                            "translated on its own).")
-    source: str
-    target: str
-    format: str = "text"
-    alternatives: int = Field(0, ge=0, description="How many alternative translations to add per text.")
+    q: str | list[str] = Field(description="Text or texts; a line break in a text is kept.")
+    source: str = Field(description="Source language code, or `auto` to detect it.")
+    target: str = Field(description="Target language code.")
+    format: str = Field("text", description="`text` or `html` (tags, attributes and entities kept).")
+    alternatives: int = Field(0, ge=0, description="Alternative translations per text, besides the best.")
     api_key: str | None = None
 
     @field_validator("q")
@@ -98,6 +101,8 @@ class LibreTranslateRequest(BaseModel):
 class LibreTranslateResponse(BaseModel):
     translatedText: str | list[str] = Field(description="One translation per text (a string for a string q).")
     alternatives: list[str] | list[list[str]] | None = Field(None, description="With alternatives > 0.")
+    detectedLanguage: dict | list[dict] | None = Field(
+        None, description="With source `auto`: `{\"confidence\": 0-100, \"language\": code}` (a list for a list q).")
 
 
 class LibreLanguage(BaseModel):
@@ -108,3 +113,7 @@ class LibreLanguage(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One line saying what went wrong.")
+
+
+# the error answers every route declares (the body is always one line)
+ERRORS = {status: {"model": ErrorBody} for status in (400, 403, 408, 413, 415, 422, 503, 504)}

@@ -32,7 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nmt.errors import NmtError
 from nmt.serve.app import build_app
-from nmt.serve.guard import load_api_keys
+from nmt.serve.guard import Guard, load_api_keys
 from nmt.serve.models import ModelSet, ServedModel, parse_model_args
 from nmt.serve.limits import Limits
 
@@ -189,7 +189,7 @@ def load_models(specs, backend: str, quantization: str | None, device: str, thre
 
 
 def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0) -> None:
+              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",)) -> None:
     keys = load_api_keys(api_key_file)
     models = load_models(specs, backend, quantization, device, threads)
     sock = _bind(host, port)
@@ -205,12 +205,12 @@ def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, ba
     once = _OncePer()
     for name in ("asyncio", "uvicorn.error"):
         logging.getLogger(name).addFilter(once)
-    app = build_app(models, limits, keys, on_ready=ready)
+    app = build_app(models, limits, keys, on_ready=ready, cors_origins=cors_origins)
     http = protocol(limits.header_timeout_s, _connection_budget(limits.max_connections))
     config = uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="on",
                             proxy_headers=False, timeout_graceful_shutdown=int(limits.timeout_s) + 5,
                             server_header=False, timeout_keep_alive=limits.keep_alive_s)
-    server = _Server(config, app)
+    server = _Server(config, app if isinstance(app, Guard) else app.app)  # the Guard, inside CORS or not
     server.run(sockets=[sock])
     if not server.started:
         raise NmtError("the server did not start (see the messages above)")

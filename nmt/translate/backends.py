@@ -12,6 +12,7 @@ from pathlib import Path
 from nmt import langs
 from nmt.errors import NmtError
 from nmt.fairseq_backend.inference import FairseqGenerator
+from nmt.translate.sentences import SPLIT_MODES
 from nmt.translate.shortlist import SHORTLIST_DIR
 
 log = logging.getLogger("nmt.translate")
@@ -36,8 +37,14 @@ class DecodeOptions:
     sampling_topk: int = -1
     temperature: float = 1.0
     seed: int | None = None
+    # lines with several sentences: auto (split a line when it holds more than one sentence),
+    # always (every sentence the splitter finds, however short), never (the whole line at once);
+    # see nmt.translate.sentences
+    split_sentences: str = "auto"
 
     def check(self) -> None:
+        if self.split_sentences not in SPLIT_MODES:
+            raise NmtError(f"--split-sentences must be one of {', '.join(SPLIT_MODES)}, got {self.split_sentences!r}")
         for name, value in (("--lenpen", self.len_penalty), ("--max-len-a", self.max_len_a),
                             ("--temperature", self.temperature)):
             if not math.isfinite(value):

@@ -1,9 +1,11 @@
-"""CLI command for corpus-scale translation: ``nmt translate-corpus`` (registered by nmt.cli)."""
+"""CLI commands for corpus-scale and document translation: ``nmt translate-corpus`` and
+``nmt translate-file`` (registered by nmt.cli)."""
 from __future__ import annotations
 
 import click
 
 from nmt.cli_util import decoding_options, friendly_errors
+from nmt.translate.files import MAX_FILE_BYTES
 
 
 @click.command("translate-corpus")
@@ -44,4 +46,24 @@ def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines
                f"done before; {state}", err=True)
 
 
-COMMANDS = [translate_corpus]
+@click.command("translate-file")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
+@click.argument("output_path", metavar="OUT", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--src", "-s", required=True, help="Source language (ML50 code).")
+@click.option("--tgt", "-t", required=True, help="Target language (ML50 code).")
+@decoding_options(without=("batch_sentences",))
+@click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="truncate", show_default=True,
+              help="A sentence longer than the model's limit: translate its beginning, or leave it out (warned).")
+@click.option("--max-bytes", default=MAX_FILE_BYTES, show_default=True, type=click.IntRange(min=1),
+              help="Refuse larger files.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@friendly_errors
+def translate_file(input_path, output_path, model, src, tgt, decode, engine, too_long, max_bytes, force):
+    """Translate a document (.txt, .html, .docx, .srt) into OUT of the same kind, structure kept."""
+    from nmt.translate.cli_run import run_translate_file
+
+    run_translate_file(input_path, output_path, model, src, tgt, decode, engine, too_long, max_bytes, force)
+
+
+COMMANDS = [translate_corpus, translate_file]

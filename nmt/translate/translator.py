@@ -4,7 +4,9 @@ Line alignment is the contract: ``translate(lines)`` returns exactly one result
 per input line, in order. An empty line gives an empty translation; a line the
 model cannot take (``None`` for undecodable input, or longer than the model's
 maximum source length) gives an empty translation and a warning naming the
-line, never an exception that would lose the other lines.
+line, never an exception that would lose the other lines. Lines with several
+sentences are split, translated sentence by sentence and joined back, as
+``options.split_sentences`` says (``nmt.translate.sentences``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
+from nmt.translate import sentences
 from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
@@ -165,9 +168,25 @@ class Translator:
         wider the model and the beam, e.g. 2 for transformer-base at beam 5), and only lines of
         one output length cap (``DecodeOptions.max_len``: per sentence), so a line's translation
         does not depend on the other lines: ``nmt translate``, ``translate-corpus`` and
-        ``nmt serve`` agree, and the two backends give identical greedy float32 output."""
+        ``nmt serve`` agree, and the two backends give identical greedy float32 output. With
+        ``options.split_sentences`` other than ``never``, the units batched are the lines' sentences."""
         options = options or DecodeOptions()
         self.check_request(src, tgt, options)
+        kwargs = dict(batch_tokens=batch_tokens, max_batch_sentences=max_batch_sentences, too_long=too_long)
+        if options.split_sentences != "never":
+            cut = sentences.segment_lines(lines, src, options.split_sentences)
+            if cut.split_any:
+                units = self._translate(cut.units, src, tgt, options, first_line_number=1, progress=None, **kwargs)
+                joined = [join_sentences(cut.owned(units, i), sentences.joiner(tgt), first_line_number + i)
+                          for i in range(len(lines))]
+                if progress is not None:
+                    progress.update(len(lines))
+                return joined
+        return self._translate(lines, src, tgt, options, first_line_number=first_line_number, progress=progress,
+                               **kwargs)
+
+    def _translate(self, lines, src, tgt, options: DecodeOptions, batch_tokens: int, max_batch_sentences,
+                   too_long: str, first_line_number: int, progress) -> list[Translation]:
         if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
             raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
                            f"unset (got {max_batch_sentences})")
@@ -227,13 +246,32 @@ class Translator:
 
     def finish(self, hyps) -> Translation:
         """The ``Translation`` of one line from its backend n-best list ``[(ids, score)]``."""
-        return Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
+        # stripped: a weak model's output can end in space pieces (whitespace around a translation means nothing)
+        return Translation([Hypothesis(one_line(self.codec.decode(ids)).strip(), score,
                                        self.codec.ids_to_pieces(self.codec.output_ids(ids)))
                             for ids, score in hyps])
 
     def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
         """Convenience: plain strings in, best translations out."""
         return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
+
+
+def join_sentences(parts: list[Translation], separator: str, line_number: int) -> Translation:
+    """One line's translation from its sentences': the k-th hypothesis joins every sentence's k-th
+    (or last), its score is the token-weighted mean of theirs; warnings name the line and sentence."""
+    notes = [f"line {line_number}: sentence {k}: {p.warning.split(': ', 1)[-1]}"
+             for k, p in enumerate(parts, 1) if p.warning]
+    if len(parts) == 1:
+        notes = [f"line {line_number}: {parts[0].warning.split(': ', 1)[-1]}"] if parts[0].warning else []
+    done = [p for p in parts if p.hypotheses]
+    hypotheses = []
+    for k in range(max((len(p.hypotheses) for p in done), default=0)):
+        picked = [p.hypotheses[min(k, len(p.hypotheses) - 1)] for p in done]
+        weights = [max(1, len(h.tokens)) for h in picked]
+        hypotheses.append(Hypothesis(separator.join(h.text for h in picked if h.text),
+                                     sum(h.score * w for h, w in zip(picked, weights)) / sum(weights),
+                                     [t for h in picked for t in h.tokens]))
+    return Translation(hypotheses, "; ".join(notes) or None)
 
 
 def _batches(work, batch_tokens: int, max_sentences: int, cap_of):
