@@ -364,6 +364,9 @@ def run() -> None:  # console-script entry point
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main.main(prog_name="nmt", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `nmt`: the help as help, not as one error line
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(2)
     except click.UsageError as exc:
         click.echo(usage_error_line(exc), err=True)
         sys.exit(2)

@@ -162,7 +162,7 @@ def test_settings_page_and_unknown_routes(libre):
     assert_one_line_error(*call(libre.url, "/spec")[::2], 404)
     status, _, body = call(libre.url, "/translate/v2")
     assert_one_line_error(status, body, 404)
-    assert "/docs" in body["error"]
+    assert "/openapi.json" in body["error"]
     status, _, body = call(libre.url, "/translate")  # GET on a POST route
     assert_one_line_error(status, body, 405)
     assert json.dumps(body).count("\\n") == 0

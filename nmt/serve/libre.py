@@ -82,6 +82,8 @@ async def fields(request: Request) -> dict:
             data = json.loads(raw)
         except ValueError:
             raise ApiError(400, "the body is not valid JSON") from None
+        except RecursionError:
+            raise ApiError(400, "the JSON body is nested too deeply") from None
         if not isinstance(data, dict):
             raise ApiError(400, "the JSON body must be an object")
         values.update(data)
@@ -113,12 +115,12 @@ def detect(text: str, models) -> list[dict]:
     return found[:1] + [f for f in found[1:] if f["confidence"] > 0]
 
 
-def register(app, models, limits, keys, translate) -> None:
+def register(app, models, limits, keys, key_schemes, translate) -> None:
     """Add the routes to ``app``; ``translate(request, lines, source, target, beam, nbest, split=..., limited=...)``
-    is the server's checked, batched translation."""
+    is the server's checked, batched translation; ``key_schemes`` declare the API keys in the OpenAPI schema."""
     downloads = Downloads()
 
-    async def translate_texts(request, texts, source, target, fmt, alternatives):
+    async def translate_texts(request, response, texts, source, target, fmt, alternatives):
         """(translations, alternatives per text) for texts of one source language."""
         beam = max(limits.default_beam, alternatives + 1) if alternatives else None
         if fmt == "html":
@@ -126,14 +128,18 @@ def register(app, models, limits, keys, translate) -> None:
             parsed = markup.parse_documents(texts, src, limits.split_sentences)
             units = [u for doc in parsed for u in doc.units]
             # the request's size was checked on its texts; a document's sentences are not "texts"
-            _, _, _, results = await translate(request, units, src, tgt, None, split="never", limited=False)
+            _, _, _, results, warning = await translate(request, units, src, tgt, None, split="never",
+                                                        limited=False)
+            _warn(response, warning)
             return markup.render_documents(parsed, [r.text for r in results], tgt), [[] for _ in texts]
-        _, _, _, results = await translate(request, texts, source, target, beam, alternatives + 1)
+        _, _, _, results, warning = await translate(request, texts, source, target, beam, alternatives + 1)
+        _warn(response, warning)
         return [r.text for r in results], [[h.text for h in r.hypotheses[1:]] for r in results]
 
-    @app.post("/translate", responses={400: {"model": schemas.ErrorBody}},
+    @app.post("/translate", responses=schemas.ERRORS, response_model=schemas.LibreTranslateResponse,
+              response_model_exclude_none=True, dependencies=key_schemes,
               openapi_extra=_form_or_json(schemas.LibreTranslateRequest))
-    async def libre_translate(request: Request):
+    async def libre_translate(request: Request, response: Response):
         """LibreTranslate-compatible translation: `q` (a string or a list), `source` (a code or `auto`), `target`,
         `format` (`text` | `html`), `alternatives`; JSON, form fields or the query string."""
         values = await fields(request)
@@ -142,10 +148,14 @@ def register(app, models, limits, keys, translate) -> None:
             body = schemas.LibreTranslateRequest.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ApiError(400, f"Invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ApiError(400, f"Invalid request: {'.'.join(map(str, first['loc']))}: {message}") from None
         keys.check(request.headers, body.api_key)
         if body.format not in ("text", "html"):
             raise ApiError(400, f"{body.format} format is not supported (text or html)")
+        if body.alternatives + 1 > limits.max_beam:
+            raise ApiError(400, f"alternatives {body.alternatives}: this server gives at most "
+                                f"{limits.max_beam - 1} alternatives (its --max-beam is {limits.max_beam})")
         texts = [body.q] if isinstance(body.q, str) else list(body.q)
         if len(texts) > limits.max_lines:
             raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits.max_lines}")
@@ -169,7 +179,7 @@ def register(app, models, limits, keys, translate) -> None:
         out, alts = [None] * len(texts), [None] * len(texts)
         for source in dict.fromkeys(sources):
             picked = [i for i, s in enumerate(sources) if s == source]
-            done, more = await translate_texts(request, [texts[i] for i in picked], source, body.target,
+            done, more = await translate_texts(request, response, [texts[i] for i in picked], source, body.target,
                                                body.format, body.alternatives)
             for i, text, alt in zip(picked, done, more):
                 out[i], alts[i] = text, alt
@@ -191,9 +201,10 @@ def register(app, models, limits, keys, translate) -> None:
             raise ApiError(400, "Invalid request: q must be a string")
         return detect(values["q"], models)
 
-    @app.get("/languages")
+    @app.get("/languages", response_model=list[schemas.LibreLanguage])
     async def libre_languages():
-        """LibreTranslate-compatible: `[{"code": "de", "name": "German", "targets": [...]}]` (no key needed)."""
+        """LibreTranslate-compatible: `[{"code": "de", "name": "German", "targets": [...]}]`, the trained
+        directions (no key needed)."""
         return models.libre_languages()
 
     @app.get("/frontend/settings")
@@ -230,7 +241,7 @@ def register(app, models, limits, keys, translate) -> None:
                 chunk = units[start:start + limits.max_lines]
                 future = asyncio.run_coroutine_threadsafe(
                     translate(request, chunk, src, tgt, None, split="never", limited=False, model_id=model.id), loop)
-                out.extend(r.text for r in future.result()[3])
+                out.extend(r.text for r in future.result()[3])  # (model, src, tgt, results, warning)
             return out
 
         try:
@@ -259,8 +270,13 @@ def register(app, models, limits, keys, translate) -> None:
     @app.get("/spec")
     async def spec():
         """LibreTranslate's Swagger description: nmt serve describes its API at /openapi.json."""
-        return JSONResponse({"error": "nmt serve's API description is at /openapi.json (and /docs), not /spec"},
+        return JSONResponse({"error": "nmt serve's API description is at /openapi.json, not /spec"},
                             status_code=404)
+
+
+def _warn(response: Response, warning: str | None) -> None:
+    if warning:  # an untrained (zero-shot) pair: translated, with a word of warning
+        response.headers["X-NMT-Warning"] = warning
 
 
 def _all(models) -> list[str]:

@@ -1,37 +1,22 @@
 """Request and response bodies of the HTTP APIs (they make the OpenAPI schema at ``/openapi.json``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nmt.translate.backends import DecodeOptions
-from nmt.translate.files import MAX_FILE_BYTES
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one server accepts; ``nmt serve`` options fill it."""
-
-    max_lines: int = 128  # texts per request
-    max_chars: int = 20_000  # characters per request, all texts together
-    max_beam: int = 10
-    default_beam: int = 5
-    # output length cap, a * source tokens + b, as nmt translate's --max-len-a/--max-len-b
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    timeout_s: float = 60.0  # per request, queueing included
-    queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
-    batch_window_ms: float = 5.0
-    max_merge_lines: int = 256
-    split_sentences: str = DecodeOptions.split_sentences  # texts with several sentences (nmt.translate.sentences)
-    max_file_bytes: int = MAX_FILE_BYTES  # POST /translate_file
-
-    @property
-    def max_body_bytes(self) -> int:
-        # UTF-8 takes up to 4 bytes a character, JSON escapes up to 6 (\\uXXXX); plus room for the rest
-        return self.max_chars * 6 + 64 * 1024
+def check_text(text: str, where: str) -> str:
+    """A text a request may carry: no lone surrogate (JSON's ``"\\ud800"``), which is no character and
+    cannot be encoded; refused here, per request, before it can reach a shared batch."""
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise ValueError(f"{where} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, "
+                         "which is not a character; send valid Unicode")
+    return text
 
 
 class TranslateRequest(BaseModel):
@@ -47,6 +32,11 @@ class TranslateRequest(BaseModel):
     split_sentences: Literal["auto", "always", "never"] | None = Field(
         None, description="Texts with several sentences: auto (split those), always, never; default: the "
                           "server's --split-sentences. Each text's translations are joined back into one.")
+
+    @field_validator("texts")
+    @classmethod
+    def _valid_texts(cls, texts: list[str]) -> list[str]:
+        return [check_text(text, f"text {i}") for i, text in enumerate(texts, 1)]
 
 
 class Hypothesis(BaseModel):
@@ -69,6 +59,8 @@ class TranslateResponse(BaseModel):
     source: str = Field(description="The source language as the model's ML50 code.")
     target: str
     translations: list[TranslationOut]
+    warning: str | None = Field(None, description="Set when the model was not trained on this direction "
+                                                  "(zero-shot): expect poor output.")
 
 
 class ModelInfo(BaseModel):
@@ -91,13 +83,37 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str] = Field(description="Text(s) to translate.")
+    q: str | list[str] = Field(description="Text or texts; a line break in a text is kept.")
     source: str = Field(description="Source language code, or `auto` to detect it.")
     target: str = Field(description="Target language code.")
     format: str = Field("text", description="`text` or `html` (tags, attributes and entities kept).")
     alternatives: int = Field(0, ge=0, description="Alternative translations per text, besides the best.")
     api_key: str | None = None
 
+    @field_validator("q")
+    @classmethod
+    def _valid_q(cls, q):
+        if isinstance(q, str):
+            return check_text(q, "q")
+        return [check_text(text, f"q[{i}]") for i, text in enumerate(q)]
+
+
+class LibreTranslateResponse(BaseModel):
+    translatedText: str | list[str] = Field(description="One translation per text (a string for a string q).")
+    alternatives: list[str] | list[list[str]] | None = Field(None, description="With alternatives > 0.")
+    detectedLanguage: dict | list[dict] | None = Field(
+        None, description="With source `auto`: `{\"confidence\": 0-100, \"language\": code}` (a list for a list q).")
+
+
+class LibreLanguage(BaseModel):
+    code: str = Field(description="ISO 639-1 code.")
+    name: str
+    targets: list[str] = Field(description="The codes this language is translated into (trained directions).")
+
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One line saying what went wrong.")
+
+
+# the error answers every route declares (the body is always one line)
+ERRORS = {status: {"model": ErrorBody} for status in (400, 403, 408, 413, 415, 422, 503, 504)}

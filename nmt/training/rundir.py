@@ -16,7 +16,8 @@ from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, read_json, read_yaml
+from nmt.fileio import read_json, read_yaml
+from nmt.locks import OutputLock
 
 LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
 

@@ -10,10 +10,10 @@ from tqdm import tqdm
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import atomic_open
+from nmt.fileio import atomic_open, check_input_file, refuse_same_file
 from nmt.translate import stream
 from nmt.translate.backends import DecodeOptions, EngineOptions
-from nmt.translate.translator import Translation, Translator
+from nmt.translate.translator import Translation, Translator, check_threads
 
 
 @dataclass
@@ -65,12 +65,14 @@ def run_translate(run: TranslateRun) -> None:
     options.check()
     if engine.batch_tokens < 1:
         raise NmtError(f"--batch-tokens must be >= 1, got {engine.batch_tokens}")
-    if engine.threads < 0:
-        raise NmtError(f"--threads must be >= 0 (0: all cores), got {engine.threads}")
-    if run.input_path != "-" and not Path(run.input_path).is_file():
-        raise NmtError(f"input file {run.input_path} does not exist")
-    translator = Translator(bundle, **engine.translator_kwargs())
+    check_threads(engine.threads)
     outputs = _output_paths(output_path, targets)
+    if run.input_path != "-":
+        check_input_file(run.input_path, regular=False)
+        for path in outputs.values():
+            if path != "-":
+                refuse_same_file(run.input_path, path)
+    translator = Translator(bundle, **engine.translator_kwargs())
     to_file = output_path != "-"
     with contextlib.ExitStack() as stack:
         handles = {}
@@ -78,6 +80,9 @@ def run_translate(run: TranslateRun) -> None:
             handles[target] = sys.stdout if path == "-" else stack.enter_context(atomic_open(path))
         if run.input_path == "-":
             chunks = stream.stream_chunks(stream.stdin_binary())
+            total = None
+        elif not Path(run.input_path).is_file():  # a FIFO or device: read once, as a stream
+            chunks = stream.stream_chunks(stack.enter_context(open(run.input_path, "rb")))
             total = None
         else:
             handle = stack.enter_context(open(run.input_path, "rb"))
