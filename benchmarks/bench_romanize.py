@@ -95,7 +95,7 @@ def speed(args) -> None:
                     diffs.append((lang, x, a, b))
         rate = {k: f"{len(lines) / s:,.0f}" for k, s in timed.items()}
         rows.append(f"| {lang} | {len(lines):,} | {rate['nmt']} | {rate['nocache']} | {same_nocache:,} | "
-                    f"{rate.get('fast', 'n/a')} | {same_fast if same_fast is not None else 'n/a'} |")
+                    f"{rate.get('fast', 'n/a')} | {f'{same_fast:,}' if same_fast is not None else 'n/a'} |")
     rate = {k: f"{n / s:,.0f}" if s else "n/a" for k, (n, s) in totals.items()}
     n_all = totals["nmt"][0]
     fast_version = _version("uroman-fast") if uroman_fast else "not installed"
@@ -158,7 +158,16 @@ def base_model(args, work: Path) -> Path:
     if (model / "training.json").is_file() and json.loads((model / "training.json").read_text()).get("stop_reason"):
         return model  # finished by an earlier invocation
     pairs = ",".join(f"{x}-en_XX,en_XX-{x}" for x in args.base_langs.split(","))
-    _nmt("prepare", "--raw", SHARED / "ml50-mini" / "raw", "--eval-set", SHARED / "flores200" / "devtest",
+    raw = SHARED / "ml50-mini" / "raw"
+    if args.base_lines:  # the first N pairs of each language
+        raw = work / "raw-base"
+        raw.mkdir(exist_ok=True)
+        for lang in args.base_langs.split(","):
+            for side in (lang, "en_XX"):
+                name = f"train.{lang}-en_XX.{side}"
+                lines = (SHARED / "ml50-mini" / "raw" / name).read_text(encoding="utf-8").splitlines()
+                (raw / name).write_text("".join(x + "\n" for x in lines[:args.base_lines]), encoding="utf-8")
+    _nmt("prepare", "--raw", raw, "--eval-set", SHARED / "flores200" / "devtest",
          "--out", data, "--pairs", pairs, "--vocab-size", args.vocab_size, "--workers", args.threads,
          *(["--byte-fallback"] if args.byte_fallback else []))
     budget = ({"training.max_time_minutes": args.base_minutes, "training.max_updates": 10_000_000}
@@ -279,13 +288,15 @@ def adapt(args) -> None:
                   else f"--base-minutes {args.base_minutes:g}")
                + f" --adapt-updates {args.adapt_updates} --adapt-minutes {args.adapt_minutes:g} --threads {args.threads}"
                + f" --flores-lines {args.flores_lines} --test-lines {args.test_lines}"
+               + (f" --base-lines {args.base_lines}" if args.base_lines else "")
                + (" --byte-fallback" if args.byte_fallback else ""))
     body = f"""
 Machine: {machine()}. Command: `{command}` ({time.strftime('%Y-%m-%d')}, {(time.perf_counter() - t0) / 60:.0f} min
 in all).
 
 **Base model**: {args.preset} preset ({base_info.get('parameters', 0):,} parameters), {args.base_langs} <-> en_XX
-from ml50-mini (FLORES-200 devtest removed), shared unigram vocabulary of {args.vocab_size:,} pieces
+from ml50-mini ({f'the first {args.base_lines:,} pairs per language' if args.base_lines else 'all pairs'};
+FLORES-200 devtest removed), shared unigram vocabulary of {args.vocab_size:,} pieces
 ({'with' if args.byte_fallback else 'without'} byte fallback), {base_info.get('updates')} updates in
 {base_info.get('training_seconds', 0) / 60:.1f} min; best validation chrF {(base_info.get('best') or {}).get('score')}.
 
@@ -293,7 +304,7 @@ from ml50-mini (FLORES-200 devtest removed), shared unigram vocabulary of {args.
 then bn_IN->en_XX and ko_KR->en_XX fine-tuned from it, {args.adapt_updates} updates each (lr {args.adapt_lr},
 warmup {args.adapt_warmup}, the quickstart config's batch of 2,048 tokens), on ml50-mini less {args.test_lines}
 held-out pairs per language (training pairs: {counts}). romanized: {roman['romanizer']}, {roman['training_lines']:,}
-training lines at {roman['lines_per_second_per_worker']} lines/s per cleaning worker. extended: {args.new_pieces}-piece
+training lines at {roman['lines_per_cpu_second']} lines per CPU second in the cleaning workers. extended: {args.new_pieces}-piece
 sentencepiece models learnt on the adaptation text, pieces the vocabulary lacked added (new rows: the mean of
 their old segmentation's rows).
 
@@ -331,6 +342,7 @@ def main() -> None:
     p_adapt.add_argument("--work", type=Path, default=REPO / "work" / "romanize")
     p_adapt.add_argument("--preset", default="small")
     p_adapt.add_argument("--base-langs", default=BASE_LANGS)
+    p_adapt.add_argument("--base-lines", type=int, default=0, help="first N pairs per base language (0: all)")
     p_adapt.add_argument("--vocab-size", type=int, default=8000)
     p_adapt.add_argument("--byte-fallback", action="store_true", help="base vocabulary with byte fallback")
     p_adapt.add_argument("--base-minutes", type=float, default=60, help="base model's wall-clock budget")

@@ -20,8 +20,8 @@ stays empty; a line of characters uroman drops (a lone zero-width non-joiner) be
 empty. Romanized text romanizes to itself (checked on FLORES-200 lines of 15 languages),
 so text that is already romanized may be passed again. Romanized output cannot be turned
 back into the native script: a language is romanized as a target only for analysis.
-``uroman-fast`` (a Rust port) is ten times faster but romanizes some Chinese and Japanese
-characters differently (benchmarks/RESULTS.md), so nmt uses ``uroman`` itself.
+``uroman-fast`` (a Rust port) is 8x faster but reads some Chinese characters as numerals
+(6% of Chinese lines differ, benchmarks/RESULTS.md), so nmt uses ``uroman`` itself.
 """
 from __future__ import annotations
 

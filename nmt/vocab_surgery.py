@@ -126,8 +126,12 @@ def _learn_pieces(bundle: Bundle, pieces: NewPieces, romanization: Romanization)
     if model_type is None:
         raise NmtError(f"{bundle.spm_path}: pieces can be added to a unigram or BPE sentencepiece model only")
     with tempfile.TemporaryDirectory() as tmp:
-        learnt = spm_lib.train(lines, Path(tmp) / "new", pieces.vocab_size, model_type,
-                               old.trainer_spec.character_coverage or 0.9995, byte_fallback=False)
+        try:
+            learnt = spm_lib.train(lines, Path(tmp) / "new", pieces.vocab_size, model_type,
+                                   old.trainer_spec.character_coverage or 0.9995, byte_fallback=False)
+        except NmtError as exc:  # in extend-langs' terms: its size option, the old model's coverage
+            message = str(exc).replace("raise --vocab-size or lower --character-coverage", "raise --new-pieces")
+            raise NmtError(f"--new-pieces-from: {message.replace('--vocab-size', '--new-pieces')}") from None
         proto = model_pb2.ModelProto()
         proto.ParseFromString(learnt.read_bytes())
     have = {p.piece for p in old.pieces}

@@ -109,7 +109,7 @@ def test_prepare_romanizes_in_the_workers_and_records_it(romanized_data, tmp_pat
     record = manifest["romanization"]
     assert record["languages"] == ["ko_KR"] and record["target"] is False
     assert record["romanizer"] == f"uroman {romanize.version()}"
-    assert record["training_lines"] > 600 and record["lines_per_second_per_worker"] > 0
+    assert record["training_lines"] > 600 and record["lines_per_cpu_second"] > 0
     assert PreparedData.load(romanized_data).romanization.languages == ("ko_KR",)
     clean = romanized_data / "clean"
     for split in ("train", "valid", "test"):
@@ -293,49 +293,67 @@ def test_shortlist_of_a_romanized_target_from_raw_text(romanized_bundle, tmp_pat
     assert not any(HANGUL.search(t) for t in tokens)  # from romanized Korean, as the model writes it
 
 
-def test_extend_langs_marks_romanized_languages_and_adds_pieces(trained_bundle, tmp_path):
+def test_extend_langs_marks_romanized_languages_and_adds_pieces(romanized_bundle, tmp_path):
+    """The romanized model's vocabulary has never seen Hangul: pieces learnt on Korean text give it some;
+    a language marked romanized learns its pieces from romanized text."""
     import torch
 
+    from nmt.config import load_train_config
     from nmt.fairseq_backend import load_state
-    from nmt.pretrained import check_vocabulary_fits
-    from nmt.translate.translator import Translator
+    from nmt.pretrained import check_vocabulary_fits, finetune_checkpoint
+    from nmt.vocab import UNK, SubwordCodec
 
-    texts = [f"bn_IN={SAMPLE_RAW / 'train.ko_KR-en_XX.ko_KR'}"]  # any text in a script: here Korean
-    result = run_nmt("extend-langs", "-m", trained_bundle, "--add", "bn_IN", "--romanize", "bn_IN",
-                     "--new-pieces-from", texts[0], "--new-pieces", "600", "-o", tmp_path / "ext")
+    text = f"bn_IN={SAMPLE_RAW / 'train.ko_KR-en_XX.ko_KR'}"  # any text in a new script: here Korean
+    old = Bundle.load(romanized_bundle)
+    old_dict = old.dict_path.read_text(encoding="utf-8").splitlines()
+    # marked romanized: the text is romanized before pieces are learnt, so the new pieces are Latin
+    result = run_nmt("extend-langs", "-m", romanized_bundle, "--add", "bn_IN", "--romanize", "bn_IN",
+                     "--new-pieces-from", text, "--new-pieces", "400", "-o", tmp_path / "roman")
     assert result.returncode == 0, result.stderr[-2000:]
     info = json.loads(result.stderr.strip().splitlines()[-1])
-    assert info["added"] == ["bn_IN"] and info["romanized"] == ["bn_IN"] and info["new_pieces"] > 0
-    old, new = Bundle.load(trained_bundle), Bundle.load(tmp_path / "ext")
-    assert new.romanized.languages == ("bn_IN",) and new.extended_with["new_pieces"]["pieces"] == info["new_pieces"]
+    assert info["added"] == ["bn_IN"] and info["romanized"] == ["ko_KR", "bn_IN"] and info["new_pieces"] > 0
+    marked = Bundle.load(tmp_path / "roman")
+    assert marked.romanized.languages == ("ko_KR", "bn_IN") and marked.romanized.source("bn_IN")
+    check_vocabulary_fits(marked)
+    added = marked.dict_path.read_text(encoding="utf-8").splitlines()[len(old_dict):]
+    assert len(added) == info["new_pieces"] and not any(HANGUL.search(line) for line in added)
+    # native script: Hangul pieces join the vocabulary; the marks the model had are kept
+    result = run_nmt("extend-langs", "-m", romanized_bundle, "--add", "bn_IN", "--new-pieces-from", text,
+                     "--new-pieces", "400", "-o", tmp_path / "small")
+    assert result.returncode == 2 and not (tmp_path / "small").exists()
+    assert result.stderr.startswith("nmt: error: --new-pieces-from: a vocabulary of 400 pieces cannot hold all "
+                                    "the characters") and result.stderr.strip().endswith("; raise --new-pieces")
+    result = run_nmt("extend-langs", "-m", romanized_bundle, "--add", "bn_IN", "--new-pieces-from", text,
+                     "--new-pieces", "1000", "-o", tmp_path / "ext")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stderr.strip().splitlines()[-1])
+    assert info["added"] == ["bn_IN"] and info["romanized"] == ["ko_KR"] and info["new_pieces"] > 100
+    new = Bundle.load(tmp_path / "ext")
+    assert new.romanized.languages == ("ko_KR",) and new.extended_with["new_pieces"]["pieces"] == info["new_pieces"]
     check_vocabulary_fits(new)
-    old_dict = old.dict_path.read_text(encoding="utf-8").splitlines()
     new_dict = new.dict_path.read_text(encoding="utf-8").splitlines()
     assert new_dict[:len(old_dict)] == old_dict and len(new_dict) == len(old_dict) + info["new_pieces"]
+    assert sum(bool(HANGUL.search(line)) for line in new_dict[len(old_dict):]) > 100
     w_old = load_state(old.checkpoint_path)["model"]["encoder.embed_tokens.weight"]
     w_new = load_state(new.checkpoint_path)["model"]["encoder.embed_tokens.weight"]
     n = 4 + len(old_dict)
     assert torch.equal(w_new[:n], w_old[:n]) and torch.equal(w_new[-1 - len(old.languages):-1], w_old[n:])
-    # the new pieces segment the text they came from: fewer pieces per line than before
+    # Korean script: <unk> for the old vocabulary, pieces for the extended one, decoding gives it back
     lines = KO_TEST[:50]
-    before = sum(len(x) for x in Translator(old, backend="fairseq").codec.encode(lines))
-    after_codec = Translator(new, backend="fairseq").codec
-    assert sum(len(x) for x in after_codec.encode(lines)) < before
-    assert after_codec.decode(after_codec.encode([lines[0]])[0]) == lines[0]
+    before, after = SubwordCodec.for_bundle(old), SubwordCodec.for_bundle(new)
+    unknown_before = sum(i == UNK for ids in before.encode(lines) for i in ids)
+    encoded = after.encode(lines)
+    assert unknown_before > 100 and sum(i == UNK for ids in encoded for i in ids) * 10 < unknown_before
+    covered = [(ids, line) for ids, line in zip(encoded, lines) if UNK not in ids]
+    assert len(covered) >= 30 and all(after.decode(ids) == line for ids, line in covered)
     # fine-tuning data must romanize a language the model reads romanized
-    from nmt.config import load_train_config
-    from nmt.pretrained import finetune_checkpoint
-
-    marked = run_nmt("extend-langs", "-m", trained_bundle, "--add", "bn_IN", "--romanize", "ko_KR",
-                     "-o", tmp_path / "ext2")
-    assert marked.returncode == 0, marked.stderr[-2000:]
     lang_list = tmp_path / "langs.txt"
-    lang_list.write_text("\n".join(Bundle.load(tmp_path / "ext2").languages) + "\n")
+    lang_list.write_text("\n".join(marked.languages) + "\n")
     data = prepare(PrepareConfig(out=str(tmp_path / "d"), raw=[str(SAMPLE_RAW)], pairs="ko_KR-en_XX", valid_size=30,
-                                 spm_model=str(tmp_path / "ext2" / "spm.model"),
-                                 dictionary=str(tmp_path / "ext2" / "dict.txt"), lang_list=str(lang_list)))
+                                 spm_model=str(marked.spm_path), dictionary=str(marked.dict_path),
+                                 lang_list=str(lang_list)))
     assert "romanization" not in data
-    cfg = load_train_config(None, [f"data={tmp_path / 'd'}", f"init.pretrained={tmp_path / 'ext2'}"])
+    cfg = load_train_config(None, [f"data={tmp_path / 'd'}", f"init.pretrained={tmp_path / 'roman'}"])
     with pytest.raises(NmtError, match="reads ko_KR romanized .* prepare with --romanize ko_KR"):
         finetune_checkpoint(cfg, PreparedData.load(tmp_path / "d"))
 
@@ -362,3 +380,29 @@ def test_missing_uroman_is_one_clear_line(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip() == "nmt: error: romanization needs the uroman package: pip install 'uroman>=1.3,<1.4'"
+
+
+def test_evaluate_romanizes_references_of_a_romanized_target(romanized_bundle, tmp_path):
+    from nmt.evaluate.runner import EvalConfig, evaluate
+    from nmt.evaluate.systems import parse_system
+    from nmt.evaluate.testsets import LineRange, TestSetSource
+    from nmt.translate.backends import DecodeOptions
+
+    model = shutil.copytree(romanized_bundle, tmp_path / "m")
+    meta = json.loads((model / "bundle.json").read_text())
+    meta["directions"] = ["ko_KR-en_XX", "en_XX-ko_KR"]
+    meta["extra"]["romanization"]["target"] = True  # as if trained with --romanize-target (analysis)
+    (model / "bundle.json").write_text(json.dumps(meta))
+    source = TestSetSource("flores200", LineRange.parse("1-5"), flores_dir=str(SAMPLE_FLORES))
+    cfg = EvalConfig(systems=[parse_system(str(model))], out_dir=tmp_path / "eval", testset=source,
+                     directions="en_XX-ko_KR", comet=False, decode=DecodeOptions(beam=1), backend="fairseq",
+                     threads=1, heatmap_metric=None)
+    result = evaluate(cfg)
+    refs = result.directions[0].testset.ref
+    flores = (SAMPLE_FLORES / "kor_Hang.devtest").read_text(encoding="utf-8").splitlines()[:5]
+    assert refs == romanize_lines(flores, "ko_KR")
+    assert any("references were romanized with uroman" in note for note in result.notes)
+    # compared with a system that writes Korean script, the run is refused
+    cfg.systems = [parse_system(f"a={model}"), parse_system(f"b={romanized_bundle}")]
+    with pytest.raises(NmtError, match="write.* romanized ko_KR and b do"):
+        evaluate(cfg)

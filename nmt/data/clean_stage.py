@@ -87,9 +87,9 @@ def _clean_chunk(a: str, b: str, chunk_a, chunk_b, corpus, first_line: int, filt
     result = {"counts": counts}
     if romanization.source(a) or romanization.source(b):
         load_romanizer()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         rx, ry, keep = _romanized(xs, ys, a, b, romanization)
-        result["romanized"] = (len(xs), time.perf_counter() - t0)
+        result["romanized"] = (len(xs), time.process_time() - t0)  # the worker's CPU time
         counts.dropped["empty"] += int(len(keep) - keep.sum())
         index = np.flatnonzero(keep)
         xs, ys = [rx[i] for i in index], [ry[i] for i in index]
@@ -105,7 +105,7 @@ class _PairStream:
         self.keys = dedup.KeySet()
         self.counts = cleaning.FilterCounts()
         self.kept = 0
-        self.romanized = (0, 0.0)  # lines romanized, worker seconds spent on it
+        self.romanized = (0, 0.0)  # lines romanized, worker CPU seconds spent on it
         self.reservoir = Reservoir(valid_size if hold_out else 0, f"{seed}:{pair.name}")
         self.base = scratch / pair.key
         self.src = open(f"{self.base}.src", "w", encoding="utf-8", newline="\n")
@@ -323,7 +323,7 @@ def stage_clean(cfg, pairs: dict[str, PairData], out: Path, synthetic: dict[str,
                                "left after removing evaluation overlap")
             lines, seconds = streams[pair.key].romanized
             if lines:
-                info.setdefault("romanized", {})[pair.key] = {"lines": lines, "worker_seconds": round(seconds, 3)}
+                info.setdefault("romanized", {})[pair.key] = {"lines": lines, "cpu_seconds": round(seconds, 3)}
             if pair.synthetic:
                 info.setdefault("synthetic", {})[pair.name] = {"train": counts.as_dict(), "kind": pair.kind,
                                                                "tag": pair.tag}

@@ -344,6 +344,6 @@ def _romanization(cfg: PrepareConfig, clean_info: dict) -> dict:
     """The manifest's record of romanization: languages, romanizer, and its speed in the cleaning workers."""
     done = clean_info.get("romanized", {})
     lines = sum(x["lines"] for x in done.values())
-    seconds = sum(x["worker_seconds"] for x in done.values())
-    return {**cfg.romanize.record(), "training_lines": lines, "worker_seconds": round(seconds, 3),
-            "lines_per_second_per_worker": round(lines / seconds, 1) if seconds > 0 else None, "corpora": done}
+    seconds = sum(x["cpu_seconds"] for x in done.values())
+    return {**cfg.romanize.record(), "training_lines": lines, "cpu_seconds": round(seconds, 3),
+            "lines_per_cpu_second": round(lines / seconds, 1) if seconds > 0 else None, "corpora": done}
