@@ -1,9 +1,23 @@
 """Romanization (issue 26's evidence): uroman's speed and equality on real text, and whether romanizing
 an unseen script helps a model adapt to it, at equal budgets.
 
-    .venv/bin/python benchmarks/bench_romanize.py speed [--lines 1000]
-    .venv/bin/python benchmarks/bench_romanize.py adapt --work work/romanize \\
-        [--base-minutes 60] [--adapt-updates 2000] [--preset small] [--threads 1]
+    .venv/bin/python benchmarks/bench_romanize.py speed --lines 1000
+    .venv/bin/python benchmarks/bench_romanize.py adapt --work work/romanize --preset small \\
+        --base-minutes 60 --adapt-updates 2000 --new-pieces 4000 --flores-lines 1-1012 --test-lines 300 --threads 1
+
+Budgets (one thread, the 2-core development machine): ``speed`` ~1 CPU-minute plus uroman-fast
+if installed. ``adapt`` as above (the section's command) is hours, not minutes: the base model's
+60 minutes, then three fine-tunings of 2,000 small-preset updates (~0.5-1 update/s: ~40-60 min
+each) and six FLORES-200 + held-out evaluations at beam 5 (tens of minutes each for a weak model,
+which decodes up to the length cap): ~4-5 CPU-hours in all; a GPU makes the training part minutes.
+Run again, it reuses a finished base model, the extensions and prepared data in --work (each
+fine-tuning starts over). A smoke run of
+the whole pipeline in ~10 CPU-minutes (numbers meaningless; written to another file):
+
+    .venv/bin/python benchmarks/bench_romanize.py --results /tmp/smoke.md adapt --work /tmp/romanize \\
+        --preset tiny --base-lines 500 --vocab-size 2000 --base-updates 20 --base-validate 20 \\
+        --adapt-updates 10 --adapt-validate 10 --new-pieces 1500 --test-lines 20 --valid-lines 20 \\
+        --flores-lines 1-10 --threads 1
 
 ``speed``: for ten languages (ar, bn, fa, he, hi, ja, ko, ru, uk, zh), the first --lines lines of
 ml50-mini's training text and all of FLORES-200 devtest, romanized three ways: uroman as nmt runs it
@@ -37,6 +51,8 @@ import argparse
 import json
 import random
 import re
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -283,13 +299,7 @@ def adapt(args) -> None:
     roman = manifest["romanization"]
     arms = "\n".join(f"| {name} | {info['updates']} | {info['seconds'] / 60:.1f} | {info['stop']} | "
                      f"{(info['best'] or {}).get('score')} |" for name, info in runs.items())
-    command = (f"benchmarks/bench_romanize.py adapt --preset {args.preset} "
-               + (f"--base-updates {args.base_updates}" if args.base_updates is not None
-                  else f"--base-minutes {args.base_minutes:g}")
-               + f" --adapt-updates {args.adapt_updates} --adapt-minutes {args.adapt_minutes:g} --threads {args.threads}"
-               + f" --flores-lines {args.flores_lines} --test-lines {args.test_lines}"
-               + (f" --base-lines {args.base_lines}" if args.base_lines else "")
-               + (" --byte-fallback" if args.byte_fallback else ""))
+    command = "benchmarks/bench_romanize.py " + shlex.join(sys.argv[1:])  # exactly as it was run
     body = f"""
 Machine: {machine()}. Command: `{command}` ({time.strftime('%Y-%m-%d')}, {(time.perf_counter() - t0) / 60:.0f} min
 in all).

@@ -188,6 +188,15 @@ def test_translate_command_and_translate_corpus_romanize_input(romanized_bundle,
     job.options.beam = 1
     translate_corpus(job, str(tmp_path / "corpus.en"), workers=1, threads=1)
     assert (tmp_path / "corpus.en").read_text(encoding="utf-8").split("\n")[:-1] == outputs["native"]
+    # nmt translate-file: a document in Korean script translates as its romanized copy does
+    documents = {}
+    for name, path in (("native", source), ("latin", latin)):
+        result = run_nmt("translate-file", "-m", romanized_bundle, "-s", "ko_KR", "-t", "en_XX", "--beam", "1",
+                         "--backend", "fairseq", "--threads", "1", path, tmp_path / f"{name}.file.txt")
+        assert result.returncode == 0, result.stderr[-2000:]
+        documents[name] = (tmp_path / f"{name}.file.txt").read_text(encoding="utf-8")
+        assert name == "latin" or "ko_KR input is romanized with uroman" in result.stderr
+    assert documents["native"] == documents["latin"] and documents["native"].count("\n") == 14
 
 
 def test_evaluate_and_package_say_the_input_was_romanized(romanized_bundle, tmp_path):
@@ -232,7 +241,7 @@ def test_evaluate_and_package_say_the_input_was_romanized(romanized_bundle, tmp_
 def test_serve_answers_native_script_and_says_it_romanized(romanized_bundle):
     import urllib.request
 
-    from test_serve import serving
+    from test_serve import call, serving
 
     with serving("-m", romanized_bundle, "--backend", "fairseq", "--threads", "1") as server:
         body = json.dumps({"texts": KO_TEST[:3] + [""], "source": "ko", "target": "en", "beam": 1}).encode()
@@ -242,9 +251,14 @@ def test_serve_answers_native_script_and_says_it_romanized(romanized_bundle):
             answer = json.loads(response.read())
         with urllib.request.urlopen(server.url + "/v1/models", timeout=60) as response:
             models = json.loads(response.read())
+        # the LibreTranslate endpoint: Korean script and its romanized copy give the same translations
+        libre = {name: call(server.url, "/translate", {"q": texts, "source": "ko", "target": "en"})
+                 for name, texts in (("native", KO_TEST[:3]), ("latin", romanize_lines(KO_TEST[:3], "ko_KR")))}
     assert answer["romanized"] == ["source"] and len(answer["translations"]) == 4
     assert answer["translations"][3]["text"] == ""
     assert models[0]["romanized_input"] == ["ko_KR"] and models[0]["romanized_output"] == []
+    assert libre["native"][0] == 200 and libre["native"][2] == libre["latin"][2]
+    assert len(libre["native"][2]["translatedText"]) == 3
 
 
 # -- vocabulary surgery ----------------------------------------------------------------------------
