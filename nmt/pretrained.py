@@ -229,6 +229,12 @@ def finetune_checkpoint(cfg, data: PreparedData) -> FinetuneStart:
     if sha256_file(data.spm_model) != sha256_file(bundle.spm_path):
         raise NmtError(f"the data was encoded with another sentencepiece model than {bundle.spm_path}; "
                        f"prepare with: {fix}")
+    used = {lang for name in data.directions for lang in name.split("-")}
+    unromanized = [x for x in bundle.romanized.languages if x in used and not data.romanization.source(x)]
+    if unromanized:
+        raise NmtError(f"the pretrained model {bundle.path} reads {', '.join(unromanized)} romanized (nmt "
+                       f"extend-langs --romanize), the data does not; prepare with --romanize "
+                       f"{','.join(unromanized)}")
     state = check_vocabulary_fits(bundle)
     info = architecture(state)
     preset_changes = [f for f in ("embed_dim", "ffn_dim", "heads", "encoder_layers", "decoder_layers")

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -113,6 +114,20 @@ def piece_table(processor, symbols: Sequence[str]) -> np.ndarray:
                         dtype=np.int64, count=processor.get_piece_size())
     table[processor.unk_id()] = UNK
     return table
+
+
+@dataclass(frozen=True)
+class NewPieces:
+    """Subword pieces for a new script (``nmt extend-langs --new-pieces-from``): a sentencepiece model is
+    learnt on text in the added languages, and its pieces the vocabulary lacks are added to it."""
+
+    texts: tuple = ()  # files ([LANG=]PATH) of text in the added languages
+    vocab_size: int = 4000  # size of the sentencepiece model learnt on them
+    max_lines: int = 1_000_000  # lines read from the texts, all files together
+
+    def check(self) -> None:
+        if self.texts and (self.vocab_size < 16 or self.max_lines < 1):
+            raise NmtError(f"--new-pieces must be >= 16 (got {self.vocab_size}) and --new-pieces-max-lines >= 1")
 
 
 # -- text <-> ids -----------------------------------------------------------------

@@ -41,6 +41,7 @@ from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
 from nmt.fileio import read_text, write_json
 from nmt.locks import OutputLock
+from nmt.romanize import Romanization
 
 log = logging.getLogger("nmt.prepare")
 
@@ -73,6 +74,7 @@ class PrepareConfig:
     lang_list: str | None = None  # a file with the language order (e.g. mBART-50's)
     lang_tok_style: str = "multilingual"
     seed: int = 1
+    romanize: Romanization = field(default_factory=Romanization)  # languages written in Latin letters (uroman)
     shards: int = 1  # training data split into this many fairseq shards (bin/shard0, ...), one per epoch
     chunk_lines: int = 10_000  # line pairs per chunk read and cleaned at once (memory, not output)
     workers: int = 0  # 0: all CPU cores
@@ -80,6 +82,7 @@ class PrepareConfig:
 
     def check(self) -> None:
         self.filters.check()
+        self.romanize.check()
         if not self.raw and not self.manifest:
             raise NmtError("give the corpora: --raw DIR (ML50 layout) or --manifest FILE")
         if self.synthetic_ratio is not None and not 0 < self.synthetic_ratio < float("inf"):
@@ -206,6 +209,11 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                        f"{cfg.pairs}); add it to --pairs or remove it from the manifest")
     pair_names = sorted(used_pairs)
     language_list = _language_list(cfg, directions)
+    cfg.romanize.check_directions(directions)
+    unused_roman = sorted(set(cfg.romanize.languages) - {lang for d in directions for lang in d})
+    if unused_roman:
+        raise NmtError(f"--romanize {', '.join(unused_roman)}: not a language of the prepared directions "
+                       f"({', '.join(f'{s}-{t}' for s, t in directions)})")
     tags = [corpora.BT_TAG] if any(d.tag for d in synthetic.values()) else []
     if tags and cfg.dictionary and corpora.BT_TAG not in binarize.read_dictionary(cfg.dictionary):
         log.warning("tagged synthetic corpora: the tag %s is appended to the given dictionary %s; a model "
@@ -230,6 +238,8 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                       "valid_size": cfg.valid_size, "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed}
     if any(not pair.splits["valid"] for pair in used_pairs.values()):
         clean_settings["hold_out"] = "per-pair"  # held-out lines leave their own pair's training data only
+    if cfg.romanize:  # (without romanization, the fingerprint is what it was before it existed)
+        clean_settings["romanize"] = cfg.romanize.record()
     fp_clean = stages.fingerprint(clean_settings)
     spm_given = [stages.file_stamp(cfg.spm_model), stages.file_stamp(cfg.dictionary)] if cfg.spm_model else None
     fp_spm = stages.fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
@@ -326,4 +336,14 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
         "tags": stage_info["bin"].get("tags", []),
         "tokens": stage_info["bin"]["files"],
         "settings": settings,
+        **({"romanization": _romanization(cfg, stage_info["clean"])} if cfg.romanize else {}),
     }
+
+
+def _romanization(cfg: PrepareConfig, clean_info: dict) -> dict:
+    """The manifest's record of romanization: languages, romanizer, and its speed in the cleaning workers."""
+    done = clean_info.get("romanized", {})
+    lines = sum(x["lines"] for x in done.values())
+    seconds = sum(x["cpu_seconds"] for x in done.values())
+    return {**cfg.romanize.record(), "training_lines": lines, "cpu_seconds": round(seconds, 3),
+            "lines_per_cpu_second": round(lines / seconds, 1) if seconds > 0 else None, "corpora": done}

@@ -170,6 +170,8 @@ class BundleTranslator:
         opts = self.options
         return {"backend": t.backend_name, "device": t.device,
                 "checkpoint": str(self.system.checkpoint or t.bundle.checkpoint_path),
+                # languages the model reads (and, for analysis, writes) romanized: uroman ran on that input
+                **({"romanization": t.romanization.record()} if t.romanization else {}),
                 # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,

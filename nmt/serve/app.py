@@ -147,7 +147,7 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
             cut = await asyncio.to_thread(sentences.segment_lines, lines, src, options.split_sentences)
             cut = cut if cut.split_any else None
         units = cut.units if cut else lines
-        prepared = await asyncio.to_thread(model.translator.prepare, units)
+        prepared = await asyncio.to_thread(model.translator.prepare, units, src, tgt)
         per_line = [cut.owned(prepared[0], i) for i in range(len(lines))] if cut else [[r] for r in prepared[0]]
         _refuse_too_long(per_line, lines, layout, metrics)
         if len(prepared[1]) > limits.queue_lines:
@@ -188,8 +188,9 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
             out.append(item)
         if warning:
             response.headers["X-NMT-Warning"] = warning
+        romanized = [side for side, done in model.translator.romanizes(src, tgt).items() if done]
         return schemas.TranslateResponse(model=model.id, backend=model.translator.backend_name, source=src,
-                                         target=tgt, translations=out, warning=warning)
+                                         target=tgt, translations=out, warning=warning, romanized=romanized or None)
 
     @app.get("/v1/models", response_model=list[schemas.ModelInfo], dependencies=key_required)
     async def v1_models():

@@ -117,7 +117,7 @@ class Batcher:
 
     def warm_up(self, src: str, tgt: str, options: DecodeOptions, lines: list[str]) -> None:
         """Decode ``lines`` once (in the calling thread) to measure the speed that admission uses."""
-        results, work = self.translator.prepare(lines)
+        results, work = self.translator.prepare(lines, src, tgt)
         if not work:
             return
         started = time.perf_counter()

@@ -45,9 +45,11 @@ class ServedModel:
 
     def describe(self) -> dict:
         bundle = self.translator.bundle
+        romanized = self.translator.romanization
         return {"id": self.id, "backend": self.translator.backend_name, "languages": self.languages,
-                "directions": list(bundle.directions),
-                "loaded": True}
+                "directions": list(bundle.directions), "loaded": True,
+                "romanized_input": list(romanized.languages),
+                "romanized_output": list(romanized.languages) if romanized.target else []}
 
 
 def parse_model_args(specs) -> list[tuple[str, Path]]:

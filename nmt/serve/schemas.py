@@ -61,6 +61,10 @@ class TranslateResponse(BaseModel):
     translations: list[TranslationOut]
     warning: str | None = Field(None, description="Set when the model was not trained on this direction "
                                                   "(zero-shot): expect poor output.")
+    romanized: list[str] | None = Field(None, description="Present when the model reads or writes this direction "
+                                        "in Latin letters (trained on romanized text): 'source' (the input was "
+                                        "romanized with uroman first) and/or 'output' (the translation is "
+                                        "romanized).")
 
 
 class ModelInfo(BaseModel):
@@ -69,6 +73,8 @@ class ModelInfo(BaseModel):
     languages: list[str]
     directions: list[str]
     loaded: bool
+    romanized_input: list[str] = Field([], description="Languages whose input the model romanizes (uroman).")
+    romanized_output: list[str] = Field([], description="Languages the model writes romanized (analysis models).")
 
 
 class LanguageInfo(BaseModel):

@@ -7,6 +7,10 @@ maximum source length) gives an empty translation and a warning naming the
 line, never an exception that would lose the other lines. Lines with several
 sentences are split, translated sentence by sentence and joined back, as
 ``options.split_sentences`` says (``nmt.translate.sentences``).
+
+Input gets what the training text got: the bundle's normalization and, for a
+language the model was trained on romanized (``nmt prepare --romanize``), uroman
+(``nmt.romanize``), so a user types the native script (or Latin letters).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
+from nmt.romanize import Romanization, romanize_lines
 from nmt.translate import sentences
 from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
@@ -134,6 +139,10 @@ class Translator:
 
             torch.set_num_threads(self.threads)
         self.codec = SubwordCodec.for_bundle(self.bundle, threads=self.threads)
+        self.romanization = self.bundle.romanized
+        if self.romanization:
+            self.romanization.warn_if_other_romanizer(f"model {self.bundle.path}")
+        self._announced: set = set()
         engine = resolve_engine(self.bundle, backend, quantization, checkpoint)
         if engine.backend == "ctranslate2":
             # "default": CTranslate2 runs the export's type, or the nearest one the device supports
@@ -147,12 +156,29 @@ class Translator:
 
     @classmethod
     def from_backend(cls, bundle: Bundle, backend, codec: SubwordCodec) -> "Translator":
-        """Wrap an existing backend (used for validation during training)."""
+        """Wrap an existing backend (used for validation during training, on prepared text: that text is
+        romanized already, so this translator romanizes nothing)."""
         self = cls.__new__(cls)
         self.bundle, self.backend, self.codec = bundle, backend, codec
         self.backend_name = backend.name
         self.device, self.threads = "cpu", 1
+        self.romanization, self._announced = Romanization(), set()
         return self
+
+    def romanizes(self, src: str, tgt: str) -> dict:
+        """What this model romanizes for a direction: ``{"source": bool, "output": bool}`` (for metadata)."""
+        return {"source": self.romanization.source(src), "output": self.romanization.output(tgt)}
+
+    def _source_text(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        """The model's input: romanized when it was trained on romanized ``src`` (said once per direction)."""
+        if not texts or not self.romanization.source(src):
+            return texts
+        if (src, tgt) not in self._announced:
+            self._announced.add((src, tgt))
+            log.info("%s input is romanized with %s, as the model was trained on romanized %s%s", src,
+                     self.romanization.romanizer, src,
+                     f"; its {tgt} output is romanized too" if self.romanization.output(tgt) else "")
+        return romanize_lines(texts, src)
 
     @property
     def languages(self) -> list:
@@ -177,8 +203,8 @@ class Translator:
             cut = sentences.segment_lines(lines, src, options.split_sentences)
             if cut.split_any:
                 units = self._translate(cut.units, src, tgt, options, first_line_number=1, progress=None, **kwargs)
-                joined = [join_sentences(cut.owned(units, i), sentences.joiner(tgt), first_line_number + i)
-                          for i in range(len(lines))]
+                joiner = " " if self.romanization.output(tgt) else sentences.joiner(tgt)  # Latin output: spaced
+                joined = [join_sentences(cut.owned(units, i), joiner, first_line_number + i) for i in range(len(lines))]
                 if progress is not None:
                     progress.update(len(lines))
                 return joined
@@ -190,7 +216,7 @@ class Translator:
         if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
             raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
                            f"unset (got {max_batch_sentences})")
-        results, work = self.prepare(lines, too_long, first_line_number)
+        results, work = self.prepare(lines, src, tgt, too_long, first_line_number)
         batches = self.plan(work, options, batch_tokens, max_batch_sentences)
         outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
         for batch, outputs in zip(batches, outputs_per_batch):
@@ -207,9 +233,11 @@ class Translator:
         self.bundle.check_language(src, "source language")
         self.bundle.check_language(tgt, "target language")
 
-    def prepare(self, lines: Sequence[str | None], too_long: str = "skip", first_line_number: int = 1):
-        """Normalise and encode ``lines``: (results with a ``Translation`` for every line that is not
-        decoded (empty, undecodable, too long: with a warning), [(position, dictionary ids)] to decode)."""
+    def prepare(self, lines: Sequence[str | None], src: str, tgt: str, too_long: str = "skip",
+                first_line_number: int = 1):
+        """Normalise (and romanize, for a model trained on romanized ``src``) and encode ``lines``: (results
+        with a ``Translation`` for every line that is not decoded (empty, undecodable, too long: with a
+        warning), [(position, dictionary ids)] to decode)."""
         results: list[Translation | None] = [None] * len(lines)
         texts, positions = [], []
         for i, line in enumerate(lines):
@@ -222,6 +250,10 @@ class Translator:
                 continue
             texts.append(text)
             positions.append(i)
+        texts = self._source_text(texts, src, tgt)
+        for i in [i for i, text in zip(positions, texts) if not text]:  # nothing left once romanized
+            results[i] = Translation([])
+        positions, texts = [i for i, t in zip(positions, texts) if t], [t for t in texts if t]
         limit = self.backend.max_source_tokens()
         work: list[tuple[int, list[int]]] = []
         for i, ids in zip(positions, self.codec.encode(texts)):

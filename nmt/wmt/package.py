@@ -172,6 +172,8 @@ def _bundle_info(translator, options, cfg) -> dict:
         "sha256": {"checkpoint": sha256_file(checkpoint) if checkpoint.is_file() else None,
                    "bundle.json": sha256_file(bundle.path / "bundle.json"), **bundle.hashes},
         "decoding": {**asdict(options), "batch_tokens": cfg.batch_tokens, "too_long": cfg.too_long},
+        # languages the model reads romanized: uroman ran on their source text before translation
+        **({"romanization": translator.romanization.record()} if translator.romanization else {}),
     }
     training = bundle.path / "training.json"
     if training.is_file():
@@ -296,6 +298,9 @@ def model_card(meta: dict) -> str:
         if training:
             lines.append(f"- Training: {training.get('updates', '?')} updates, best validation "
                          f"{best.get('metric', '?')} {best.get('score', '?')}")
+        if model.get("romanization"):
+            lines.append(f"- Reads {', '.join(model['romanization']['languages'])} romanized: their source text "
+                         f"was romanized with {model['romanization']['romanizer']} before translation")
         decoding = model["decoding"]
         lines.append(f"- Decoding: {model['backend']} backend, beam {decoding['beam']}, length penalty "
                      f"{decoding['len_penalty']}, lines over the model's length limit: {decoding['too_long']}, "
