@@ -10,12 +10,13 @@ import sys
 import click
 
 from nmt import __version__
-from nmt.cli_util import decoding_options, friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.cli_util import decoding_options, friendly_errors, options_from, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
 from nmt.data.clean import FilterConfig
 from nmt.data.prepare import PrepareConfig
 from nmt.errors import NmtError
 from nmt.export import QUANTIZATIONS
 from nmt.romanize import Romanization
+from nmt.translate.options import QualityOptions
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -178,18 +179,26 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
               help="text: a line in, a line out; jsonl: a JSON object out per line (scores, n-best); html: each "
                    "line is HTML, its text translated and its markup kept.")
 @decoding_options(sampling=True)
+@options_from(QualityOptions, "quality")
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors
-def translate(model, src, tgt, input_path, output_path, tsv, fmt, decode, engine, too_long, checkpoint):
-    """Translate line by line: N input lines give N output lines, always."""
+def translate(model, src, tgt, input_path, output_path, tsv, fmt, decode, engine, quality, too_long, checkpoint):
+    """Translate line by line: N input lines give N output lines, always.
+
+    \b
+    Decoding for quality (any translating command has these options):
+    nmt translate -m B -s de_DE -t en_XX --mbr chrf --candidates 16 --sampling --sampling-topp 0.9
+    nmt translate -m B -s de_DE -t en_XX --rerank builtin --candidates 8
+    nmt translate -m B -s de_DE -t ja_XX --pivot en_XX       # through English
+    """
     from nmt.translate.cli_run import TranslateRun, run_translate
 
     engine.checkpoint = checkpoint
     run_translate(TranslateRun(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path,
-                               tsv=tsv, fmt=fmt, decode=decode, engine=engine, too_long=too_long))
+                               tsv=tsv, fmt=fmt, decode=decode, engine=engine, too_long=too_long, quality=quality))
 
 
 @main.command()

@@ -256,7 +256,7 @@ def test_comet_is_na_when_the_model_is_not_available(systems, tmp_path):
 
 
 def test_comet_scores_batches_and_caches(tiny_comet, tmp_path):
-    from nmt.evaluate.comet import CometScorer, CometUnavailable
+    from nmt.comet import CometScorer, CometUnavailable
 
     src = _ml50_side("de_DE", "en_XX", "de_DE")[:30]
     ref = _ml50_side("de_DE", "en_XX", "en_XX")[:30]

@@ -255,7 +255,8 @@ def _notes(ev) -> list[str]:
             dec = info.get("decode", {})
             notes.append(f"{name}: translated with {info.get('backend')} on {info.get('device')}, checkpoint "
                          f"{info.get('checkpoint')}, beam {dec.get('beam')}, lenpen {dec.get('len_penalty')}, "
-                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}")
+                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}"
+                         + (f"; {info['quality_text']}" if info.get("quality_text") else ""))
     if ev.buckets is not None:
         notes.append("resource buckets by training pairs per direction: "
                      + "; ".join(ev.buckets.label(n) for n in ev.buckets.order()))
@@ -304,7 +305,7 @@ def _csv_num(value) -> str:
 def json_report(ev, outputs: dict) -> dict:
     import sacrebleu
 
-    from nmt.evaluate.comet import comet_version
+    from nmt.comet import comet_version
 
     directions = []
     for d in ev.directions:

@@ -297,7 +297,7 @@ def _score_sacrebleu(result: SystemResult, testset: TestSet, tgt: str, tok: str)
 def _comet_scorer(cfg: EvalConfig):
     if not cfg.comet:
         return None, {"status": "off", "reason": "not computed (--no-comet)"}
-    from nmt.evaluate.comet import CometScorer, CometUnavailable
+    from nmt.comet import CometScorer, CometUnavailable
 
     try:
         scorer = CometScorer(cfg.comet_model, cfg.comet_batch_size, cfg.comet_gpus, cfg.comet_cache,
@@ -312,7 +312,7 @@ def _comet_scorer(cfg: EvalConfig):
 
 def _score_comet(scorer, results: list[DirectionResult], state: dict) -> None:
     """One batched, cached COMET call over every direction and system."""
-    from nmt.evaluate.comet import CometUnavailable
+    from nmt.comet import CometUnavailable
 
     src, mt, ref, slots = [], [], [], []
     for result in results:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -26,7 +27,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from nmt import __version__
+from nmt import __version__, langs
 from nmt.serve import libre, schemas
 from nmt.serve.batcher import Batcher, Cancelled, Overloaded
 from nmt.serve.guard import ApiKeys, Guard
@@ -113,10 +114,11 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
 
     async def translate(request: Request, texts: list, source: str, target: str, beam: int | None,
                         nbest: int = 1, model_id: str | None = None, split: str | None = None,
-                        limited: bool = True):
+                        limited: bool = True, pivot: str | None = None):
         """Checks, then the batcher: (model, src, tgt, one Translation per text, warning or None).
         ``split``: the request's sentence splitting (default the server's); ``limited=False`` for a
-        file's pieces (the file's size is checked instead)."""
+        file's pieces (the file's size is checked instead); ``pivot``: the request's pivot language
+        ('none': directly; default the server's --pivot)."""
         if limited and len(texts) > limits.max_lines:
             raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits.max_lines}")
         chars = sum(len(text) for text in texts)
@@ -128,20 +130,56 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         if nbest > beam:
             raise ApiError(400, f"nbest ({nbest}) cannot exceed beam ({beam})")
         model, src, tgt = models.pick(source, target, model_id)
+        quality = model.translator.quality
+        if pivot is not None:  # the request's own pivot language (or none)
+            code = None if pivot.lower() == "none" else langs.resolve(pivot, model.languages)
+            if pivot.lower() != "none" and code is None:
+                raise ApiError(400, f"pivot {pivot!r} is not one of model {model.id}'s languages "
+                                    f"({', '.join(model.languages)}); or 'none'")
+            quality = dataclasses.replace(quality, pivot=code)
+        legs = [(src, tgt)] if not quality.pivot or quality.pivot in (src, tgt) else \
+            [(src, quality.pivot), (quality.pivot, tgt)]
         state = request.state
         state.model, state.source, state.target = model.id, src, tgt
         state.lines = len(texts) if limited else getattr(state, "lines", 0) + len(texts)
         warning = None
-        if not model.trained(src, tgt):
-            warning = f"model {model.id} was not trained on {src}-{tgt} (zero-shot): expect poor output"
-            if (model.id, src, tgt) not in warned:
-                warned.add((model.id, src, tgt))
+        untrained = [f"{s}-{t}" for s, t in legs if not model.trained(s, t)]
+        if untrained:
+            warning = f"model {model.id} was not trained on {', '.join(untrained)} (zero-shot): expect poor output"
+            if (model.id, src, tgt, quality.pivot) not in warned:
+                warned.add((model.id, src, tgt, quality.pivot))
                 log.warning("%s", warning)
         if not texts:
             return model, src, tgt, [], warning
         lines, layout = _split_lines(texts)
         options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b,
                                 split_sentences=split or limits.split_sentences)
+        try:
+            first = None
+            results = await decode(request, model, lines, layout, *legs[0], options, quality)
+            if len(legs) == 2:  # source -> pivot -> target: the second leg translates the first's lines
+                first = results
+                results = await decode(request, model, [r.text for r in first], layout, *legs[1], options, quality)
+        except Overloaded as exc:
+            metrics.rejected.labels(exc.reason).inc()
+            raise ApiError(503, f"server busy: {exc}; retry later", {"Retry-After": str(exc.retry_after)}) from None
+        except TimeoutError:
+            metrics.rejected.labels("timeout").inc()
+            raise ApiError(504, f"translation did not finish within {limits.timeout_s:g} s") from None
+        except Cancelled:
+            metrics.rejected.labels("client_gone").inc()
+            raise ApiError(499, "the client closed the connection; its work was cancelled") from None
+        metrics.lines.labels(model.id).inc(len(lines))
+        out = _join_lines(results, layout)
+        if first is not None:
+            for result, via in zip(out, _join_lines(first, layout)):
+                result.pivot = via.text if via.hypotheses else None
+        return model, src, tgt, out, warning
+
+    async def decode(request: Request, model, lines: list, layout: list, src: str, tgt: str, options: DecodeOptions,
+                     quality) -> list:
+        """One Translation per line from ``src`` to ``tgt``: split into sentences, through the batcher
+        (``quality``'s candidates when it chooses among them, then its choice), joined back."""
         cut = None
         if options.split_sentences != "never":
             cut = await asyncio.to_thread(sentences.segment_lines, lines, src, options.split_sentences)
@@ -153,23 +191,15 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         if len(prepared[1]) > limits.queue_lines:
             raise ApiError(413, f"{len(prepared[1])} sentences to decode in one request (texts split at line "
                                 f"breaks and sentences); a model queues at most {limits.queue_lines}")
-        try:
-            results = await model.batcher.translate(prepared, src, tgt, options, limits.timeout_s,
-                                                    disconnected=lambda: _disconnected(request))
-        except Overloaded as exc:
-            metrics.rejected.labels(exc.reason).inc()
-            raise ApiError(503, f"server busy: {exc}; retry later", {"Retry-After": str(exc.retry_after)}) from None
-        except TimeoutError:
-            metrics.rejected.labels("timeout").inc()
-            raise ApiError(504, f"translation did not finish within {limits.timeout_s:g} s") from None
-        except Cancelled:
-            metrics.rejected.labels("client_gone").inc()
-            raise ApiError(499, "the client closed the connection; its work was cancelled") from None
-        metrics.lines.labels(model.id).inc(len(lines))
+        decoding = quality.candidate_options(options) if quality.selecting else options
+        results = await model.batcher.translate(prepared, src, tgt, decoding, limits.timeout_s,
+                                                disconnected=lambda: _disconnected(request))
+        if quality.selecting:
+            results = await asyncio.to_thread(model.translator.select, units, results, src, tgt, options, quality)
         if cut:
             joiner = sentences.joiner(tgt)
             results = [join_sentences(cut.owned(results, i), joiner, i + 1) for i in range(len(lines))]
-        return model, src, tgt, _join_lines(results, layout), warning
+        return results
 
     @app.post("/v1/translate", response_model=schemas.TranslateResponse, responses=schemas.ERRORS,
               dependencies=key_required, response_model_exclude_none=True)
@@ -177,12 +207,12 @@ def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(
         """Translate `texts` (one translation per text, in order) with scores and optional n-best lists."""
         model, src, tgt, results, warning = await translate(request, body.texts, body.source, body.target,
                                                             body.beam, body.nbest, body.model,
-                                                            split=body.split_sentences)
+                                                            split=body.split_sentences, pivot=body.pivot)
         out = []
         for result in results:
             best = result.hypotheses[0] if result.hypotheses else None
             item = schemas.TranslationOut(text=result.text, score=best.score if best else None,
-                                          warning=result.warning)
+                                          warning=result.warning, pivot=result.pivot)
             if body.nbest > 1:
                 item.nbest = [schemas.Hypothesis(text=h.text, score=h.score) for h in result.hypotheses]
             out.append(item)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
-from nmt.cli_util import friendly_errors
+from nmt.cli_util import friendly_errors, options_from
 from nmt.errors import NmtError
 from nmt.serve.limits import Limits
 from nmt.translate.backends import DecodeOptions
 from nmt.translate.files import MAX_FILE_BYTES
+from nmt.translate.options import QualityOptions
 from nmt.translate.sentences import SPLIT_MODES
 
 
@@ -52,12 +53,16 @@ from nmt.translate.sentences import SPLIT_MODES
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
               help="CPU threads per model (0: all cores).")
+@options_from(QualityOptions, "quality")
 @friendly_errors
 def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, max_chars, queue_lines, timeout,
           batch_window_ms, header_timeout, keep_alive, max_connections, split_sentences, max_file_bytes, cors_origins,
-          api_key_file, backend, quantization, device, threads):
+          api_key_file, backend, quantization, device, threads, quality):
     """Serve bundles over HTTP: a translation page (/), nmt's JSON API, a LibreTranslate-compatible API, /health,
-    /metrics."""
+    /metrics.
+
+    The decoding-for-quality options (--mbr, --rerank, --pivot, ...) apply to every request; a
+    /v1/translate request may choose its own pivot language ("pivot": "en_XX", or "none")."""
     from nmt.serve.server import run_serve
     from nmt.translate.backends import DecodeOptions
 
@@ -67,6 +72,7 @@ def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, m
         raise NmtError(f"--queue-lines ({queue_lines}) must be at least --max-lines ({max_lines}), or a full-size "
                        "request could never be queued")
     DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b).check()
+    quality.check()
     limits = Limits(max_lines=max_lines, max_chars=max_chars, max_beam=max_beam, default_beam=beam,
                     max_len_a=max_len_a, max_len_b=max_len_b,
                     timeout_s=timeout, queue_lines=queue_lines, batch_window_ms=batch_window_ms,
@@ -74,7 +80,7 @@ def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, m
                     split_sentences=split_sentences, max_file_bytes=max_file_bytes)
     origins = tuple(o.strip() for o in cors_origins.split(",") if o.strip())
     run_serve(models, host, port, limits, api_key_file=api_key_file, backend=backend, quantization=quantization,
-              device=device, threads=threads, cors_origins=origins)
+              device=device, threads=threads, cors_origins=origins, quality=quality)
 
 
 COMMANDS = [serve]

@@ -32,6 +32,8 @@ class TranslateRequest(BaseModel):
     split_sentences: Literal["auto", "always", "never"] | None = Field(
         None, description="Texts with several sentences: auto (split those), always, never; default: the "
                           "server's --split-sentences. Each text's translations are joined back into one.")
+    pivot: str | None = Field(None, description="Translate through this language (ML50 or ISO code): source -> "
+                                                "pivot -> target; 'none': directly. Default: the server's --pivot.")
 
     @field_validator("texts")
     @classmethod
@@ -49,6 +51,7 @@ class TranslationOut(BaseModel):
     score: float | None = Field(None, description="Its score (CTranslate2 / fairseq: length-normalised log-prob).")
     nbest: list[Hypothesis] | None = Field(None, description="With nbest > 1: the hypotheses, best first.")
     warning: str | None = Field(None, description="Why a line was left empty (e.g. longer than the model's limit).")
+    pivot: str | None = Field(None, description="With a pivot language: the translation into it.")
 
 
 class TranslateResponse(BaseModel):

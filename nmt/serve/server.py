@@ -176,12 +176,15 @@ def _access_logging() -> None:
     access.propagate = False
 
 
-def load_models(specs, backend: str, quantization: str | None, device: str, threads: int) -> ModelSet:
+def load_models(specs, backend: str, quantization: str | None, device: str, threads: int, quality=None) -> ModelSet:
+    """The served models; ``quality`` (``QualityOptions``): MBR / reranking / pivoting for every request."""
+    from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
     served = []
     for model_id, path in parse_model_args(specs):
-        translator = Translator(path, backend=backend, device=device, threads=threads, quantization=quantization)
+        translator = QualityTranslator(Translator(path, backend=backend, device=device, threads=threads,
+                                                  quantization=quantization), quality)
         log.info("model %s: %s, %s backend, languages %s", model_id, path, translator.backend_name,
                  ", ".join(translator.languages))
         served.append(ServedModel(model_id, path, translator))
@@ -189,9 +192,10 @@ def load_models(specs, backend: str, quantization: str | None, device: str, thre
 
 
 def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",)) -> None:
+              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",),
+              quality=None) -> None:
     keys = load_api_keys(api_key_file)
-    models = load_models(specs, backend, quantization, device, threads)
+    models = load_models(specs, backend, quantization, device, threads, quality)
     sock = _bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host

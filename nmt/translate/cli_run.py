@@ -13,6 +13,8 @@ from nmt.errors import NmtError
 from nmt.fileio import atomic_open, check_input_file, refuse_same_file
 from nmt.translate import stream
 from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.options import QualityOptions
+from nmt.translate.quality import QualityTranslator
 from nmt.translate.translator import Translation, Translator, check_threads
 
 
@@ -30,6 +32,7 @@ class TranslateRun:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     engine: EngineOptions = field(default_factory=EngineOptions)
     too_long: str = "skip"  # skip (empty output + warning) | truncate
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
 
 def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
@@ -63,16 +66,19 @@ def run_translate(run: TranslateRun) -> None:
         if len(targets) > 1 and output_path == "-" and run.fmt == "text":
             raise NmtError("several targets to stdout need --format jsonl, or -o FILE (one file per target)")
     options.check()
+    run.quality.check()
     if engine.batch_tokens < 1:
         raise NmtError(f"--batch-tokens must be >= 1, got {engine.batch_tokens}")
     check_threads(engine.threads)
+    if run.quality.pivot:
+        bundle.check_language(run.quality.pivot, "--pivot language")
     outputs = _output_paths(output_path, targets)
     if run.input_path != "-":
         check_input_file(run.input_path, regular=False)
         for path in outputs.values():
             if path != "-":
                 refuse_same_file(run.input_path, path)
-    translator = Translator(bundle, **engine.translator_kwargs())
+    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), run.quality)
     to_file = output_path != "-"
     with contextlib.ExitStack() as stack:
         handles = {}
@@ -108,7 +114,7 @@ def run_translate(run: TranslateRun) -> None:
                         if result.warning:
                             print(f"nmt: warning: {result.warning}", file=sys.stderr)
                         lines_out.append(stream.format_jsonl(number + offset, src, target, line, result,
-                                                             options.nbest > 1) if run.fmt == "jsonl" else result.text)
+                                                             options.nbest) if run.fmt == "jsonl" else result.text)
                 out.write("".join(line + "\n" for line in lines_out))
                 out.flush()
             number += len(chunk)
@@ -142,7 +148,7 @@ def _translate_tsv(translator, chunk, number, run: TranslateRun, progress) -> li
     if progress is not None:
         progress.update(len(chunk))
     if run.fmt == "jsonl":
-        return [stream.format_jsonl(number + i, s, t, text, r, run.decode.nbest > 1)
+        return [stream.format_jsonl(number + i, s, t, text, r, run.decode.nbest)
                 for i, (s, t, text, r) in enumerate(out)]
     return [r.text for _, _, _, r in out]
 
@@ -163,8 +169,9 @@ def _translate_html(translator, chunk, number, src, tgt, run: TranslateRun, prog
 
 
 def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeOptions, engine: EngineOptions,
-                       too_long: str, max_bytes: int, force: bool) -> None:
-    """``nmt translate-file``: one document in, the same kind of document out (written atomically)."""
+                       too_long: str, max_bytes: int, force: bool, quality: QualityOptions | None = None) -> None:
+    """``nmt translate-file``: one document in, the same kind of document out (written atomically);
+    ``quality``: MBR, reranking or pivoting of its sentences."""
     import dataclasses
 
     from nmt.translate.files import file_kind, translate_document
@@ -184,7 +191,7 @@ def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeO
     bundle.check_language(src, "source language")
     bundle.check_language(tgt, "target language")
     decode.check()
-    translator = Translator(bundle, **engine.translator_kwargs())
+    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), quality)
     whole = dataclasses.replace(decode, split_sentences="never")  # the file's sentences come already split
     notes = []
 

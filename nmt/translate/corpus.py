@@ -44,6 +44,7 @@ from nmt.fileio import (atomic_open, check_input_file, count_lines, refuse_same_
                         write_json)
 from nmt.locks import OutputLock
 from nmt.translate.backends import DecodeOptions
+from nmt.translate.options import QualityOptions
 from nmt.translate.stream import decode_line
 from nmt.workers import worker_pool
 
@@ -69,9 +70,11 @@ class CorpusJob:
     quantization: str | None = None
     shortlist: bool = True
     scores: bool = False
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
     def check(self) -> None:
         self.options.check()
+        self.quality.check()
         if self.chunk_lines < 1:
             raise NmtError(f"--chunk-lines must be >= 1, got {self.chunk_lines}")
         check_input_file(self.input)
@@ -92,10 +95,20 @@ class CorpusJob:
                       "quantization": engine.quantization,
                       "files": {str(p.relative_to(root)): sha256_file(p) for p in engine.files()}},
             "src": self.src, "tgt": self.tgt, "chunk_lines": self.chunk_lines,
-            "options": asdict(self.options), "batch_tokens": self.batch_tokens,
+            "options": _recorded_options(self.options), "batch_tokens": self.batch_tokens,
             "batch_sentences": self.batch_sentences, "too_long": self.too_long, "backend": self.backend,
             "quantization": self.quantization, "shortlist": self.shortlist, "scores": self.scores,
+            # recorded only when used, so that the work directories of earlier jobs stay valid
+            **({"quality": asdict(self.quality)} if self.quality.active else {}),
         }
+
+
+# decoding options added after JOB_VERSION 1: recorded only when set, so that earlier work directories resume
+_LATER_OPTIONS = {"sampling_topp": DecodeOptions.sampling_topp, "epsilon": DecodeOptions.epsilon}
+
+
+def _recorded_options(options: DecodeOptions) -> dict:
+    return {k: v for k, v in asdict(options).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -122,6 +135,8 @@ def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard
     bundle = Bundle.load(job.model, need_checkpoint=False)
     bundle.check_language(job.src, "source language")
     bundle.check_language(job.tgt, "target language")
+    if job.quality.pivot:
+        bundle.check_language(job.quality.pivot, "--pivot language")
     work_dir = Path(work) if work else Path(f"{output}.parts")
     if work_dir.exists() and not work_dir.is_dir():
         raise NmtError(f"work directory {work_dir} is a file; give a directory with --work")
@@ -207,10 +222,11 @@ def _load_model(job: CorpusJob, device: str, threads: int, gpu_queue) -> None:
     global _translator
     if device == "cuda" and gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+    from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
-    _translator = Translator(job.model, backend=job.backend, device=device, threads=threads,
-                             quantization=job.quantization, shortlist=job.shortlist)
+    _translator = QualityTranslator(Translator(job.model, backend=job.backend, device=device, threads=threads,
+                                               quantization=job.quantization, shortlist=job.shortlist), job.quality)
 
 
 def _translate_chunk(job: CorpusJob, work_dir: Path, index: int, lines: list) -> int:

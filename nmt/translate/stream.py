@@ -113,12 +113,20 @@ def parse_tsv(line: str | None, number: int) -> tuple[str | None, str | None, st
     return parts[0].strip(), parts[1].strip(), parts[2], None
 
 
-def format_jsonl(number: int, src: str, tgt: str, source: str | None, translation, nbest: bool) -> str:
+def format_jsonl(number: int, src: str, tgt: str, source: str | None, translation, nbest: int) -> str:
+    """One JSON line; ``nbest`` > 1 lists that many hypotheses (the best first). Quality decoding adds
+    each hypothesis' ``utility`` and, when pivoting, the ``pivot`` text."""
+    best = translation.hypotheses[0] if translation.hypotheses else None
     record = {"line": number, "src_lang": src, "tgt_lang": tgt, "source": source,
-              "translation": translation.text,
-              "score": translation.hypotheses[0].score if translation.hypotheses else None}
-    if nbest:
-        record["nbest"] = [{"translation": h.text, "score": h.score} for h in translation.hypotheses]
+              "translation": translation.text, "score": best.score if best else None}
+    if best is not None and best.utility is not None:
+        record["utility"] = best.utility
+    if translation.pivot is not None:
+        record["pivot"] = translation.pivot
+    if nbest > 1:
+        record["nbest"] = [{"translation": h.text, "score": h.score,
+                            **({"utility": h.utility} if h.utility is not None else {})}
+                           for h in translation.hypotheses[:nbest]]
     if translation.warning:
         record["warning"] = translation.warning
     return json_line(record)

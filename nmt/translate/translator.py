@@ -39,12 +39,14 @@ class Hypothesis:
     text: str
     score: float
     tokens: list = field(default_factory=list)  # subword pieces
+    utility: float | None = None  # quality decoding: what the hypothesis was chosen by (MBR / reranking)
 
 
 @dataclass
 class Translation:
     hypotheses: list  # n-best, best first; empty when the line was skipped
     warning: str | None = None
+    pivot: str | None = None  # pivot translation: the text in the pivot language
 
     @property
     def text(self) -> str:
@@ -131,6 +133,7 @@ class Translator:
         self.bundle = model if isinstance(model, Bundle) else Bundle.load(model, need_checkpoint=False)
         if backend not in BACKENDS:
             raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.requested_backend = backend
         self.device = _resolve_device(device)
         check_threads(threads)
         self.threads = threads or (os.cpu_count() or 1)
@@ -153,6 +156,8 @@ class Translator:
             self.backend = FairseqBackend(self.bundle, engine.path, self.device, precision)
         self.engine = engine
         self.backend_name = self.backend.name
+        self._fallback = None  # the fairseq backend, for options the chosen backend cannot decode with
+        self._precision = precision
 
     @classmethod
     def from_backend(cls, bundle: Bundle, backend, codec: SubwordCodec) -> "Translator":
@@ -163,6 +168,7 @@ class Translator:
         self.backend_name = backend.name
         self.device, self.threads = "cpu", 1
         self.romanization, self._announced = Romanization(), set()
+        self.requested_backend, self._fallback, self._precision = backend.name, None, "fp32"
         return self
 
     def romanizes(self, src: str, tgt: str) -> dict:
@@ -179,6 +185,38 @@ class Translator:
                      self.romanization.romanizer, src,
                      f"; its {tgt} output is romanized too" if self.romanization.output(tgt) else "")
         return romanize_lines(texts, src)
+
+    def backend_for(self, options: DecodeOptions):
+        """The backend that decodes with ``options``: the chosen one, or, when it cannot (CTranslate2 has
+        no epsilon sampling) and the backend was left to ``auto``, the bundle's fairseq checkpoint."""
+        why = self.backend.supports(options)
+        if why is None:
+            return self.backend
+        if self.requested_backend != "auto":
+            raise NmtError(f"{why}: use --backend fairseq (or auto)")
+        if self._fallback is None:
+            checkpoint = self.bundle.checkpoint_path
+            if not checkpoint.is_file():
+                raise NmtError(f"{why}, and the bundle has no fairseq checkpoint ({checkpoint}) to fall back to")
+            log.info("%s: decoding with the fairseq checkpoint instead", why)
+            self._fallback = FairseqBackend(self.bundle, checkpoint, self.device, self._precision)
+        return self._fallback
+
+    def score(self, sources: Sequence[str], targets: Sequence[str], src: str, tgt: str,
+              batch_sentences: int = 32) -> list[float]:
+        """Forced decoding: the model's mean log-probability per token of each ``targets[i]`` (in ``tgt``)
+        given ``sources[i]`` (in ``src``); lines too long for the model are cut to its limit."""
+        self.bundle.check_language(src, "source language")
+        self.bundle.check_language(tgt, "target language")
+        limit = self.backend.max_source_tokens()
+        sources = self._source_text(list(sources), src, tgt)  # as the model reads them
+        src_ids = [ids[:limit] for ids in self.codec.encode([self.codec.normalize(t) for t in sources])]
+        tgt_ids = [ids[:limit] for ids in self.codec.encode([self.codec.normalize(t) for t in targets])]
+        out: list[float] = []
+        for start in range(0, len(src_ids), batch_sentences):
+            out += self.backend.score(src_ids[start:start + batch_sentences], tgt_ids[start:start + batch_sentences],
+                                      src, tgt)
+        return out
 
     @property
     def languages(self) -> list:
@@ -218,7 +256,8 @@ class Translator:
                            f"unset (got {max_batch_sentences})")
         results, work = self.prepare(lines, src, tgt, too_long, first_line_number)
         batches = self.plan(work, options, batch_tokens, max_batch_sentences)
-        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
+        backend = self.backend_for(options)
+        outputs_per_batch = backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
         for batch, outputs in zip(batches, outputs_per_batch):
             for (i, _), hyps in zip(batch, outputs):
                 results[i] = self.finish(hyps)
@@ -271,9 +310,10 @@ class Translator:
              max_batch_sentences: int | None = None) -> list[list]:
         """``work`` items ``(key, ids)`` cut into batches: sorted by output cap and length, at most
         ``batch_tokens`` padded tokens and ``max_batch_sentences`` items, one cap per batch."""
-        cap = self.backend.output_cap
+        backend = self.backend_for(options)
+        cap = backend.output_cap
         ordered = sorted(work, key=lambda item: (cap(len(item[1]), options), len(item[1])))
-        limit = max_batch_sentences or self.backend.batch_sentences(options)
+        limit = max_batch_sentences or backend.batch_sentences(options)
         return list(_batches(ordered, batch_tokens, limit, lambda ids: cap(len(ids), options)))
 
     def finish(self, hyps) -> Translation:
