@@ -13,11 +13,10 @@ from pathlib import Path
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
 from nmt.fairseq_backend.surgery import parameter_count, remap_vocabulary, save_state
 from nmt.fileio import read_lines, write_lines
 from nmt.pretrained import check_vocabulary_fits, expected_rows
-from nmt.vocab import SubwordCodec
+from nmt.vocab import SPECIALS, SubwordCodec, write_dictionary
 
 
 # ----------------------------------------------------------------------------- language extension
@@ -111,7 +110,7 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
                 counts[i] += 1
     if not n_lines:
         raise NmtError("no text to trim with: give files in the languages the trimmed model will translate")
-    n_special = len(binarize.SPECIALS)
+    n_special = len(SPECIALS)
     kept = [i for i in range(n_special, len(symbols)) if counts[i] >= min_count]
     n_lang = len(bundle.languages) + (1 if bundle.add_mask else 0)
     rows = list(range(n_special)) + kept + list(range(len(symbols), len(symbols) + n_lang))
@@ -120,7 +119,7 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
     out = Path(output)
     _copy_bundle_files(bundle, out)
     save_state(trimmed, out / bundle.checkpoint)
-    binarize.write_dictionary(out / bundle.dictionary, [symbols[i] for i in kept], [counts[i] for i in kept])
+    write_dictionary(out / bundle.dictionary, [symbols[i] for i in kept], [counts[i] for i in kept])
     # sentencepiece: mark dropped pieces unused so encoding never produces them
     proto = model_pb2.ModelProto()
     proto.ParseFromString((bundle.spm_path).read_bytes())

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE_FLORES, SAMPLE_RAW, run_nmt
 from nmt.errors import NmtError
-from nmt.evaluate import metrics
+from nmt import metrics
 from nmt.evaluate.cli import evaluate as evaluate_cmd
 
 DIRECTIONS = ("de_DE-en_XX", "en_XX-de_DE", "en_XX-ja_XX", "en_XX-ko_KR", "ja_XX-en_XX")

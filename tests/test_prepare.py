@@ -10,7 +10,7 @@ from nmt.cli import main
 from nmt.data import corpus
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
+from nmt.data import indexed
 
 
 def test_manifest_counts_and_layout(prepared_sample):
@@ -73,8 +73,8 @@ def test_binarizer_matches_fairseq_builder(tmp_path):
     rng = np.random.default_rng(0)
     sentences = [rng.integers(4, 3000, size=rng.integers(1, 30)).tolist() for _ in range(200)]
     table = np.arange(3000)
-    ours = binarize.IndexedWriter(tmp_path / "ours", 3004)
-    flat, sizes = binarize.ids_with_eos(sentences, table)
+    ours = indexed.IndexedWriter(tmp_path / "ours", 3004)
+    flat, sizes = indexed.ids_with_eos(sentences, table)
     ours.add_batch(flat[: sizes[:50].sum()], sizes[:50])
     ours.add_batch(flat[sizes[:50].sum():], sizes[50:])
     ours.close()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import langs
-from nmt.data import DEFAULT_NORMALIZATION
 from nmt.data.stages import stage_fingerprint
 from nmt.errors import NmtError
+from nmt.text import DEFAULT_NORMALIZATION
 
 FORMAT_VERSION = 1  # of manifest.json and the stage layout; nmt prepare --force rewrites older ones
 

@@ -37,8 +37,8 @@ from nmt.data import spm as spm_lib
 from nmt.data.manifest import FORMAT_VERSION
 from nmt.data import stages
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
 from nmt.fileio import OutputLock, write_json
+from nmt.vocab import check_dictionary_file, check_spm_file, load_spm, read_dictionary, spm_pieces, write_dictionary
 
 log = logging.getLogger("nmt.prepare")
 
@@ -90,8 +90,8 @@ class PrepareConfig:
         if (self.spm_model is None) != (self.dictionary is None):
             raise NmtError("--spm-model and --dict go together: give both or neither")
         if self.spm_model is not None:
-            spm_lib.check_model_file(self.spm_model)
-            binarize.check_dictionary_file(self.dictionary)
+            check_spm_file(self.spm_model)
+            check_dictionary_file(self.dictionary)
         if self.spm_model is None and self.vocab_size < 16:
             raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
         if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
@@ -120,7 +120,7 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
     if cfg.spm_model:
         shutil.copyfile(cfg.spm_model, out / "spm.model")
         shutil.copyfile(cfg.dictionary, out / "dict.txt")
-        symbols = binarize.read_dictionary(cfg.dictionary)
+        symbols = read_dictionary(cfg.dictionary)
         return {"source": "given", "spm_model": str(cfg.spm_model), "dictionary": str(cfg.dictionary),
                 "dictionary_size": len(symbols)}
     files: dict[str, list[Path]] = {}
@@ -136,11 +136,11 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
              cfg.vocab_size, len(sample), ", ".join(f"{k} {v}" for k, v in sorted(taken.items())))
     model = spm_lib.train(sample, out / "spm", cfg.vocab_size, cfg.spm_model_type,
                           cfg.character_coverage, cfg.byte_fallback, cfg.seed, cfg.n_workers)
-    processor = spm_lib.load(model)
-    pieces = spm_lib.pieces(processor)
+    processor = load_spm(model)
+    pieces = spm_pieces(processor)
     if pieces[:4] != ["<s>", "<pad>", "</s>", "<unk>"]:
         raise RuntimeError(f"unexpected sentencepiece specials {pieces[:4]}")
-    binarize.write_dictionary(out / "dict.txt", pieces[4:])
+    write_dictionary(out / "dict.txt", pieces[4:])
     (out / "spm.vocab").unlink(missing_ok=True)
     os.replace(model, out / "spm.model")
     return {"source": "trained", "vocab_size": cfg.vocab_size, "model_type": cfg.spm_model_type,
@@ -197,7 +197,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     pair_names = sorted(used_pairs)
     language_list = _language_list(cfg, directions)
     tags = [corpora.BT_TAG] if any(d.tag for d in synthetic.values()) else []
-    if tags and cfg.dictionary and corpora.BT_TAG not in binarize.read_dictionary(cfg.dictionary):
+    if tags and cfg.dictionary and corpora.BT_TAG not in read_dictionary(cfg.dictionary):
         log.warning("tagged synthetic corpora: the tag %s is appended to the given dictionary %s; a model "
                     "initialised from a pretrained checkpoint with that dictionary cannot take it (set 'tag: "
                     "false' there)", corpora.BT_TAG, cfg.dictionary)

@@ -17,7 +17,8 @@ from pathlib import Path
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.evaluate import metrics, significance as sig, target_checks
+from nmt import metrics
+from nmt.evaluate import significance as sig, target_checks
 from nmt.evaluate.groups import Buckets, english_side, load_train_counts
 from nmt.evaluate.systems import BundleTranslator, System, read_hypotheses, unique_names
 from nmt.evaluate.testsets import TestSet, TestSetSource, all_pairs

@@ -27,7 +27,7 @@ from fairseq.trainer import Trainer
 
 from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
 from nmt.fairseq_backend.inference import FairseqGenerator
-from nmt.training.settings import Hooks, LoopSettings
+from nmt.fairseq_backend.settings import Hooks, LoopSettings
 
 log = logging.getLogger("nmt.train")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nmt.errors import NmtError
 from nmt.fairseq_backend import install_safe_globals
-from nmt.training.settings import Hooks, LoopSettings
+from nmt.fairseq_backend.settings import Hooks, LoopSettings
 
 
 def resolve_device(device: str) -> str:

@@ -14,19 +14,19 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.config import TrainConfig
-from nmt.data import spm as spm_lib
-from nmt.data.clean import normalize
 from nmt.data.manifest import PreparedData
 from nmt.data.stages import file_stamp, fingerprint
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize, load_state
+from nmt.data.indexed import IndexedWriter, ids_with_eos
+from nmt.fairseq_backend import load_state
 from nmt.fairseq_backend import training as backend
 from nmt.fairseq_backend.surgery import save_state
 from nmt.fileio import atomic_open, read_json, read_lines, write_json
+from nmt.text import normalize
 from nmt.training.hooks import TrainHooks
 from nmt.training.rundir import RunDir
-from nmt.training.settings import LoopSettings
-from nmt.vocab import piece_table
+from nmt.fairseq_backend.settings import LoopSettings
+from nmt.vocab import load_spm, piece_table, read_dictionary
 
 DENOISE_DIR = "denoise-data"
 
@@ -115,8 +115,8 @@ def _binarize(run_path: Path, texts: dict, languages: list, inputs: str) -> None
     """``denoise-data/{lang}/{train,valid}``: the text encoded with the run's vocabulary; done.json last."""
     denoise = run_path / DENOISE_DIR
     shutil.rmtree(denoise, ignore_errors=True)
-    processor = spm_lib.load(run_path / "sentence.bpe.model")
-    symbols = binarize.read_dictionary(run_path / "dict.txt")
+    processor = load_spm(run_path / "sentence.bpe.model")
+    symbols = read_dictionary(run_path / "dict.txt")
     table = piece_table(processor, symbols)
     denoise.mkdir(parents=True)
     shutil.copyfile(run_path / "dict.txt", denoise / "dict.txt")
@@ -125,8 +125,8 @@ def _binarize(run_path: Path, texts: dict, languages: list, inputs: str) -> None
         (denoise / lang).mkdir()
         for split in ("train", "valid"):
             lines = texts[lang][split]
-            writer = binarize.IndexedWriter(denoise / lang / split, len(symbols))
-            flat, sizes = binarize.ids_with_eos(processor.encode(lines, out_type=int), table)
+            writer = IndexedWriter(denoise / lang / split, len(symbols))
+            flat, sizes = ids_with_eos(processor.encode(lines, out_type=int), table)
             writer.add_batch(flat, sizes)
             writer.close()
             counts.setdefault(lang, {})[split] = len(lines)

@@ -13,9 +13,9 @@ from pathlib import Path
 from nmt.bundle import Bundle
 from nmt.config import TrainConfig
 from nmt.errors import NmtError
-from nmt.evaluate import metrics
+from nmt import metrics
 from nmt.fileio import write_json
-from nmt.training.settings import Hooks
+from nmt.fairseq_backend.settings import Hooks
 from nmt.translate.backends import DecodeOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 from nmt.translate.translator import Translator

@@ -21,7 +21,7 @@ from nmt.fileio import read_lines, sha256_file
 from nmt.pretrained import finetune_checkpoint
 from nmt.training.hooks import TrainHooks, bleu_unusable
 from nmt.training.rundir import RunDir
-from nmt.training.settings import Generation, LoopSettings
+from nmt.fairseq_backend.settings import Generation, LoopSettings
 
 # the run's copies of the prepared data's vocabulary: the bundle's own files
 VOCABULARY = (("spm.model", "spm_model"), ("dict.txt", "dictionary"), ("lang_dict.txt", "lang_dict"))
