@@ -160,6 +160,3 @@ class SubwordCodec:
         spm_ids = [int(self.to_spm[i]) for i in self.output_ids(ids)
                    if i < n and (i >= len(SPECIALS) or i == UNK)]
         return self.processor.decode_ids(spm_ids)
-
-    def decode_pieces(self, pieces: Sequence[str]) -> str:
-        return self.decode(self.pieces_to_ids(pieces))

@@ -19,7 +19,7 @@ Numbers are stored at full precision (JSON floats; ``repr`` in the CSV) and
 averages and differences are taken over full-precision values; only markdown
 cells and heatmap labels round, once (``--decimals`` for BLEU/chrF/chrF++, 4
 decimals for COMET). Per-segment JSONL is written with
-``nmt.translate.stream.json_line`` (one object a line whatever the text holds).
+``nmt.fileio.json_line`` (one object a line whatever the text holds).
 """
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ from nmt import __version__
 from nmt.evaluate.groups import ENGLISH_GROUPS, average
 from nmt.evaluate.plot import heatmap, worth_plotting
 from nmt.evaluate.significance import seed as significance_seed
-from nmt.fileio import atomic_open, write_json
-from nmt.translate.stream import json_line
+from nmt.fileio import atomic_open, json_line, write_json
 
 NA = "n/a"
 

@@ -108,7 +108,7 @@ class Batcher:
         """Lines per merged call: enough to keep every parallel CTranslate2 batch busy (two rounds),
         few enough that requests get their answers after a round, not after the whole queue."""
         backend = self.translator.backend
-        per_call = 2 * backend.batch_sentences(options) * getattr(backend, "parallel", 1)
+        per_call = 2 * backend.batch_sentences(options) * backend.parallel
         return max(1, min(self.max_merge_lines, per_call))
 
     def _take(self) -> list[_Job]:

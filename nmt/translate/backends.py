@@ -1,5 +1,6 @@
 """Decoding backends. Each takes batches of dictionary ids and returns n-best lists of
-``(dictionary ids, score)``; the target-language token is forced on every backend."""
+``(dictionary ids, score)``; the target-language token is forced on every backend.
+``Backend`` is the interface ``Translator`` relies on; a new backend implements it."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from nmt import langs
 from nmt.errors import NmtError
@@ -73,8 +75,33 @@ class EngineOptions:
         return dict(batch_tokens=self.batch_tokens, max_batch_sentences=self.batch_sentences)
 
 
+# one decoded batch: per sentence, the n-best (dictionary ids, score), best first
+Output = list[list[tuple[list[int], float]]]
+
+
+class Backend(Protocol):
+    """What ``Translator`` needs of a decoding backend."""
+
+    name: str  # reported as the translator's backend_name
+    parallel: int  # batches ``generate_many`` decodes at a time
+
+    def max_source_tokens(self) -> int:
+        """The longest source (dictionary ids, without language token and </s>) the model takes."""
+
+    def batch_sentences(self, opts: DecodeOptions) -> int:
+        """Sentences per batch when the caller does not say."""
+
+    def generate(self, batch: Sequence[list[int]], src: str, tgt: str, opts: DecodeOptions) -> Output:
+        """Decode one batch."""
+
+    def generate_many(self, batches: Iterable[Sequence[list[int]]], src: str, tgt: str,
+                      opts: DecodeOptions) -> Iterator[Output]:
+        """Decode batches; the outputs in the batches' order."""
+
+
 class FairseqBackend:
     name = "fairseq"
+    parallel = 1
     # sentences per batch when the caller does not say (fairseq-interactive batches by tokens alone)
     max_batch_sentences = 128
 

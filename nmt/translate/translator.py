@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
-from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
+from nmt.translate.backends import Backend, CTranslate2Backend, DecodeOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
@@ -56,6 +56,8 @@ def _resolve_device(device: str) -> str:
 
 
 class Translator:
+    backend: Backend
+
     def __init__(self, model: str | os.PathLike | Bundle, backend: str = "auto", device: str = "cpu",
                  threads: int = 0, checkpoint: str | None = None, quantization: str | None = None,
                  precision: str = "fp32", shortlist: bool = True):
@@ -107,7 +109,7 @@ class Translator:
         self.backend_name = self.backend.name
 
     @classmethod
-    def from_backend(cls, bundle: Bundle, backend, codec: SubwordCodec) -> "Translator":
+    def from_backend(cls, bundle: Bundle, backend: Backend, codec: SubwordCodec) -> "Translator":
         """Wrap an existing backend (used for validation during training)."""
         self = cls.__new__(cls)
         self.bundle, self.backend, self.codec = bundle, backend, codec

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 
 from nmt.errors import NmtError
+from nmt.fileio import LINE_BREAKS
 from nmt.wmt.testset import TestSet
 from nmt.wmt.txt_format import docs_line
 from nmt.wmt.xml_format import seg_number
 
-LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")  # runs of what str.splitlines() breaks at
+LINE_BREAK_RUNS = re.compile(f"[{re.escape(LINE_BREAKS)}]+")  # runs of what str.splitlines() breaks at
 
 
 def _safe_name(name: str) -> str:
@@ -41,7 +42,7 @@ def unwrap(testset: TestSet, skip_testsuites: bool = False) -> tuple[dict, dict]
     out: dict[str, list] = {}
 
     def clean(text):
-        flat = LINE_BREAKS.sub(" ", text)
+        flat = LINE_BREAK_RUNS.sub(" ", text)
         counts["line_breaks"] += flat != text
         return flat
 
