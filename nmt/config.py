@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
@@ -40,6 +40,23 @@ def _section(value):
 CommaList = Annotated[list, BeforeValidator(_comma_list)]
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    """A model's shape as trained: the preset's values with the config's overrides applied."""
+
+    embed_dim: int
+    ffn_dim: int
+    heads: int
+    encoder_layers: int
+    decoder_layers: int
+    dropout: float
+    attention_dropout: float
+    max_positions: int
+    arch: str
+    normalize_before: bool
+    share_all_embeddings: bool
+
+
 @dataclass
 class ModelConfig:
     preset: str = "tiny"
@@ -59,7 +76,7 @@ class ModelConfig:
     normalize_before: bool = True  # pre-norm: stabler for deep/multilingual models
     share_all_embeddings: bool = True  # one shared vocabulary, so one embedding matrix
 
-    def resolved(self) -> dict[str, Any]:
+    def resolved(self) -> ModelShape:
         values = dict(PRESETS[self.preset])
         for key in values:
             if getattr(self, key) is not None:
@@ -67,7 +84,7 @@ class ModelConfig:
         values["arch"] = self.arch
         values["normalize_before"] = self.normalize_before
         values["share_all_embeddings"] = self.share_all_embeddings
-        return values
+        return ModelShape(**values)
 
 
 @dataclass
@@ -186,8 +203,8 @@ class TrainConfig:
         if self.model.arch == "mbart" and not self.model.share_all_embeddings:
             raise NmtError("model.arch mbart always shares its embeddings; model.share_all_embeddings must be true")
         model = self.model.resolved()
-        if model["embed_dim"] % model["heads"]:
-            raise NmtError(f"model.embed_dim ({model['embed_dim']}) must be divisible by model.heads ({model['heads']})")
+        if model.embed_dim % model.heads:
+            raise NmtError(f"model.embed_dim ({model.embed_dim}) must be divisible by model.heads ({model.heads})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

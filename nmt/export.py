@@ -48,7 +48,9 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False, s
     return out
 
 
-def average_last(model, last: int, output: str | None = None, make_default: bool = False) -> Path:
+def average_last(model, last: int = 5, output: str | None = None, make_default: bool = False) -> Path:
+    """Average the weights of the last ``last`` numbered checkpoints into ``output`` (default
+    checkpoints/checkpoint_avgN.pt); ``make_default``: the bundle translates with it from now on."""
     if last < 2:
         raise NmtError(f"--last must be at least 2 (checkpoints to average), got {last}")
     bundle = Bundle.load(model, need_checkpoint=False)

@@ -8,6 +8,7 @@ language tokens still match them.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import langs
@@ -19,9 +20,26 @@ from nmt.pretrained import check_vocabulary_fits, expected_rows
 from nmt.vocab import SPECIALS, SubwordCodec, write_dictionary
 
 
+@dataclass(frozen=True)
+class ExtendResult:
+    added: list  # the new language codes, in token order
+    languages: int  # languages of the new bundle
+    parameters_before: int
+    parameters_after: int
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    dictionary_before: int  # dictionary pieces (specials excluded)
+    dictionary_after: int
+    parameters_before: int
+    parameters_after: int
+    spm_pieces_marked_unused: int
+
+
 # ----------------------------------------------------------------------------- language extension
 
-def extend_languages(model, new_languages, output, init_from: dict | None = None) -> dict:
+def extend_languages(model, new_languages, output, init_from: dict | None = None) -> ExtendResult:
     """Add language tokens to a bundle: new rows go after the existing language tokens (before <mask>).
 
     A new row starts as a copy of the row of ``init_from[lang]`` (e.g. gl_ES from es_XX) when given,
@@ -65,8 +83,8 @@ def extend_languages(model, new_languages, output, init_from: dict | None = None
     bundle.extended_with = {x: init_from.get(x, "mean of language tokens") for x in new}
     bundle.save()
     check_vocabulary_fits(bundle, extended)
-    return {"added": new, "languages": len(languages), "parameters_before": before,
-            "parameters_after": parameter_count(extended)}
+    return ExtendResult(added=new, languages=len(languages), parameters_before=before,
+                        parameters_after=parameter_count(extended))
 
 
 def _copy_bundle_files(bundle: Bundle, out: Path) -> None:
@@ -81,7 +99,7 @@ def _copy_bundle_files(bundle: Bundle, out: Path) -> None:
 
 # ----------------------------------------------------------------------------- vocabulary trimming
 
-def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
+def trim_vocabulary(model, corpora, output, min_count: int = 1) -> TrimResult:
     """Keep only the pieces the given text uses (plus specials and all language tokens).
 
     The embedding and output-projection rows of dropped pieces are removed and
@@ -136,6 +154,6 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
                       "from_lines": n_lines, "min_count": min_count}
     bundle.save()
     check_vocabulary_fits(bundle, trimmed)
-    return {"dictionary_before": len(symbols) - n_special, "dictionary_after": len(kept),
-            "parameters_before": before, "parameters_after": parameter_count(trimmed),
-            "spm_pieces_marked_unused": dropped}
+    return TrimResult(dictionary_before=len(symbols) - n_special, dictionary_after=len(kept),
+                      parameters_before=before, parameters_after=parameter_count(trimmed),
+                      spm_pieces_marked_unused=dropped)

@@ -3,7 +3,6 @@
 Each test here backs one row of docs/RELIABILITY.md.
 """
 import json
-import os
 import random
 import shutil
 import signal
@@ -14,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_FLORES, SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
+from conftest import SAMPLE_FLORES, SAMPLE_RAW, TINY_TRAIN, killed_at, run_nmt, run_nmt_process, small_raw
 from nmt.bundle import Bundle
-from nmt.errors import NmtError
 from nmt.fairseq_backend import load_state
 
 NMT = [sys.executable, "-m", "nmt.cli"]
@@ -28,15 +26,13 @@ def _data_files(root: Path) -> dict:
             if p.is_file() and p.name not in ("stage.json", "manifest.json")}
 
 
-def _prepare_cmd(out):
-    return NMT + ["prepare", "--raw", str(SAMPLE_RAW), "--eval-set", str(SAMPLE_FLORES), "--out", str(out),
-                  "--vocab-size", "4000"]
+PREPARE = ["prepare", "--raw", SAMPLE_RAW, "--eval-set", SAMPLE_FLORES, "--vocab-size", "4000"]
 
 
 @pytest.fixture(scope="module")
 def reference_prepare(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "data"
-    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
     return out
 
 
@@ -49,22 +45,25 @@ def _finished_stages_are_complete(out: Path, reference: Path) -> None:
             assert got == want, f"stage {stage} looks finished but differs from an uninterrupted run"
 
 
-def test_prepare_killed_at_random_points_then_rerun_equals_uninterrupted(reference_prepare, tmp_path):
-    rng = random.Random(1234)
-    for trial in range(4):
-        out = tmp_path / f"run{trial}"
-        proc = subprocess.Popen(_prepare_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 3.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        _finished_stages_are_complete(out, reference_prepare)
-        subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
-        assert _data_files(out) == _data_files(reference_prepare)
+# where nmt prepare is killed: the clean stage built but not committed, the bin stage half written (its
+# first dataset closed), the bin stage built but not committed, every stage committed but no manifest
+PREPARE_KILLS = [("nmt.data.prepare:stage_clean", True), ("nmt.data.indexed:IndexedWriter.close", True),
+                 ("nmt.data.prepare:stage_bin", True), ("nmt.data.prepare:_write_manifest", False)]
+
+
+@pytest.mark.parametrize("where,after", PREPARE_KILLS)
+def test_prepare_killed_inside_each_stage_then_rerun_equals_uninterrupted(reference_prepare, tmp_path, where, after):
+    out = tmp_path / "run"
+    killed_at(where, *PREPARE, "--out", out, after=after)
+    _finished_stages_are_complete(out, reference_prepare)
+    assert not (out / "manifest.json").exists()
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
+    assert _data_files(out) == _data_files(reference_prepare)
 
 
 def test_prepare_is_deterministic_bit_for_bit(reference_prepare, tmp_path):
     out = tmp_path / "again"
-    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
     assert _data_files(out) == _data_files(reference_prepare)
 
 
@@ -108,7 +107,8 @@ def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
     for name in ("a", "b"):
         cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=40",
                                                     "validation.every_updates=20", "checkpoint.every_updates=20"])
-        manifest = train(cfg, tmp_path / name)
+        train(cfg, tmp_path / name)
+        manifest = json.loads((tmp_path / name / "training.json").read_text())
         runs.append([(v["update"], v["valid_loss"], v["chrf"]) for v in manifest["validations"]])
         weights = load_state(tmp_path / name / "checkpoints" / "checkpoint_last.pt")["model"]
         runs[-1].append(float(weights["decoder.layers.0.fc1.weight"].double().sum()))
@@ -118,16 +118,18 @@ def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
 def test_export_killed_then_rerun(trained_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(trained_bundle, bundle, ignore=shutil.ignore_patterns("ctranslate2-*"))
-    cmd = NMT + ["export", "--model", str(bundle), "--quantization", "int8", "--force"]
-    for delay in (1.0, 2.5, 4.0):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        final = bundle / "ctranslate2-int8"
-        if final.exists():  # only ever complete
-            assert (final / "model.bin").is_file() and (final / "nmt_export.json").is_file()
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    args = ["export", "--model", bundle, "--quantization", "int8", "--force"]
+    final = bundle / "ctranslate2-int8"
+    # killed when the converter has written its files: nothing looks exported
+    killed_at("ctranslate2.converters:FairseqConverter.convert", *args, after=True)
+    assert not final.exists()
+    assert run_nmt_process(*args).returncode == 0
+    assert (final / "model.bin").is_file() and (final / "nmt_export.json").is_file()
+    assert not [p.name for p in bundle.iterdir() if p.name.startswith(".ctranslate2")]
+    exported = (final / "model.bin").read_bytes()
+    # a re-export killed as it would move into place: the previous export stays, complete
+    killed_at("nmt.export:replace_dir", *args)
+    assert (final / "model.bin").read_bytes() == exported and (final / "nmt_export.json").is_file()
     from nmt.translate.translator import Translator
 
     translator = Translator(bundle, backend="ctranslate2")
@@ -280,33 +282,27 @@ def test_package_killed_then_rerun(trained_bundle, tmp_path):
 
     wmt = REPO / "data_prep" / "sample" / "wmt" / "wmt24-general" / "sources"
     archive = tmp_path / "sub.tar.gz"
-    cmd = NMT + ["package", "--model", str(trained_bundle), "--team", "t", "--system", "s", "--constrained",
-                 "--output", str(archive), "--force", "--backend", "fairseq", str(wmt / "en-de.txt"),
-                 str(wmt / "en-ja.txt")]
+    args = ["package", "--model", trained_bundle, "--team", "t", "--system", "s", "--constrained", "--output",
+            archive, "--force", "--backend", "fairseq", wmt / "en-de.txt", wmt / "en-ja.txt"]
 
     def members():
-        with tarfile.open(archive) as tar:  # a complete, readable archive or nothing
+        with tarfile.open(archive) as tar:  # a complete, readable archive
             return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
-    reference = None
-    for delay in (0.5, 3.0, 6.0, None):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if delay is None:
-            assert proc.wait(timeout=300) == 0
-        else:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        assert not [p for p in tmp_path.iterdir() if p.name != archive.name]  # no leftovers
-        if archive.exists():
-            got = members()
-            assert set(got) >= {"t.s/metadata.json", "t.s/MODEL_CARD.md"}
-            reference = reference or got
-    final = members()
-    submissions = {k: v for k, v in final.items() if not k.endswith((".json", ".md"))}
-    assert len(submissions) == 2
-    if reference is not None:  # an earlier complete run made the same submission files
-        assert {k: reference[k] for k in submissions} == submissions
+    def leftovers():
+        return sorted(p.name for p in tmp_path.iterdir() if p.name != archive.name)
+
+    killed_at("nmt.translate.translator:Translator.translate", *args)  # while translating
+    assert not archive.exists() and leftovers() == []
+    killed_at("nmt.fileio:_fsync_file", *args)  # the archive written, not yet renamed into place
+    assert not archive.exists() and len(leftovers()) == 1  # the killed writer's temporary file
+    assert run_nmt_process(*args).returncode == 0
+    assert leftovers() == []  # the next writer removed it
+    complete = members()
+    submissions = [k for k in complete if not k.endswith((".json", ".md"))]
+    assert len(submissions) == 2 and {"t.s/metadata.json", "t.s/MODEL_CARD.md"} <= set(complete)
+    killed_at("nmt.fileio:_fsync_file", *args)  # a second packaging killed at the same moment
+    assert members() == complete  # the previous archive, whole
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(prepared_sample, tmp_path):

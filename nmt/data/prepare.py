@@ -28,16 +28,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from nmt import __version__, langs
+from nmt import langs
 from nmt.data import clean as cleaning
 from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
 from nmt.data import spm as spm_lib
-from nmt.data.manifest import FORMAT_VERSION
+from nmt.data.manifest import FORMAT_VERSION, DirectionData, PreparedData, write_manifest
 from nmt.data import stages
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, write_json
+from nmt.fileio import OutputLock
 from nmt.vocab import check_dictionary_file, check_spm_file, load_spm, read_dictionary, spm_pieces, write_dictionary
 
 log = logging.getLogger("nmt.prepare")
@@ -164,8 +164,8 @@ def _language_list(cfg: PrepareConfig, directions) -> list:
     return [code for code in langs.MBART50_LANGS if code in used]
 
 
-def prepare(cfg: PrepareConfig) -> dict:
-    """Run (or resume) all stages; return the manifest."""
+def prepare(cfg: PrepareConfig) -> PreparedData:
+    """Run (or resume) all stages; return the prepared data (its manifest, typed)."""
     cfg.check()
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
@@ -182,7 +182,7 @@ def prepare(cfg: PrepareConfig) -> dict:
         raise
 
 
-def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
+def _prepare_locked(cfg: PrepareConfig, out: Path) -> PreparedData:
     t_start = time.time()
     pairs, synthetic, ratio = _corpora(cfg)
     directions = corpora.resolve_directions(cfg.pairs, pairs)
@@ -250,10 +250,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
         stage.commit(info)
         stage_info[name] = {"fingerprint": fingerprint, **info}
 
-    manifest = _manifest(cfg, directions, language_list, stage_info, out)
-    manifest["seconds_this_run"] = round(time.time() - t_start, 2)
-    write_json(out / "manifest.json", manifest)
-    return manifest
+    return _write_manifest(cfg, directions, language_list, stage_info, out, round(time.time() - t_start, 2))
 
 
 def _corpora(cfg: PrepareConfig):
@@ -276,36 +273,22 @@ def _corpora(cfg: PrepareConfig):
     return pairs, synthetic, ratio
 
 
-def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
+def _write_manifest(cfg, directions, language_list, stage_info, out: Path, seconds: float) -> PreparedData:
     pair_info = stage_info["clean"]["pairs"]
     synthetic_counts = stage_info["bin"].get("synthetic", {})
     per_direction = {}
     for src, tgt in directions:
         name = f"{src}-{tgt}" if f"{src}-{tgt}" in pair_info else f"{tgt}-{src}"
         info = pair_info[name]
-        per_direction[f"{src}-{tgt}"] = {
-            "data": name,
-            "train": info["train"]["kept"],
-            "valid": info["valid"]["lines"],
-            "test": info["test"]["lines"],
-        }
-        if f"{src}-{tgt}" in synthetic_counts:
-            counts = synthetic_counts[f"{src}-{tgt}"]
-            per_direction[f"{src}-{tgt}"].update(train=counts["real"] + counts["synthetic"], train_real=counts["real"],
-                                                 train_synthetic=counts["synthetic"], synthetic=counts)
+        counts = synthetic_counts.get(f"{src}-{tgt}")
+        mixed = {} if counts is None else dict(train_real=counts["real"], train_synthetic=counts["synthetic"],
+                                               synthetic=counts)
+        per_direction[f"{src}-{tgt}"] = DirectionData(
+            data=name, train=info["train"]["kept"] if counts is None else counts["real"] + counts["synthetic"],
+            valid=info["valid"]["lines"], test=info["test"]["lines"], **mixed)
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY or k == "out"}
-    return {
-        "format_version": FORMAT_VERSION,
-        "nmt_version": __version__,
-        "data_dir": str(out / "bin"),
-        "languages": language_list,
-        "lang_tok_style": cfg.lang_tok_style,
-        "directions": per_direction,
-        "pairs": pair_info,
-        "spm": {k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
-        "dictionary_size": stage_info["bin"]["dictionary_size"],
-        "shards": stage_info["bin"].get("shards", 1),
-        "tags": stage_info["bin"].get("tags", []),
-        "tokens": stage_info["bin"]["files"],
-        "settings": settings,
-    }
+    return write_manifest(out, languages=language_list, lang_tok_style=cfg.lang_tok_style, directions=per_direction,
+                          pairs=pair_info, spm={k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
+                          dictionary_size=stage_info["bin"]["dictionary_size"],
+                          shards=stage_info["bin"].get("shards", 1), tags=stage_info["bin"].get("tags", []),
+                          tokens=stage_info["bin"]["files"], settings=settings, seconds=seconds)

@@ -27,6 +27,7 @@ import csv
 import io
 import platform
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nmt import __version__
@@ -340,19 +341,29 @@ def json_report(ev, outputs: dict) -> dict:
 
 
 # -- writing -------------------------------------------------------------------------
-def write_report(ev) -> dict:
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: str
+    csv: str
+    json: str
+    segments: list = field(default_factory=list)  # per-segment JSONL files (none with segments off)
+    heatmaps: list = field(default_factory=list)  # PNG files
+
+    def to_dict(self) -> dict:
+        """As report.json lists them."""
+        return {k: v for k, v in asdict(self).items() if k != "segments" or v}
+
+
+def write_report(ev) -> ReportFiles:
     out = Path(ev.config.out_dir)
-    outputs = {"markdown": str(out / "report.md"), "csv": str(out / "report.csv"), "json": str(out / "report.json")}
-    if ev.config.segments:
-        outputs["segments"] = _write_segments(ev, out)
-    outputs["heatmaps"] = _write_heatmaps(ev, out)
-    with atomic_open(out / "report.md") as handle:
+    files = ReportFiles(str(out / "report.md"), str(out / "report.csv"), str(out / "report.json"),
+                        _write_segments(ev, out) if ev.config.segments else [], _write_heatmaps(ev, out))
+    with atomic_open(files.markdown) as handle:
         handle.write(markdown(ev))
-    with atomic_open(out / "report.csv") as handle:
+    with atomic_open(files.csv) as handle:
         handle.write(csv_text(ev))
-    write_json(out / "report.json", json_report(ev, outputs))
-    ev.outputs = outputs
-    return outputs
+    write_json(files.json, json_report(ev, files.to_dict()))
+    return files
 
 
 def _write_segments(ev, out: Path) -> list[str]:
@@ -374,7 +385,7 @@ def _write_segments(ev, out: Path) -> list[str]:
 
 
 def _write_heatmaps(ev, out: Path) -> list[str]:
-    metric = ev.config.heatmap_metric
+    metric = ev.config.heatmap
     pairs = [(d.testset.src_lang, d.testset.tgt_lang) for d in ev.directions]
     if not metric or not worth_plotting(pairs):
         return []

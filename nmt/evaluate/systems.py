@@ -17,6 +17,7 @@ writes), or one line per line of the whole test file, in which case the same
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import read_lines
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -97,6 +99,26 @@ def parse_system(spec: str) -> System:
     return System(name or path.stem, "hyps", path)
 
 
+def choose_systems(model=None, hyp=None, compare: bool = False, specs=()) -> list[System]:
+    """The systems of one evaluation: a model bundle to translate with, hypotheses (a file or a directory),
+    or ``compare`` for ``specs`` (bundles, bundle checkpoints, hypothesis directories; the first is the
+    baseline). Exactly one of the three."""
+    chosen = [name for name, value in (("--model", model), ("--hyp", hyp), ("--compare", compare)) if value]
+    if len(chosen) != 1:
+        raise NmtError("give exactly one of --model BUNDLE, --hyp PATH or --compare SYSTEM SYSTEM ..."
+                       + (f" (got {' and '.join(chosen)})" if chosen else ""))
+    if specs and not compare:
+        raise NmtError(f"unexpected argument(s) {' '.join(specs)}: system arguments need --compare")
+    if compare and len(specs) < 2:
+        raise NmtError("--compare needs at least two systems (the first is the baseline)")
+    if model and not (Path(model) / "bundle.json").is_file():
+        raise NmtError(f"--model {model} is not a model bundle (no bundle.json); for hypothesis files use --hyp")
+    systems = [parse_system(str(spec)) for spec in ([model] if model else [hyp] if hyp else list(specs))]
+    if hyp and systems[0].translates:
+        raise NmtError(f"--hyp {hyp} is a model bundle; use --model to translate with it")
+    return systems
+
+
 def unique_names(systems: list[System]) -> list[System]:
     """Make system names unique and safe as folder names (they name hypothesis folders)."""
     seen: dict[str, int] = {}
@@ -128,10 +150,10 @@ def read_hypotheses(path: Path, testset) -> tuple[list[str], str]:
 class BundleTranslator:
     """Translate test sets with a bundle (one ``Translator``, loaded on first use)."""
 
-    def __init__(self, system: System, options, backend: str = "auto", device: str = "cpu", threads: int = 0,
-                 batch_tokens: int = 4000):
-        self.system, self.options, self.backend, self.device = system, options, backend, device
-        self.threads, self.batch_tokens = threads, batch_tokens
+    def __init__(self, system: System, options: DecodeOptions, engine: EngineOptions):
+        self.system, self.options = system, options
+        checkpoint = str(system.checkpoint) if system.checkpoint else None
+        self.engine = dataclasses.replace(engine, checkpoint=checkpoint)
         self._translator = None
         # translation speed over everything this system translated (model loading excluded)
         self.seconds, self.sentences, self.tokens = 0.0, 0, 0
@@ -141,9 +163,7 @@ class BundleTranslator:
         if self._translator is None:
             from nmt.translate.translator import Translator
 
-            self._translator = Translator(self.system.path, backend=self.backend, device=self.device,
-                                          threads=self.threads,
-                                          checkpoint=str(self.system.checkpoint) if self.system.checkpoint else None)
+            self._translator = Translator(self.system.path, **self.engine.translator_kwargs())
         return self._translator
 
     def bundle_languages(self) -> list[str]:
@@ -154,7 +174,7 @@ class BundleTranslator:
         translator = self.translator  # loaded before the clock starts
         t0 = time.perf_counter()
         results = translator.translate(testset.src, testset.src_lang, testset.tgt_lang, options=self.options,
-                                       batch_tokens=self.batch_tokens)
+                                       **self.engine.batching_kwargs())
         self.seconds += time.perf_counter() - t0
         self.sentences += len(results)
         self.tokens += sum(len(r.hypotheses[0].tokens) for r in results if r.hypotheses)
@@ -173,14 +193,14 @@ class BundleTranslator:
                 # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
-                           "max_len_b": opts.max_len_b, "batch_tokens": self.batch_tokens},
+                           "max_len_b": opts.max_len_b, "batch_tokens": self.engine.batch_tokens},
                 "model": self._model_size(), "speed": self._speed()}
 
     def _speed(self) -> dict:
         rate = (lambda n: round(n / self.seconds, 2) if self.seconds > 0 else None)
         return {"sentences": self.sentences, "output_tokens": self.tokens, "seconds": round(self.seconds, 3),
                 "sentences_per_s": rate(self.sentences), "tokens_per_s": rate(self.tokens),
-                "threads": self.threads, "device": self.device}
+                "threads": self.engine.threads, "device": self.engine.device}
 
     def _model_size(self) -> dict:
         """Parameters (from training.json) and the bytes the backend loads: the CTranslate2 export's

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nmt import __version__
 from nmt.serve import schemas
 from nmt.serve.batcher import Batcher, Overloaded
+from nmt.serve.config import Limits
 from nmt.serve.guard import ApiKeys, Guard
 from nmt.serve.metrics import Metrics
 from nmt.serve.models import ApiError, ModelSet
@@ -40,7 +41,7 @@ def _validation_message(exc) -> str:
     return f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad value')}"
 
 
-def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = frozenset(),
+def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(),
               on_ready=None) -> Guard:
     """The ASGI application (FastAPI wrapped in the Guard middleware)."""
     metrics = Metrics()

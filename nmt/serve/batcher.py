@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 log = logging.getLogger("nmt.serve")
 
@@ -47,7 +47,8 @@ class _Job:
 
 class Batcher:
     def __init__(self, translator, metrics, model_id: str, max_queue_lines: int = 2048,
-                 max_merge_lines: int = 256, window_s: float = 0.005, batch_tokens: int = 4000):
+                 max_merge_lines: int = 256, window_s: float = 0.005,
+                 batch_tokens: int = EngineOptions.batch_tokens):
         self.translator = translator
         self.metrics = metrics
         self.model_id = model_id

@@ -1,59 +1,47 @@
 """CLI command of the translation server: ``nmt serve`` (registered by nmt.cli)."""
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
-from nmt.cli_util import friendly_errors
-from nmt.errors import NmtError
-from nmt.translate.backends import DecodeOptions
+from nmt.cli_util import engine_options, friendly_errors, opt, typed_options
+from nmt.serve.config import Limits, ServeConfig
 
 
 @click.command("serve")
-@click.option("--model", "-m", "models", multiple=True, required=True, metavar="[ID=]PATH",
-              help="Model bundle to serve (repeatable; a request goes to the first model with both languages).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
-@click.option("--beam", default=DecodeOptions.beam, show_default=True, type=click.IntRange(min=1),
-              help="Beam when a request gives none.")
-@click.option("--max-beam", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-len-a", default=DecodeOptions.max_len_a, show_default=True, help="Output cap: a * source tokens + b (as translate).")
-@click.option("--max-len-b", default=DecodeOptions.max_len_b, show_default=True)
-@click.option("--max-lines", default=128, show_default=True, type=click.IntRange(min=1),
-              help="Texts per request (more: 413).")
-@click.option("--max-chars", default=20000, show_default=True, type=click.IntRange(min=1),
-              help="Characters per request, all texts together (more: 413).")
-@click.option("--queue-lines", default=2048, show_default=True, type=click.IntRange(min=1),
-              help="Lines waiting per model before requests are refused with 503 + Retry-After.")
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds per request, waiting included (then 504).")
-@click.option("--batch-window-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long an idle server waits for concurrent requests to merge into one batch.")
-@click.option("--api-keys", "api_key_file", type=click.Path(dir_okay=False),
-              help="File with one API key per line: requests must carry one (health and metrics stay open).")
-@click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default="auto", show_default=True)
-@click.option("--quantization", help="Which CTranslate2 export to use (int8, float32, ...).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
-              help="CPU threads per model (0: all cores).")
+@typed_options(
+    ServeConfig, "cfg",
+    opt("models", "--model", "-m", multiple=True, required=True, metavar="[ID=]PATH",
+        help="Model bundle to serve (repeatable; a request goes to the first model with both languages)."),
+    opt("host", "--host", help="Address to listen on."),
+    opt("port", "--port", type=click.IntRange(0, 65535), help="0: any free port."),
+    opt("api_key_file", "--api-keys", type=click.Path(dir_okay=False),
+        help="File with one API key per line: requests must carry one (health and metrics stay open)."),
+)
+@typed_options(
+    Limits, "limits",
+    opt("default_beam", "--beam", type=click.IntRange(min=1), help="Beam when a request gives none."),
+    opt("max_beam", "--max-beam", type=click.IntRange(min=1)),
+    opt("max_len_a", "--max-len-a", help="Output cap: a * source tokens + b (as translate)."),
+    opt("max_len_b", "--max-len-b"),
+    opt("max_lines", "--max-lines", type=click.IntRange(min=1), help="Texts per request (more: 413)."),
+    opt("max_chars", "--max-chars", type=click.IntRange(min=1),
+        help="Characters per request, all texts together (more: 413)."),
+    opt("queue_lines", "--queue-lines", type=click.IntRange(min=1),
+        help="Lines waiting per model before requests are refused with 503 + Retry-After."),
+    opt("timeout_s", "--timeout", type=click.FloatRange(min=0.1),
+        help="Seconds per request, waiting included (then 504)."),
+    opt("batch_window_ms", "--batch-window-ms", type=click.FloatRange(min=0),
+        help="How long an idle server waits for concurrent requests to merge into one batch."),
+)
+@engine_options("backend", "quantization", "device", "threads")
 @friendly_errors
-def serve(models, host, port, beam, max_beam, max_len_a, max_len_b, max_lines, max_chars, queue_lines, timeout,
-          batch_window_ms, api_key_file, backend, quantization, device, threads):
+def serve(cfg: ServeConfig, limits: Limits, engine):
     """Serve bundles over HTTP: nmt's JSON API, a LibreTranslate-compatible API, /health, /metrics."""
-    from nmt.serve.schemas import Limits
     from nmt.serve.server import run_serve
-    from nmt.translate.backends import DecodeOptions
 
-    if beam > max_beam:
-        raise NmtError(f"--beam {beam} is above --max-beam {max_beam}")
-    if queue_lines < max_lines:
-        raise NmtError(f"--queue-lines ({queue_lines}) must be at least --max-lines ({max_lines}), or a full-size "
-                       "request could never be queued")
-    DecodeOptions(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b).check()
-    limits = Limits(max_lines=max_lines, max_chars=max_chars, max_beam=max_beam, default_beam=beam,
-                    max_len_a=max_len_a, max_len_b=max_len_b,
-                    timeout_s=timeout, queue_lines=queue_lines, batch_window_ms=batch_window_ms)
-    run_serve(models, host, port, limits, api_key_file=api_key_file, backend=backend, quantization=quantization,
-              device=device, threads=threads)
+    run_serve(dataclasses.replace(cfg, limits=limits, engine=engine))
 
 
 COMMANDS = [serve]

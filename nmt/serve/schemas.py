@@ -1,31 +1,7 @@
 """Request and response bodies of the HTTP APIs (they make the OpenAPI schema at ``/openapi.json``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import BaseModel, ConfigDict, Field
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one server accepts; ``nmt serve`` options fill it."""
-
-    max_lines: int = 128  # texts per request
-    max_chars: int = 20_000  # characters per request, all texts together
-    max_beam: int = 10
-    default_beam: int = 5
-    # output length cap, a * source tokens + b, as nmt translate's --max-len-a/--max-len-b
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    timeout_s: float = 60.0  # per request, queueing included
-    queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
-    batch_window_ms: float = 5.0
-    max_merge_lines: int = 256
-
-    @property
-    def max_body_bytes(self) -> int:
-        # UTF-8 takes up to 4 bytes a character, JSON escapes up to 6 (\\uXXXX); plus room for the rest
-        return self.max_chars * 6 + 64 * 1024
 
 
 class TranslateRequest(BaseModel):

@@ -21,7 +21,7 @@ from nmt.errors import NmtError
 from nmt.serve.app import build_app
 from nmt.serve.guard import load_api_keys
 from nmt.serve.models import ModelSet, ServedModel, parse_model_args
-from nmt.serve.schemas import Limits
+from nmt.serve.config import ServeConfig
 
 log = logging.getLogger("nmt.serve")
 
@@ -71,23 +71,25 @@ def _access_logging() -> None:
     access.propagate = False
 
 
-def load_models(specs, backend: str, quantization: str | None, device: str, threads: int) -> ModelSet:
+def load_models(specs, engine) -> ModelSet:
     from nmt.translate.translator import Translator
 
     served = []
     for model_id, path in parse_model_args(specs):
-        translator = Translator(path, backend=backend, device=device, threads=threads, quantization=quantization)
+        translator = Translator(path, **engine.translator_kwargs())
         log.info("model %s: %s, %s backend, languages %s", model_id, path, translator.backend_name,
                  ", ".join(translator.languages))
         served.append(ServedModel(model_id, path, translator))
     return ModelSet(served)
 
 
-def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0) -> None:
-    keys = load_api_keys(api_key_file)
-    models = load_models(specs, backend, quantization, device, threads)
-    sock = _bind(host, port)
+def run_serve(cfg: ServeConfig) -> None:
+    """Serve until SIGTERM / SIGINT (the handlers it replaces are restored when it returns)."""
+    limits = cfg.limits
+    limits.check()
+    keys = load_api_keys(cfg.api_key_file)
+    models = load_models(cfg.models, cfg.engine)
+    sock = _bind(cfg.host, cfg.port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
 

@@ -24,21 +24,21 @@ from nmt.fairseq_backend.surgery import save_state
 from nmt.fileio import atomic_open, read_json, read_lines, write_json
 from nmt.text import normalize
 from nmt.training.hooks import TrainHooks
-from nmt.training.rundir import RunDir
+from nmt.training.rundir import RunDir, TrainResult
 from nmt.fairseq_backend.settings import LoopSettings
 from nmt.vocab import load_spm, piece_table, read_dictionary
 
 DENOISE_DIR = "denoise-data"
 
 
-def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False) -> dict:
+def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False) -> TrainResult:
     """Denoising pretraining on the prepared data's text; writes an official-layout bundle."""
     run = RunDir(run_dir, "the pretraining run")
     with run.lock("nmt pretrain"):
         return _pretrain_locked(cfg, run, mono_dirs, reset)
 
 
-def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> dict:
+def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> TrainResult:
     data = PreparedData.load(cfg.data)
     device = backend.resolve_device(cfg.training.device)
     if cfg.distributed.world_size > 1 and cfg.distributed.init_method:
@@ -69,21 +69,23 @@ def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> d
     argv = backend.denoising_args(cfg, str(run.path / DENOISE_DIR), languages,
                                   str(run.path / "sentence.bpe.model"), str(run.checkpoints), device)
     run.save_config(cfg)
-    run.log_to_file("pretrain.log")
     hooks = TrainHooks(run.path, cfg, {"kind": "denoising", "data": str(data.path), "sentences": counts},
                        metric="loss")
-    backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"))
+    with run.logging_to("pretrain.log"):
+        loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"))
+    if loop is not None and loop.signal is not None:  # stopped and saved: a rerun resumes, then writes model.pt
+        return run.result(loop)
     best = load_state(run.checkpoints / "checkpoint_best.pt")
     # model.pt is for fine-tuning, like the official one: weights and config, no training state
     # (fairseq would otherwise carry the pretraining clock into the fine-tuning run)
     best["last_optimizer_state"] = None
     best["extra_state"] = {"train_iterator": {"epoch": 1}}
     save_state(best, run.path / "model.pt")
-    run.write_bundle(data, cfg.model.resolved()["max_positions"], languages=languages, lang_tok_style="mbart",
+    run.write_bundle(data, cfg.model.resolved().max_positions, languages=languages, lang_tok_style="mbart",
                      encoder_langtok="src", decoder_langtok=True, directions=[], checkpoint="model.pt",
                      spm="sentence.bpe.model", dictionary="dict.txt", kind="denoising", add_mask=True,
                      pretrained_on=counts)
-    return run.training_manifest()
+    return run.result(loop)
 
 
 def _mono_text(data: PreparedData, extra_dirs) -> dict:

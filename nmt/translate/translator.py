@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
-from nmt.translate.backends import Backend, CTranslate2Backend, DecodeOptions, FairseqBackend
+from nmt.translate.backends import Backend, CTranslate2Backend, DecodeOptions, EngineOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
@@ -122,7 +122,8 @@ class Translator:
         return list(self.bundle.languages)
 
     def translate(self, lines: Sequence[str | None], src: str, tgt: str, options: DecodeOptions | None = None,
-                  batch_tokens: int = 4000, max_batch_sentences: int | None = None, too_long: str = "skip",
+                  batch_tokens: int = EngineOptions.batch_tokens, max_batch_sentences: int | None = None,
+                  too_long: str = "skip",
                   first_line_number: int = 1, progress=None) -> list[Translation]:
         """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order.
 

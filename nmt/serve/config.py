@@ -1,0 +1,50 @@
+"""What one server is configured with: ``ServeConfig`` (``nmt serve``'s options) and the request
+``Limits``. Light to import: the command line reads its defaults at start-up."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nmt.errors import NmtError
+from nmt.translate.backends import DecodeOptions, EngineOptions
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts; ``nmt serve`` options fill it."""
+
+    max_lines: int = 128  # texts per request
+    max_chars: int = 20_000  # characters per request, all texts together
+    max_beam: int = 10
+    default_beam: int = DecodeOptions.beam  # when a request gives none
+    # output length cap, a * source tokens + b, as nmt translate's --max-len-a/--max-len-b
+    max_len_a: float = DecodeOptions.max_len_a
+    max_len_b: int = DecodeOptions.max_len_b
+    timeout_s: float = 60.0  # per request, queueing included
+    queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
+    batch_window_ms: float = 5.0
+    max_merge_lines: int = 256
+
+    @property
+    def max_body_bytes(self) -> int:
+        # UTF-8 takes up to 4 bytes a character, JSON escapes up to 6 (\\uXXXX); plus room for the rest
+        return self.max_chars * 6 + 64 * 1024
+
+    def check(self) -> None:
+        if self.default_beam > self.max_beam:
+            raise NmtError(f"--beam {self.default_beam} is above --max-beam {self.max_beam}")
+        if self.queue_lines < self.max_lines:
+            raise NmtError(f"--queue-lines ({self.queue_lines}) must be at least --max-lines ({self.max_lines}), or "
+                           "a full-size request could never be queued")
+        DecodeOptions(beam=self.default_beam, max_len_a=self.max_len_a, max_len_b=self.max_len_b).check()
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """One ``nmt serve``: the bundles, where to listen, what a request may ask, how the models run."""
+
+    models: list  # bundle directories, "PATH" or "ID=PATH"
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0: any free port
+    api_key_file: str | None = None  # one key per line: requests must carry one (health and metrics stay open)
+    limits: Limits = field(default_factory=Limits)
+    engine: EngineOptions = field(default_factory=EngineOptions)  # backend, quantization, device, threads
