@@ -1,8 +1,9 @@
 """The ``nmt`` command line: the group, logging, and the entry point. Every command lives in its
-package's ``cli.py`` (registered below): it parses its options into a typed config, calls one
-library function and prints its typed result; user mistakes surface as one-line errors."""
+package's ``cli.py`` (listed in ``COMMANDS`` below): it parses its options into a typed config,
+calls one library function and prints its typed result; user mistakes surface as one-line errors."""
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
@@ -29,28 +30,39 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Every command, and the package cli.py that defines it (where its COMMANDS list it). A command's module
+# is imported when the command runs, so an nmt call loads only its own command's options and classes;
+# nmt --help loads them all. tests/test_inference_layer.py checks this table against the modules.
+COMMANDS = {
+    "prepare": "nmt.data.cli", "data": "nmt.data.cli",
+    "train": "nmt.training.cli", "finetune": "nmt.training.cli", "pretrain": "nmt.training.cli",
+    "average": "nmt.training.cli", "download": "nmt.training.cli", "extend-langs": "nmt.training.cli",
+    "trim-vocab": "nmt.training.cli",
+    "translate": "nmt.translate.cli", "translate-corpus": "nmt.translate.cli", "export": "nmt.translate.cli",
+    "evaluate": "nmt.evaluate.cli",
+    "serve": "nmt.serve.cli",
+    "package": "nmt.wmt.cli", "unwrap": "nmt.wmt.cli",
+}
+
+
+class _Commands(click.Group):
+    """The group of COMMANDS, each loaded from its module when it is asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return {command.name: command for command in importlib.import_module(COMMANDS[name]).COMMANDS}[name]
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nmt")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (also fairseq's own).")
 def main(verbose: bool) -> None:
     """Multilingual NMT: prepare, train, translate, evaluate, package."""
     _setup_logging(verbose)
-
-
-def _register_subpackage_commands() -> None:
-    from nmt.data.cli import COMMANDS as data_commands
-    from nmt.evaluate.cli import COMMANDS as evaluate_commands
-    from nmt.serve.cli import COMMANDS as serve_commands
-    from nmt.training.cli import COMMANDS as training_commands
-    from nmt.translate.cli import COMMANDS as translate_commands
-    from nmt.wmt.cli import COMMANDS as wmt_commands
-
-    for command in (data_commands + training_commands + translate_commands + evaluate_commands + serve_commands
-                    + wmt_commands):
-        main.add_command(command)
-
-
-_register_subpackage_commands()
 
 
 def _terminate(signum, frame) -> None:

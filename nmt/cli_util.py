@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import click
 
 from nmt.errors import NmtError
-from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.backends import BACKENDS, DEVICES, DecodeOptions, EngineOptions
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
                 errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTEMPTY, errno.ETXTBSY}
@@ -170,9 +170,9 @@ _ENGINE = {
     "batch_sentences": opt("batch_sentences", "--batch-sentences", type=click.IntRange(min=0), none_as=0,
                            help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model "
                                 "width and beam)."),
-    "backend": opt("backend", "--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"])),
+    "backend": opt("backend", "--backend", type=click.Choice(BACKENDS)),
     "quantization": opt("quantization", "--quantization", help="Which CTranslate2 export to use (int8, float32, ...)."),
-    "device": opt("device", "--device", type=click.Choice(["auto", "cpu", "cuda"])),
+    "device": opt("device", "--device", type=click.Choice(DEVICES)),
     "threads": opt("threads", "--threads", type=click.IntRange(min=0),
                    help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them."),
     "shortlist": opt("shortlist", "--shortlist/--no-shortlist",

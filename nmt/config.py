@@ -24,7 +24,7 @@ from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open, parse_yaml, read_yaml, shorten
-from nmt.presets import PRESETS  # the model shapes; also read as nmt.config.PRESETS
+from nmt.presets import PRESETS
 
 
 def _comma_list(value):

@@ -42,10 +42,10 @@ def run_nmt_process(*args, cwd=None, env=None, timeout=900, input=None):
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout, input=input)
 
 
-def killed_at(where: str, *args, after: bool = False, first: str = "") -> subprocess.CompletedProcess:
+def killed_at(where: str, *args, after: bool = False, nth: int = 1, first: str = "") -> subprocess.CompletedProcess:
     """Run ``nmt ARGS`` in a new process that SIGKILLs itself when ``where`` (``module:attribute.path``) is
-    called (or has returned, with ``after``), running the code ``first`` just before: a kill at exactly
-    the moment a test is about, however fast the machine."""
+    called the ``nth`` time (or has returned, with ``after``), running the code ``first`` just before: a
+    kill at exactly the moment a test is about, however fast the machine."""
     module, path = where.split(":")
     owner_path, _, name = path.rpartition(".")
     code = f"""import functools, importlib, os, signal, sys
@@ -53,8 +53,12 @@ owner = importlib.import_module({module!r})
 for part in [p for p in {owner_path!r}.split(".") if p]:
     owner = getattr(owner, part)
 original = getattr(owner, {name!r})
+calls = []
 @functools.wraps(original)
 def killed(*args, **kwargs):
+    calls.append(1)
+    if len(calls) < {nth!r}:
+        return original(*args, **kwargs)
     if {after!r}:
         original(*args, **kwargs)
 {textwrap.indent(first, "    ")}

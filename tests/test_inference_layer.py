@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+from pathlib import Path
 
 import click
 import pytest
 
 from nmt.bundle import EXPORT_RECORD, Bundle
+from nmt import cli
 from nmt.cli import main
 from nmt.cli_util import SourcedOption, declared_default, opt, option, typed_options
 from nmt.config import load_train_config
@@ -93,7 +95,9 @@ def test_dictionary_round_trip_and_errors(tmp_path):
 # ---------------------------------------------------------------------------------- commands and options
 
 def _commands(group, prefix="nmt"):
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             yield from _commands(command, f"{prefix} {name}")
         else:
@@ -108,6 +112,12 @@ def test_every_command_lives_in_its_package_cli():
     assert {"nmt serve", "nmt prepare", "nmt train", "nmt data get", "nmt evaluate"} <= set(COMMANDS)
     homes = {path: command.callback.__module__ for path, command in COMMANDS.items()}
     assert not [p for p, m in homes.items() if m == "nmt.cli" or not m.endswith(".cli")], homes
+    # nmt.cli's table names each command's module, and every package cli.py's commands are in it
+    modules = {importlib.import_module(m) for m in set(cli.COMMANDS.values())}
+    listed = {command.name: module.__name__ for module in modules for command in module.COMMANDS}
+    assert listed == cli.COMMANDS
+    packages = {f"nmt.{p.parent.name}.cli" for p in Path(cli.__file__).parent.glob("*/cli.py")}
+    assert packages == set(cli.COMMANDS.values())
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS))

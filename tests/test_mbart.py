@@ -203,13 +203,13 @@ def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
 
 
 def test_ctranslate2_export_of_a_model_pt_bundle_survives_a_copy(pretrained, tmp_path):
-    from nmt.export import export_ctranslate2, export_is_current
+    from nmt.export import export_ctranslate2
     from nmt.translate.translator import Translator
 
     bundle_dir = tmp_path / "mbart"
     shutil.copytree(pretrained, bundle_dir)
     out = export_ctranslate2(bundle_dir, "int8")
-    assert export_is_current(Bundle.load(bundle_dir), out)  # checkpoint at the bundle root (model.pt)
+    assert Bundle.load(bundle_dir).export_is_current(out)  # checkpoint at the bundle root (model.pt)
     copy = tmp_path / "copied"  # copied without keeping modification times (as cp -r or scp do)
     shutil.copytree(bundle_dir, copy, copy_function=shutil.copyfile)
     assert Translator(copy).backend_name == "ctranslate2"

@@ -159,7 +159,7 @@ def test_shards_split_the_training_data_round_robin(tmp_path):
     settings = dict(raw=[str(raw)], vocab_size=800, valid_size=20)
     whole = prepare(PrepareConfig(out=str(tmp_path / "whole"), **settings))
     sharded = prepare(PrepareConfig(out=str(tmp_path / "sharded"), shards=3, **settings))
-    assert sharded["shards"] == 3 and whole["shards"] == 1
+    assert sharded.shards == 3 and whole.shards == 1
     bin_dir = tmp_path / "sharded" / "bin"
     for lang in ("de_DE", "en_XX"):
         items = read_indexed(tmp_path / "whole" / "bin" / f"train.de_DE-en_XX.{lang}")

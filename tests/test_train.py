@@ -3,10 +3,6 @@ import json
 import logging
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -70,31 +66,6 @@ def _train_cmd(data, out, *extra):
 
 def _checkpoint_updates(path: Path) -> int:
     return load_state(path)["optimizer_history"][-1]["num_updates"]
-
-
-def test_resume_after_sigkill_continues_from_the_last_checkpoint(prepared_sample, tmp_path):
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "nmt.cli", *_train_cmd(prepared_sample, out, "training.max_updates=160",
-                                                        "checkpoint.every_updates=20", "validation.every_updates=80")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = out / "checkpoints" / "checkpoint_last.pt"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if last.is_file() and _checkpoint_updates(last) >= 40:
-            break
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    saved = _checkpoint_updates(last)
-    assert 40 <= saved < 160
-    result = run_nmt(*_train_cmd(prepared_sample, out, "training.max_updates=160", "checkpoint.every_updates=20",
-                                 "validation.every_updates=80"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming at update {saved}" in result.stderr
-    manifest = json.loads((out / "training.json").read_text())
-    assert manifest["updates"] == 160
-    assert [s["update"] for s in manifest["starts"]] == [0, saved]
-    assert _checkpoint_updates(last) == 160
 
 
 def test_changed_config_is_refused_unless_reset(trained_bundle, prepared_sample, tmp_path):

@@ -52,6 +52,10 @@ class DecodeOptions:
         return min(int(self.max_len_a * batch_width + self.max_len_b), max_positions - 1)
 
 
+BACKENDS = ("auto", "fairseq", "ctranslate2")
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass
 class EngineOptions:
     """How a ``Translator`` runs and batches (everything but the search, which is ``DecodeOptions``)."""

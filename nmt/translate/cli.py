@@ -13,8 +13,9 @@ from nmt.export import export_ctranslate2
 from nmt.translate.cli_run import TranslateRun
 from nmt.translate.corpus import CorpusJob, translate_corpus as run_corpus
 from nmt.translate.shortlist import ShortlistOptions
+from nmt.translate.translator import TOO_LONG as TOO_LONG_CHOICES
 
-TOO_LONG = click.Choice(["skip", "truncate"])
+TOO_LONG = click.Choice(TOO_LONG_CHOICES)
 
 
 @click.command()

@@ -17,12 +17,12 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
-from nmt.translate.backends import Backend, CTranslate2Backend, DecodeOptions, EngineOptions, FairseqBackend
+from nmt.translate.backends import BACKENDS, Backend, CTranslate2Backend, DecodeOptions, EngineOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
 
-BACKENDS = ("auto", "fairseq", "ctranslate2")
+TOO_LONG = ("skip", "truncate")  # a line over the model's limit: empty output + warning, or its beginning
 
 
 @dataclass
@@ -134,6 +134,8 @@ class Translator:
         float32 output when they are given the same batching."""
         options = options or DecodeOptions()
         options.check()
+        if too_long not in TOO_LONG:
+            raise NmtError(f"--too-long must be one of {', '.join(TOO_LONG)}, not {too_long!r}")
         if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
             raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
                            f"unset (got {max_batch_sentences})")

@@ -6,7 +6,8 @@ import dataclasses
 import click
 
 from nmt.cli_util import decoding_options, friendly_errors, opt, option, typed_options
-from nmt.wmt.package import PackageConfig
+from nmt.translate.translator import TOO_LONG
+from nmt.wmt.package import SUBMISSION_FORMATS, PackageConfig
 from nmt.wmt.unwrap import unwrap_file
 
 
@@ -29,9 +30,9 @@ from nmt.wmt.unwrap import unwrap_file
         help="Document file of a txt test set (default: found next to it or in ../documents/)."),
     opt("src_lang", "--src-lang", help="Source language (WMT/ISO code, e.g. en) when the test set does not say."),
     opt("tgt_lang", "--tgt-lang", help="Target language (e.g. de) when the test set does not say."),
-    opt("fmt", "--format", type=click.Choice(["same", "xml", "txt", "jsonl"]),
+    opt("fmt", "--format", type=click.Choice(SUBMISSION_FORMATS),
         help="Submission format (same: the test set's)."),
-    opt("too_long", "--too-long", type=click.Choice(["truncate", "skip"]),
+    opt("too_long", "--too-long", type=click.Choice(TOO_LONG),
         help="A unit longer than the model's limit: translate its beginning, or leave it empty."),
     opt("allow_empty", "--allow-empty", is_flag=True, help="Accept empty hypotheses for non-empty sources (warned)."),
     opt("description", "--description", help="A sentence about the system for the model card."),

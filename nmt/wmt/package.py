@@ -68,6 +68,9 @@ def model_language(code: str, languages: list[str]) -> str:
     return candidates[0]
 
 
+SUBMISSION_FORMATS = ("same",) + formats.FORMATS  # same: the test set's
+
+
 @dataclass
 class PackageConfig:
     output: str
@@ -107,7 +110,7 @@ def check_config(cfg: PackageConfig) -> None:
                        "in the same order")
     if len(cfg.test_sets) > 1 and (cfg.docs or cfg.src_lang or cfg.tgt_lang):
         raise NmtError("--docs, --src-lang and --tgt-lang apply to a single test set; package one at a time")
-    if cfg.fmt not in ("same",) + formats.FORMATS:
+    if cfg.fmt not in SUBMISSION_FORMATS:
         raise NmtError(f"unknown --format {cfg.fmt!r}")
     check_output_path(cfg.output, cfg.force)
 
@@ -120,8 +123,7 @@ def check_output_path(output, force: bool) -> None:
         raise NmtError(f"{output} already exists; pass --force to overwrite it")
 
 
-def translate_test_set(translator, testset: TestSet, options, batch_tokens=EngineOptions.batch_tokens,
-                       too_long="truncate"):
+def translate_test_set(translator, testset: TestSet, options, batch_tokens: int, too_long: str):
     """Hypotheses for every unit of ``testset`` (canary units copied), and the translator's warnings
     by unit position (e.g. why a line came back empty)."""
     hyps: list = [None] * len(testset.units)
