@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,9 @@ def run_nmt(*args, cwd=None, env=None, input=None):
 
     previous_dir = os.getcwd()
     root = logging.getLogger()
-    with CliRunner().isolation(input=input, env=env) as (out, err, _):
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}  # nmt -v turns fairseq's loggers up: for this call only
+    with CliRunner().isolation(input=input, env=env) as (out, err, _), warnings.catch_warnings():
         handler = logging.StreamHandler(sys.stderr)  # the isolation's stderr: log lines land with the output
         handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)s | %(name)s | %(message)s"))
         level = root.level
@@ -101,6 +104,9 @@ def run_nmt(*args, cwd=None, env=None, input=None):
             os.chdir(previous_dir)
             root.removeHandler(handler)
             root.setLevel(level)
+            for name, logger in list(logging.root.manager.loggerDict.items()):
+                if isinstance(logger, logging.Logger):
+                    logger.setLevel(levels.get(name, logging.NOTSET))
             sys.stdout.flush()
             sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue()

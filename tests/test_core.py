@@ -144,21 +144,28 @@ def test_validation_verdicts_pick_the_best_and_stop_early():
     assert by_loss(20, 2.0, Scores()).improved and not by_loss(30, 2.5, Scores()).stop  # patience 0: never stop
 
 
-def test_stop_flag_catches_signals_while_training_and_restores_the_handlers():
+def test_stop_flag_holds_signals_while_training_then_delivers_them_to_the_restored_handlers():
     from nmt.fairseq_backend.loop import _StopFlag
 
-    def mine(signum, frame):
-        raise AssertionError("the loop's handler should have caught it")
-
-    previous = signal.signal(signal.SIGTERM, mine)
+    got = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
     try:
         flag = _StopFlag()
         with flag:
             os.kill(os.getpid(), signal.SIGTERM)
-            assert flag.signal == signal.SIGTERM  # first signal: noted, training finishes its update
-            with pytest.raises(KeyboardInterrupt):  # a second one stops at once
+            assert flag.signal == signal.SIGTERM and got == []  # noted: training finishes its update and saves
+        assert got == [signal.SIGTERM]  # then it reaches the handler it was meant for
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        flag = _StopFlag()
+        with pytest.raises(KeyboardInterrupt):
+            with flag:
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGINT)  # a second signal stops at once
+        assert got == [signal.SIGTERM]  # no second delivery while the interrupt unwinds
+        flag = _StopFlag()
+        with pytest.raises(KeyboardInterrupt):  # Ctrl-C: saved, then the caller's KeyboardInterrupt
+            with flag:
                 os.kill(os.getpid(), signal.SIGINT)
-        assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -4,9 +4,11 @@ distributed start-up, with what ``fairseq-train`` lacks for multilingual models 
 * per-direction validation by translation (BLEU / chrF, computed by the caller's
   hooks), best-checkpoint selection and early stopping on it;
 * atomic checkpoints (``checkpoint_files``);
-* a graceful stop on SIGINT / SIGTERM (save, then return; the handlers it replaced
-  are restored, and the caller decides what the signal means for the process), and a
-  wall-clock budget that survives resumes (fairseq's cumulative training time).
+* a graceful stop on SIGINT / SIGTERM: save, restore the handlers it replaced, then
+  deliver the signal to them (the process ends, or a KeyboardInterrupt is raised, as if
+  the signal had come just after the save; ``LoopResult.signal`` says so when the
+  handler ignored it), and a wall-clock budget that survives resumes (fairseq's
+  cumulative training time).
 
 Imported only when training starts (``training.run``): it imports fairseq and torch.
 """
@@ -43,7 +45,7 @@ def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None,
 
 class _StopFlag:
     """While training: SIGINT / SIGTERM finish the update, save and stop (a second one stops at once).
-    The handlers it replaces are put back when training ends."""
+    When training ends, the handlers it replaced are put back and the signal is delivered to them."""
 
     def __init__(self):
         self.signal = None
@@ -57,9 +59,11 @@ class _StopFlag:
                 pass
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self.signal is not None and exc_type is None:  # what the signal was meant for, now that it is saved
+            signal.raise_signal(self.signal)
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # second signal: stop now

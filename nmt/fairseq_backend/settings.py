@@ -125,7 +125,7 @@ class LoopResult:
     stop_reason: str
     training_seconds: float  # cumulative over resumes
     epoch: int
-    signal: int | None = None  # SIGINT / SIGTERM that stopped it (after saving); the command exits 128 + it
+    signal: int | None = None  # SIGINT / SIGTERM that stopped it (its handler was ignoring it: nothing else said so)
 
 
 class Hooks(Protocol):

@@ -35,7 +35,7 @@ class TrainResult:
     best_score: float | None  # for loss: minus the validation loss
     best_update: int | None
     training_seconds: float
-    signal: int | None = None  # SIGINT / SIGTERM that stopped training after saving (the CLI exits 128 + it)
+    signal: int | None = None  # an ignored SIGINT / SIGTERM stopped training (after saving); else it reached its handler
 
 
 class RunDir:
