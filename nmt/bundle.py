@@ -168,7 +168,7 @@ class Bundle:
             raise NmtError(f"{path} is not a model bundle: bundle.json is missing (an unfinished or "
                            "foreign directory? train with nmt train or import with nmt download)")
         meta = read_json(meta_path)
-        if meta.get("format") != BUNDLE_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
             raise NmtError(f"{meta_path} is not an nmt bundle description")
         if meta.get("format_version") != BUNDLE_VERSION:
             raise NmtError(f"{path} is a bundle of format version {meta.get('format_version')} (from nmt "

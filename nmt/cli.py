@@ -38,7 +38,8 @@ COMMANDS = {
     "train": "nmt.training.cli", "finetune": "nmt.training.cli", "pretrain": "nmt.training.cli",
     "average": "nmt.training.cli", "download": "nmt.training.cli", "extend-langs": "nmt.training.cli",
     "trim-vocab": "nmt.training.cli",
-    "translate": "nmt.translate.cli", "translate-corpus": "nmt.translate.cli", "export": "nmt.translate.cli",
+    "translate": "nmt.translate.cli", "translate-corpus": "nmt.translate.cli", "translate-file": "nmt.translate.cli",
+    "export": "nmt.translate.cli",
     "evaluate": "nmt.evaluate.cli",
     "serve": "nmt.serve.cli",
     "package": "nmt.wmt.cli", "unwrap": "nmt.wmt.cli",
@@ -76,6 +77,9 @@ def invoke(argv=None) -> int:
     line from ``friendly_errors``) propagates as ``SystemExit``."""
     try:
         status = main.main(args=argv, prog_name="nmt", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `nmt`: the help as help, not as one error line
+        click.echo(exc.ctx.get_help(), err=True)
+        return 2
     except click.UsageError as exc:
         click.echo(usage_error_line(exc), err=True)
         return 2

@@ -22,6 +22,7 @@ import click
 
 from nmt.errors import NmtError
 from nmt.translate.backends import BACKENDS, DEVICES, DecodeOptions, EngineOptions
+from nmt.translate.sentences import SPLIT_MODES
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
                 errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTEMPTY, errno.ETXTBSY}
@@ -164,6 +165,10 @@ _DECODE = {
     "lenpen": opt("len_penalty", "--lenpen", help="Length penalty."),
     "max_len_a": opt("max_len_a", "--max-len-a", help="Output cap: a * source tokens + b."),
     "max_len_b": opt("max_len_b", "--max-len-b"),
+    "split_sentences": opt("split_sentences", "--split-sentences", type=click.Choice(SPLIT_MODES),
+                           help="Lines with several sentences: auto (split those), always (every sentence the "
+                                "splitter finds), never (the whole line at once). Each line's translations are "
+                                "joined back into one line."),
 }
 _ENGINE = {
     "batch_tokens": opt("batch_tokens", "--batch-tokens", type=click.IntRange(min=1), help="Tokens per batch."),
@@ -182,7 +187,7 @@ _ENGINE = {
                       help="Use this checkpoint instead of the bundle's (fairseq backend)."),
 }
 _SAMPLING = ("nbest", "sampling", "sampling_topk", "temperature", "seed")
-_SEARCH = ("beam", "lenpen", "max_len_a", "max_len_b")
+_SEARCH = ("beam", "lenpen", "max_len_a", "max_len_b", "split_sentences")
 
 
 def engine_options(*names: str):

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt import downloads, langs
+from nmt import archives, downloads, langs
 from nmt.bundle import Bundle
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
@@ -116,7 +116,7 @@ def download(name: str, dest, url: str | None = None, sha256: str | None = None,
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir()
-        downloads.safe_extract(archive, staging)
+        archives.safe_extract(archive, staging)
         roots = [p for p in staging.iterdir()]
         root = roots[0] if len(roots) == 1 and roots[0].is_dir() else staging
         import_official(root, kind=spec["kind"], source={"url": url, "sha256": digest})

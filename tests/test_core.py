@@ -21,26 +21,42 @@ from nmt.translate.translator import Hypothesis, Translation
 # -- the server's batcher --------------------------------------------------------------------------
 
 class _Backend:
+    """Echoes its lines' ids, records every call; a batch holding "boom" fails as a whole."""
     parallel = 2
 
-    def batch_sentences(self, options) -> int:
-        return 2
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, batch, src, tgt, options):
+        lines = ["".join(map(chr, ids)) for ids in batch]
+        self.calls.append((lines, src, tgt, options.beam))
+        if "boom" in lines:
+            raise RuntimeError("decoder bug")
+        return [[(ids, -1.0)] for ids in batch]
 
 
 class _Translator:
-    """Upper-cases its lines, records every call; lines starting with "!" come back empty with a warning,
-    "boom" makes the whole call fail."""
+    """The steps of ``Translator.translate`` the batcher uses, on characters: ``prepare`` encodes a line
+    as its code points (a line starting with "!" is too long: empty, with a warning), ``plan`` cuts
+    batches of up to 4 lines in order, ``finish`` upper-cases."""
 
     def __init__(self):
         self.backend = _Backend()
-        self.calls = []
 
-    def translate(self, lines, src, tgt, options, batch_tokens):
-        self.calls.append((list(lines), src, tgt, options.beam))
-        if "boom" in lines:
-            raise RuntimeError("decoder bug")
-        return [Translation([], f"line {i}: too long") if line.startswith("!")
-                else Translation([Hypothesis(line.upper(), -1.0)]) for i, line in enumerate(lines, 1)]
+    def prepare(self, lines, too_long="skip", first_line_number=1):
+        results, work = [None] * len(lines), []
+        for i, line in enumerate(lines):
+            if line.startswith("!"):
+                results[i] = Translation([], f"line {first_line_number + i}: too long")
+            else:
+                work.append((i, [ord(c) for c in line]))
+        return results, work
+
+    def plan(self, work, options, batch_tokens=4000):
+        return [work[k:k + 4] for k in range(0, len(work), 4)]
+
+    def finish(self, hyps):
+        return Translation([Hypothesis("".join(map(chr, ids)).upper(), score) for ids, score in hyps])
 
 
 def _batcher(translator, **kwargs):
@@ -51,11 +67,15 @@ def _batcher(translator, **kwargs):
 
 
 def _serve(batcher, requests, timeout_s=30.0):
-    """Send ``requests`` (lines, src, tgt, beam) at once; each one's texts, or the exception it got."""
+    """Send ``requests`` (lines, src, tgt, beam) at once: every one is queued before the scheduler takes
+    a batch. Each one's (text, warning) pairs, or the exception it got."""
+    translator = batcher.translator
+
     async def main():
         batcher.start()
         try:
-            answers = await asyncio.gather(*(batcher.translate(lines, src, tgt, DecodeOptions(beam=beam), timeout_s)
+            answers = await asyncio.gather(*(batcher.translate(translator.prepare(lines), src, tgt,
+                                                               DecodeOptions(beam=beam), timeout_s)
                                              for lines, src, tgt, beam in requests), return_exceptions=True)
         finally:
             await batcher.stop()
@@ -66,27 +86,29 @@ def _serve(batcher, requests, timeout_s=30.0):
 
 def test_batcher_merges_concurrent_requests_and_gives_each_its_own_lines():
     translator = _Translator()
-    answers = _serve(_batcher(translator), [(["a", "b"], "de_DE", "en_XX", 5), (["c"], "de_DE", "en_XX", 5),
-                                            (["d"], "ru_RU", "en_XX", 5), (["e"], "de_DE", "en_XX", 1)])
-    assert answers == [[("A", None), ("B", None)], [("C", None)], [("D", None)], [("E", None)]]
-    # one call for the two requests with the same direction and options; the others apart
-    assert sorted(translator.calls) == sorted([(["a", "b", "c"], "de_DE", "en_XX", 5),
-                                               (["d"], "ru_RU", "en_XX", 5), (["e"], "de_DE", "en_XX", 1)])
+    answers = _serve(_batcher(translator), [(["a", "b"], "de_DE", "en_XX", 5), (["c", "!x"], "de_DE", "en_XX", 5),
+                                            (["d"], "ru_RU", "en_XX", 5), (["e"], "de_DE", "en_XX", 1),
+                                            (["!y"], "de_DE", "en_XX", 5)])
+    assert answers == [[("A", None), ("B", None)], [("C", None), ("", "line 2: too long")], [("D", None)],
+                       [("E", None)], [("", "line 1: too long")]]
+    # the two requests with the same direction and options share a batch; the others decode apart
+    assert sorted(translator.backend.calls) == sorted([(["a", "b", "c"], "de_DE", "en_XX", 5),
+                                                       (["d"], "ru_RU", "en_XX", 5), (["e"], "de_DE", "en_XX", 1)])
 
 
-def test_batcher_merge_limit_warnings_and_failures():
+def test_batcher_cuts_batches_as_planned_and_a_failing_batch_fails_only_its_request():
     translator = _Translator()
-    # the merge limit: 2 rounds x 2 sentences x 2 parallel batches = 8 lines per call
-    requests = [([f"x{i}"] * 3, "de_DE", "en_XX", 5) for i in range(4)]
-    answers = _serve(_batcher(translator), requests)
-    assert [a[0][0] for a in answers] == ["X0", "X1", "X2", "X3"]
-    assert [len(call[0]) for call in translator.calls] == [6, 6]
-    # a warning is numbered within its own request; a failing call fails only its requests
+    answers = _serve(_batcher(translator), [([f"x{i}"] * 3, "de_DE", "en_XX", 5) for i in range(3)])
+    assert answers == [[(f"X{i}", None)] * 3 for i in range(3)]
+    assert sorted(len(call[0]) for call in translator.backend.calls) == [1, 4, 4]  # 9 lines, 4 per batch
     translator = _Translator()
-    answers = _serve(_batcher(translator), [(["ok"], "de_DE", "en_XX", 5), (["fine", "!long"], "de_DE", "en_XX", 5),
-                                            (["boom"], "ru_RU", "en_XX", 5), (["after"], "ru_RU", "en_XX", 1)])
-    assert answers[0] == [("OK", None)] and answers[1] == [("FINE", None), ("", "line 2: too long")]
-    assert isinstance(answers[2], RuntimeError) and answers[3] == [("AFTER", None)]
+    answers = _serve(_batcher(translator), [(["ok"], "de_DE", "en_XX", 5), (["boom", "fine"], "de_DE", "en_XX", 5),
+                                            (["after"], "ru_RU", "en_XX", 5)])
+    assert answers[0] == [("OK", None)] and answers[2] == [("AFTER", None)]
+    assert isinstance(answers[1], RuntimeError)
+    # the merged batch failed, then each request was decoded alone
+    assert (["ok", "boom", "fine"], "de_DE", "en_XX", 5) in translator.backend.calls
+    assert (["ok"], "de_DE", "en_XX", 5) in translator.backend.calls
 
 
 def test_batcher_refuses_over_its_queue_and_after_stopping():
@@ -94,12 +116,14 @@ def test_batcher_refuses_over_its_queue_and_after_stopping():
 
     translator = _Translator()
     answers = _serve(_batcher(translator, max_queue_lines=3), [(["a", "b"], "de_DE", "en_XX", 5),
-                                                               (["c", "d"], "de_DE", "en_XX", 5)])
+                                                               (["c", "d"], "de_DE", "en_XX", 5),
+                                                               (["e"], "de_DE", "en_XX", 5)])
     assert answers[0] == [("A", None), ("B", None)] and isinstance(answers[1], Overloaded)
+    assert answers[2] == [("E", None)]  # it fits beside the first
     batcher = _batcher(_Translator())
     _serve(batcher, [])
     with pytest.raises(Overloaded, match="shutting down"):
-        asyncio.run(batcher.translate(["a"], "de_DE", "en_XX", DecodeOptions(), 1.0))
+        asyncio.run(batcher.translate(batcher.translator.prepare(["a"]), "de_DE", "en_XX", DecodeOptions(), 1.0))
 
 
 # -- the training loop's bookkeeping and signals ----------------------------------------------------

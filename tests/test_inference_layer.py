@@ -21,7 +21,7 @@ from nmt.data.get import GetConfig
 from nmt.data.prepare import PrepareConfig
 from nmt.evaluate.runner import EvalConfig
 from nmt.serve.config import Limits, ServeConfig
-from nmt.translate.cli_run import TranslateRun
+from nmt.translate.cli_run import FileTranslation, TranslateRun
 from nmt.translate.corpus import CorpusJob
 from nmt.wmt.package import PackageConfig
 from nmt.errors import NmtError
@@ -170,6 +170,10 @@ def test_commands_hand_their_library_functions_the_classes_defaults(monkeypatch,
     assert job == CorpusJob(model="b", src="de_DE", tgt="en_XX", input="in")
     assert kwargs == {"output": "out", "work": None, "shard": "1/1", "workers": 1, "merge_only": False,
                       "restart": False}
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate_file")
+    (source, target, job), _ = _built(["translate-file", "a.txt", "b.txt", "-m", "b", "-s", "de_DE", "-t", "en_XX"])
+    assert (source, target) == ("a.txt", "b.txt")
+    assert job == FileTranslation(model="b", src="de_DE", tgt="en_XX") and job.too_long == "truncate"
     _capture(monkeypatch, "nmt.data.prepare.prepare")
     (cfg,), _ = _built(["prepare", "--raw", "r", "-o", "out"])
     assert cfg == PrepareConfig(out="out", raw=["r"])
@@ -201,6 +205,11 @@ def test_command_line_values_reach_the_typed_objects(monkeypatch):
                         "--batch-sentences", "0", "--no-shortlist", "--threads", "2", "--too-long", "truncate"])
     assert run.decode == DecodeOptions(beam=3, len_penalty=0.5, nbest=2) and run.too_long == "truncate"
     assert run.engine == EngineOptions(threads=2, shortlist=False, batch_sentences=None)
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate_file")
+    (_, _, job), _ = _built(["translate-file", "a.html", "b.html", "-m", "b", "-s", "de_DE", "-t", "en_XX",
+                             "--split-sentences", "never", "--too-long", "skip", "--max-bytes", "10", "--force"])
+    assert job.decode == DecodeOptions(split_sentences="never") and job.engine == EngineOptions()
+    assert (job.too_long, job.max_bytes, job.force) == ("skip", 10, True)
     _capture(monkeypatch, "nmt.data.prepare.prepare")
     (cfg,), _ = _built(["prepare", "--raw", "a", "--raw", "b", "-o", "o", "--min-len", "3", "--lid", "--shards", "2"])
     assert cfg.raw == ["a", "b"] and cfg.shards == 2 and cfg.filters == FilterConfig(min_len=3, lid=True)

@@ -33,17 +33,23 @@ from nmt.data import clean as cleaning
 from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
+from nmt.data import lid
 from nmt.data import spm as spm_lib
 from nmt.data.manifest import FORMAT_VERSION, DirectionData, PreparedData, write_manifest
 from nmt.data import stages
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock
-from nmt.vocab import check_dictionary_file, check_spm_file, load_spm, read_dictionary, spm_pieces, write_dictionary
+from nmt.fileio import read_text
+from nmt.locks import OutputLock
+from nmt.vocab import (check_dictionary_file, check_pair, check_spm_file, load_spm, read_dictionary, spm_pieces,
+                       write_dictionary)
 
 log = logging.getLogger("nmt.prepare")
 
 STAGES = ("clean", "spm", "bin")
 _RUN_ONLY = ("out", "force", "workers", "chunk_lines")  # settings that do not change the output
+
+
+MAX_VOCAB = 1 << 20  # far above any real vocabulary; sentencepiece cannot even parse sizes past 2**31
 
 
 @dataclass
@@ -92,8 +98,13 @@ class PrepareConfig:
         if self.spm_model is not None:
             check_spm_file(self.spm_model)
             check_dictionary_file(self.dictionary)
-        if self.spm_model is None and self.vocab_size < 16:
-            raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
+            check_pair(self.spm_model, self.dictionary)
+        if not 0 <= self.seed < 2 ** 31:
+            raise NmtError(f"--seed must be between 0 and {2 ** 31 - 1}, got {self.seed}")
+        if not 0 < self.spm_temperature < float("inf"):
+            raise NmtError(f"--spm-temperature must be a positive number, got {self.spm_temperature}")
+        if self.spm_model is None and not 16 <= self.vocab_size <= MAX_VOCAB:
+            raise NmtError(f"--vocab-size must be between 16 and {MAX_VOCAB:,}, got {self.vocab_size}")
         if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
             raise NmtError(f"--spm-model-type must be unigram, bpe, char or word, not {self.spm_model_type!r}")
         langs.lang_token("xx", self.lang_tok_style)
@@ -154,7 +165,7 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
 def _language_list(cfg: PrepareConfig, directions) -> list:
     used = {lang for d in directions for lang in d}
     if cfg.lang_list:
-        listed = [x.strip() for x in Path(cfg.lang_list).read_text(encoding="utf-8").replace(",", "\n").split()
+        listed = [x.strip() for x in read_text(cfg.lang_list, "--lang-list").replace(",", "\n").split()
                   if x.strip()]
         langs.check_codes(listed)
         missing = sorted(used - set(listed))
@@ -214,9 +225,13 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> PreparedData:
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
     # without --lid the fingerprint is what it was before the filter existed (finished stages stay valid)
     filters_fp = {k: v for k, v in settings["filters"].items() if cfg.filters.lid or not k.startswith("lid")}
-    fp_clean = stages.fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
-                                   "filters": filters_fp, "valid_size": cfg.valid_size,
-                                   "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
+    if cfg.filters.lid:
+        filters_fp["lid_rule"] = lid.RULE_VERSION
+    clean_settings = {"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps, "filters": filters_fp,
+                      "valid_size": cfg.valid_size, "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed}
+    if any(not pair.splits["valid"] for pair in used_pairs.values()):
+        clean_settings["hold_out"] = "per-pair"  # held-out lines leave their own pair's training data only
+    fp_clean = stages.fingerprint(clean_settings)
     spm_given = [stages.file_stamp(cfg.spm_model), stages.file_stamp(cfg.dictionary)] if cfg.spm_model else None
     fp_spm = stages.fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
         "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
@@ -237,17 +252,21 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> PreparedData:
         log.info("stage %s: building", name)
         t0 = time.time()
         work = stage.begin()
-        if name == "clean":
-            info = stage_clean(cfg, used_pairs, work, synthetic)
-        elif name == "spm":
-            info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
-        else:
-            info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress,
-                             synthetic_plan(directions, stage_info["clean"], synthetic, ratio, cfg.seed), tags,
-                             directions)
-        timings[name] = round(time.time() - t0, 2)
-        info["seconds"] = timings[name]
-        stage.commit(info)
+        try:
+            if name == "clean":
+                info = stage_clean(cfg, used_pairs, work, synthetic)
+            elif name == "spm":
+                info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
+            else:
+                info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress,
+                                 synthetic_plan(directions, stage_info["clean"], synthetic, ratio, cfg.seed), tags,
+                                 directions)
+            timings[name] = round(time.time() - t0, 2)
+            info["seconds"] = timings[name]
+            stage.commit(info)
+        except BaseException:  # an input error, Ctrl-C, SIGTERM: no half-built stage left behind
+            stage.abort()
+            raise
         stage_info[name] = {"fingerprint": fingerprint, **info}
 
     return _write_manifest(cfg, directions, language_list, stage_info, out, round(time.time() - t_start, 2))

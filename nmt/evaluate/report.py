@@ -230,12 +230,12 @@ def _cell(d, metric, index, value, base, decimals, alpha) -> str:
         return text
     if base is None:
         return text
-    parts = [_signed(metric, value - base, decimals)]
-    star = ""
+    parts, star = [_signed(metric, value - base, decimals)], ""
+    shown_change = bool(parts[0].strip("+-0."))  # no mark on a difference that prints as +0.0
     for j, (test, res) in enumerate(results.items()):
         p = res[index].p_value
         parts.append(_p_text(p) if len(results) == 1 else f"{_p_text(p)} ({test})")
-        if j == 0 and p < alpha and value != base:  # no mark for an unchanged score (degenerate resamples)
+        if j == 0 and p < alpha and shown_change:  # (nor on an unchanged score: degenerate resamples)
             star = "*"
     return f"{text} ({', '.join(parts)}){star}"
 

@@ -193,7 +193,8 @@ class BundleTranslator:
                 # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
-                           "max_len_b": opts.max_len_b, "batch_tokens": self.engine.batch_tokens},
+                           "max_len_b": opts.max_len_b, "split_sentences": opts.split_sentences,
+                           "batch_tokens": self.engine.batch_tokens},
                 "model": self._model_size(), "speed": self._speed()}
 
     def _speed(self) -> dict:

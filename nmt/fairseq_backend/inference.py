@@ -10,6 +10,7 @@ the output language is never left to chance.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -143,9 +144,11 @@ class FairseqGenerator:
             from fairseq.sequence_generator import SequenceGenerator
 
             strategy = search.Sampling(self.dictionary, sampling_topk=sampling_topk) if sampling else None
+            # unk_penalty inf: <unk> is never generated (CTranslate2's disable_unk; README "Unknown words")
             self._generators[key] = SequenceGenerator(
                 [self.model], self.dictionary, beam_size=beam, max_len_a=max_len_a, max_len_b=max_len_b,
-                min_len=min_len, len_penalty=len_penalty, temperature=temperature, search_strategy=strategy,
+                min_len=min_len, len_penalty=len_penalty, unk_penalty=math.inf, temperature=temperature,
+                search_strategy=strategy,
                 symbols_to_strip_from_output=set(self.lang_ids.values()),
             )
         return self._generators[key]

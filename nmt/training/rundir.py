@@ -19,7 +19,8 @@ from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
 from nmt.fairseq_backend.settings import LoopResult
-from nmt.fileio import OutputLock, read_json, read_yaml
+from nmt.fileio import read_json, read_yaml
+from nmt.locks import OutputLock
 
 LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
 

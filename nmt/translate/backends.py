@@ -14,17 +14,24 @@ from typing import Iterable, Iterator, Protocol, Sequence
 from nmt import langs
 from nmt.errors import NmtError
 from nmt.fairseq_backend.inference import FairseqGenerator
+from nmt.translate.sentences import SPLIT_MODES
 from nmt.translate.shortlist import SHORTLIST_DIR
 
 log = logging.getLogger("nmt.translate")
+
+# A sentence's source length is rounded up to a multiple of this many tokens before its output
+# cap is computed, so that sentences of similar length share a cap and can share a batch.
+CAP_STEP = 8
+# beams wider than this only allocate memory (a beam of 1e11 made CTranslate2's allocator fail)
+MAX_BEAM = 256
 
 
 @dataclass
 class DecodeOptions:
     beam: int = 5
     nbest: int = 1
-    # output length cap, fairseq's rule: a * (longest source of the batch, counting its language
-    # token and </s>) + b tokens, the target-language token included
+    # output length cap of each sentence: a * (its source tokens, counting its language token and
+    # </s>, rounded up to a multiple of CAP_STEP) + b tokens, the target-language token included
     max_len_a: float = 1.5
     max_len_b: int = 10
     len_penalty: float = 1.0
@@ -32,14 +39,22 @@ class DecodeOptions:
     sampling_topk: int = -1
     temperature: float = 1.0
     seed: int | None = None
+    # lines with several sentences: auto (split a line when it holds more than one sentence),
+    # always (every sentence the splitter finds, however short), never (the whole line at once);
+    # see nmt.translate.sentences
+    split_sentences: str = "auto"
 
     def check(self) -> None:
+        if self.split_sentences not in SPLIT_MODES:
+            raise NmtError(f"--split-sentences must be one of {', '.join(SPLIT_MODES)}, got {self.split_sentences!r}")
         for name, value in (("--lenpen", self.len_penalty), ("--max-len-a", self.max_len_a),
                             ("--temperature", self.temperature)):
             if not math.isfinite(value):
                 raise NmtError(f"{name} must be a finite number, got {value}")
-        if self.beam < 1 or self.nbest < 1:
-            raise NmtError("--beam and --nbest must be >= 1")
+        if not (1 <= self.beam <= MAX_BEAM and 1 <= self.nbest <= MAX_BEAM):
+            raise NmtError(f"--beam and --nbest must be between 1 and {MAX_BEAM}, got {self.beam} and {self.nbest}")
+        if self.seed is not None and not 0 <= self.seed < 2 ** 32:
+            raise NmtError(f"--seed must be between 0 and {2 ** 32 - 1}, got {self.seed}")
         if self.nbest > self.beam:
             raise NmtError(f"--nbest ({self.nbest}) cannot exceed --beam ({self.beam})")
         if self.max_len_a < 0 or self.max_len_b < 1:
@@ -47,9 +62,13 @@ class DecodeOptions:
         if self.temperature <= 0:
             raise NmtError(f"--temperature must be > 0, got {self.temperature}")
 
-    def max_len(self, batch_width: int, max_positions: int) -> int:
-        """fairseq's cap for a batch whose longest source has ``batch_width`` tokens."""
-        return min(int(self.max_len_a * batch_width + self.max_len_b), max_positions - 1)
+    def max_len(self, source_tokens: int, max_positions: int) -> int:
+        """The output cap of one sentence whose source has ``source_tokens`` tokens (language token and
+        </s> counted): fairseq's rule, a * tokens + b, with the tokens rounded up to a multiple of
+        ``CAP_STEP``, at most ``max_positions - 1``. It depends on the sentence alone, never on the other
+        sentences of its batch (batches never mix caps), so batching cannot change a translation."""
+        width = -(-source_tokens // CAP_STEP) * CAP_STEP
+        return int(min(self.max_len_a * width + self.max_len_b, max_positions - 1))
 
 
 BACKENDS = ("auto", "fairseq", "ctranslate2")
@@ -92,6 +111,9 @@ class Backend(Protocol):
     def max_source_tokens(self) -> int:
         """The longest source (dictionary ids, without language token and </s>) the model takes."""
 
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (``DecodeOptions.max_len``)."""
+
     def batch_sentences(self, opts: DecodeOptions) -> int:
         """Sentences per batch when the caller does not say."""
 
@@ -105,9 +127,9 @@ class Backend(Protocol):
 
 class FairseqBackend:
     name = "fairseq"
-    parallel = 1
     # sentences per batch when the caller does not say (fairseq-interactive batches by tokens alone)
     max_batch_sentences = 128
+    parallel = 1  # batches decoded at a time (torch parallelises inside a batch)
 
     def __init__(self, bundle, checkpoint: Path, device: str, precision: str = "fp32"):
         self.generator = FairseqGenerator.from_checkpoint(
@@ -123,12 +145,18 @@ class FairseqBackend:
     def max_source_tokens(self) -> int:
         return self.generator.max_source_tokens()
 
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (see ``DecodeOptions.max_len``)."""
+        langtok = 1 if self.generator.encoder_langtok else 0
+        return opts.max_len(n_ids + langtok + 1, self.generator.max_source_positions)
+
     def batch_sentences(self, opts: DecodeOptions) -> int:
         return self.max_batch_sentences
 
     def generate(self, batch, src: str, tgt: str, opts: DecodeOptions):
+        cap = max(self.output_cap(len(ids), opts) for ids in batch)
         results = self.generator.generate(
-            batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=opts.max_len_a, max_len_b=opts.max_len_b,
+            batch, src, tgt, beam=opts.beam, nbest=opts.nbest, max_len_a=0, max_len_b=cap,
             len_penalty=opts.len_penalty, sampling=opts.sampling, sampling_topk=opts.sampling_topk,
             temperature=opts.temperature, seed=opts.seed)
         return [[(h.tokens, h.score) for h in hyps] for hyps in results]
@@ -222,6 +250,10 @@ class CTranslate2Backend:
     def max_source_tokens(self) -> int:
         return self.max_positions - 1 - (1 if self.bundle.encoder_langtok else 0)
 
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (see ``DecodeOptions.max_len``)."""
+        return opts.max_len(n_ids + (1 if self.bundle.encoder_langtok else 0) + 1, self.max_positions)
+
     def batch_sentences(self, opts: DecodeOptions) -> int:
         """Sentences per batch when the caller does not say."""
         if self.device != "cpu":
@@ -237,13 +269,14 @@ class CTranslate2Backend:
                 pieces = [self.lang_tokens[src if self.bundle.encoder_langtok == "src" else tgt]] + pieces
             sources.append(pieces)
         prefix = [[self.lang_tokens[tgt]] for _ in batch] if self.bundle.decoder_langtok else None
-        # the same cap as fairseq's for this batch (the batches are the same on both backends)
-        cap = opts.max_len(max(len(s) for s in sources) + 1, self.max_positions)
+        # the same per-sentence cap as fairseq's (a batch holds sentences of one cap)
+        cap = max(self.output_cap(len(ids), opts) for ids in batch)
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
                       max_decoding_length=cap, return_scores=True, target_prefix=prefix,
-                      use_vmap=tgt in self.shortlists)
-        if self.bundle.tags:  # reserved source-side tags (tagged back-translation) are never generated
-            kwargs["suppress_sequences"] = [[tag] for tag in self.bundle.tags]
+                      use_vmap=tgt in self.shortlists, disable_unk=True, max_input_length=self.max_positions)
+        # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
+        # decode as <unk>) and the reserved source-side tags (tagged back-translation)
+        kwargs["suppress_sequences"] = [["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
         if opts.sampling:
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_temperature=opts.temperature, beam_size=1)

@@ -1,5 +1,5 @@
-"""The translation commands (registered by nmt.cli): ``nmt translate``, ``nmt translate-corpus`` and
-``nmt export``. Options are built from the typed classes they fill; the engines are imported inside
+"""The translation commands (registered by nmt.cli): ``nmt translate``, ``nmt translate-corpus``,
+``nmt translate-file`` and ``nmt export``. Options are built from the typed classes they fill; the engines are imported inside
 the commands (nmt.cli loads every command module at start-up)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 from nmt.bundle import QUANTIZATIONS
 from nmt.cli_util import decoding_options, friendly_errors, opt, option, typed_options
 from nmt.export import export_ctranslate2
-from nmt.translate.cli_run import TranslateRun
+from nmt.translate.cli_run import FileTranslation, TranslateRun
 from nmt.translate.corpus import CorpusJob, translate_corpus as run_corpus
 from nmt.translate.shortlist import ShortlistOptions
 from nmt.translate.translator import TOO_LONG as TOO_LONG_CHOICES
@@ -28,7 +28,9 @@ TOO_LONG = click.Choice(TOO_LONG_CHOICES)
     opt("output_path", "--output", "-o",
         help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix."),
     opt("tsv", "--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions)."),
-    opt("fmt", "--format", type=click.Choice(["text", "jsonl"])),
+    opt("fmt", "--format", type=click.Choice(["text", "jsonl", "html"]),
+        help="text: a line in, a line out; jsonl: a JSON object out per line (scores, n-best); html: each line is "
+             "HTML, its text translated and its markup kept."),
     opt("too_long", "--too-long", type=TOO_LONG,
         help="A line longer than the model's limit: empty output + warning, or truncate it."),
 )
@@ -76,6 +78,28 @@ def translate_corpus(job: CorpusJob, decode, engine, **run):
                err=True)
 
 
+@click.command("translate-file")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
+@click.argument("output_path", metavar="OUT", type=click.Path(dir_okay=False))
+@typed_options(
+    FileTranslation, "job",
+    opt("model", "--model", "-m", required=True, type=click.Path(), help="Model bundle directory."),
+    opt("src", "--src", "-s", required=True, help="Source language (ML50 code)."),
+    opt("tgt", "--tgt", "-t", required=True, help="Target language (ML50 code)."),
+    opt("too_long", "--too-long", type=TOO_LONG,
+        help="A sentence longer than the model's limit: translate its beginning, or leave it out (warned)."),
+    opt("max_bytes", "--max-bytes", type=click.IntRange(min=1), help="Refuse larger files."),
+    opt("force", "--force", is_flag=True, help="Overwrite OUT if it exists."),
+)
+@decoding_options(without=("batch_sentences",))
+@friendly_errors
+def translate_file(input_path, output_path, job: FileTranslation, decode, engine):
+    """Translate a document (.txt, .html, .docx, .srt) into OUT of the same kind, structure kept."""
+    from nmt.translate.cli_run import run_translate_file
+
+    run_translate_file(input_path, output_path, dataclasses.replace(job, decode=decode, engine=engine))
+
+
 @click.command()
 @option(export_ctranslate2, "model", "--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
 @click.option("--format", "fmt", type=click.Choice(["ctranslate2"]), help="Export format (ctranslate2, the only one).")
@@ -97,4 +121,4 @@ def export(model, fmt, quantization, force, shortlist, shortlist_options: Shortl
     click.echo(f"exported {out}" + (" with vocabulary shortlists" if shortlist else ""), err=True)
 
 
-COMMANDS = [translate, translate_corpus, export]
+COMMANDS = [translate, translate_corpus, translate_file, export]

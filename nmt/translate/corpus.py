@@ -4,8 +4,10 @@
 holds lines ``k*L .. k*L+L-1``) and translates each chunk into its own file in a work
 directory (default ``OUTPUT.parts/``)::
 
-    job.json             what is translated: the input's size and SHA-256, the model,
-                         languages and decoding options, the chunk size
+    job.json             what is translated: the input's size and SHA-256, the model
+                         (vocabulary hashes, the engine ``auto`` resolves to: backend,
+                         quantization, SHA-256 of the checkpoint or of every file of the
+                         export), languages and decoding options, the chunk size
     chunk-000042.txt     translations of chunk 42, one line per input line
     chunk-000042.scores  the best hypothesis' score per line (with --scores)
 
@@ -39,14 +41,15 @@ from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, atomic_open, count_lines, sha256_file, write_json
+from nmt.fileio import atomic_open, check_input_file, count_lines, refuse_same_file, sha256_file, write_json
+from nmt.locks import OutputLock
 from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.stream import decode_line
 from nmt.workers import with_state, worker_pool
 
 log = logging.getLogger("nmt.translate.corpus")
 
-JOB_VERSION = 1
+JOB_VERSION = 2  # 2: the resolved engine and its files' hashes
 
 
 @dataclass
@@ -70,19 +73,24 @@ class CorpusJob:
             raise NmtError("corpus translation uses the bundle's checkpoint (its job record names it)")
         if self.chunk_lines < 1:
             raise NmtError(f"--chunk-lines must be >= 1, got {self.chunk_lines}")
-        if not Path(self.input).is_file():
-            raise NmtError(f"input file {self.input} does not exist (corpus translation reads a regular file)")
+        check_input_file(self.input)
 
     def identity(self, bundle: Bundle) -> dict:
-        """The job as recorded in job.json: the input and the model by content, the settings by value."""
+        """The job as recorded in job.json: the input and the model by content (the engine that ``auto``
+        resolves to, so that a resume after an export was added or removed, or after the checkpoint
+        was retrained, is refused instead of mixing two models), the settings by value."""
+        from nmt.translate.translator import resolve_engine
+
         stat = os.stat(self.input)
-        checkpoint = bundle.checkpoint_path
         engine = self.engine
+        resolved = resolve_engine(bundle, engine.backend, engine.quantization)
+        root = resolved.path if resolved.path.is_dir() else resolved.path.parent
         return {
             "version": JOB_VERSION,
             "input": {"size": stat.st_size, "sha256": sha256_file(self.input)},
-            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint,
-                      "checkpoint_size": checkpoint.stat().st_size if checkpoint.is_file() else None},
+            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint, "backend": resolved.backend,
+                      "quantization": resolved.quantization,
+                      "files": {str(p.relative_to(root)): sha256_file(p) for p in resolved.files()}},
             "src": self.src, "tgt": self.tgt, "chunk_lines": self.chunk_lines,
             "options": asdict(self.options), "batch_tokens": engine.batch_tokens,
             "batch_sentences": engine.batch_sentences, "too_long": self.too_long, "backend": engine.backend,
@@ -121,6 +129,8 @@ def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard
     the chunks of ``shard``, with ``workers`` processes; ``merge_only``: just assemble the output;
     ``restart``: discard a different job's chunks."""
     job.check()
+    for path in (output, f"{output}.scores"):
+        refuse_same_file(job.input, path)
     shard_i, shard_n = parse_shard(shard)
     if workers < 1:
         raise NmtError(f"--workers must be >= 1, got {workers}")

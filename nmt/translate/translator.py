@@ -4,7 +4,9 @@ Line alignment is the contract: ``translate(lines)`` returns exactly one result
 per input line, in order. An empty line gives an empty translation; a line the
 model cannot take (``None`` for undecodable input, or longer than the model's
 maximum source length) gives an empty translation and a warning naming the
-line, never an exception that would lose the other lines.
+line, never an exception that would lose the other lines. Lines with several
+sentences are split, translated sentence by sentence and joined back, as
+``options.split_sentences`` says (``nmt.translate.sentences``).
 """
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ from typing import Iterable, Sequence
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import one_line
+from nmt.translate import sentences
 from nmt.translate.backends import BACKENDS, Backend, CTranslate2Backend, DecodeOptions, EngineOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
 
 TOO_LONG = ("skip", "truncate")  # a line over the model's limit: empty output + warning, or its beginning
+MAX_THREADS_PER_CORE = 4
 
 
 @dataclass
@@ -40,6 +44,66 @@ class Translation:
     @property
     def text(self) -> str:
         return self.hypotheses[0].text if self.hypotheses else ""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a ``Translator`` loads: the backend, the CTranslate2 quantization (None for fairseq) and the
+    checkpoint file or export directory."""
+
+    backend: str
+    quantization: str | None
+    path: Path
+
+    def files(self) -> list[Path]:
+        """The files whose content decides the translations (the checkpoint, or every file of the export)."""
+        return sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
+
+
+def resolve_engine(bundle: Bundle, backend: str = "auto", quantization: str | None = None,
+                   checkpoint: str | None = None) -> Engine:
+    """The engine ``Translator(bundle, backend, quantization=..., checkpoint=...)`` loads, without loading it:
+    ``auto`` is CTranslate2 when a current export exists, else fairseq."""
+    if backend not in BACKENDS:
+        raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    converted = bundle.ctranslate2_exports()
+    if backend == "auto":
+        stale = [q for q, d in converted.items() if not bundle.export_is_current(d)]
+        if stale and checkpoint is None:
+            log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
+                        ", ".join(stale), bundle.checkpoint)
+        fresh = {q: d for q, d in converted.items() if q not in stale}
+        backend = "ctranslate2" if fresh and checkpoint is None else "fairseq"
+        converted = fresh or converted
+    if backend == "ctranslate2":
+        if not converted:
+            raise NmtError(f"bundle {bundle.path} has no CTranslate2 model; run "
+                           f"nmt export --model {bundle.path} --format ctranslate2 first")
+        if checkpoint is not None:
+            raise NmtError("--checkpoint picks a fairseq checkpoint: use it with --backend fairseq "
+                           "(a CTranslate2 export is made from the bundle's own checkpoint)")
+        if quantization is None:
+            quantization = next(iter(converted))
+        if quantization not in converted:
+            raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
+                           f"available: {', '.join(converted)}")
+        if not bundle.export_is_current(converted[quantization]):
+            raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
+                           f"checkpoint than {bundle.checkpoint}; re-run nmt export --force")
+        return Engine("ctranslate2", quantization, Path(converted[quantization]))
+    ckpt = Path(checkpoint) if checkpoint else bundle.checkpoint_path
+    if not ckpt.is_file():
+        raise NmtError(f"missing checkpoint {ckpt}")
+    return Engine("fairseq", None, ckpt)
+
+
+def check_threads(threads: int) -> None:
+    """0 (all cores) up to ``MAX_THREADS_PER_CORE`` threads per core: more only slows decoding down, and
+    far more (100,000) crashes the thread pools of CTranslate2 and torch."""
+    limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if not 0 <= threads <= limit:
+        raise NmtError(f"--threads must be between 0 (all cores) and {limit} ({MAX_THREADS_PER_CORE} per core of "
+                       f"this machine), got {threads}")
 
 
 def _resolve_device(device: str) -> str:
@@ -65,47 +129,22 @@ class Translator:
         if backend not in BACKENDS:
             raise NmtError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.device = _resolve_device(device)
-        if threads < 0:
-            raise NmtError(f"--threads must be >= 0 (0: all cores), got {threads}")
+        check_threads(threads)
         self.threads = threads or (os.cpu_count() or 1)
         if self.device == "cpu":
             import torch
 
             torch.set_num_threads(self.threads)
         self.codec = SubwordCodec.for_bundle(self.bundle, threads=self.threads)
-        converted = self.bundle.ctranslate2_exports()
-        if backend == "auto":
-            stale = [q for q, d in converted.items() if not self.bundle.export_is_current(d)]
-            if stale and checkpoint is None:
-                log.warning("CTranslate2 export(s) %s are older than %s: using fairseq; re-run nmt export",
-                            ", ".join(stale), self.bundle.checkpoint)
-            fresh = {q: d for q, d in converted.items() if q not in stale}
-            backend = "ctranslate2" if fresh and checkpoint is None else "fairseq"
-            converted = fresh or converted
-        if backend == "ctranslate2":
-            if not converted:
-                raise NmtError(f"bundle {self.bundle.path} has no CTranslate2 model; run "
-                               f"nmt export --model {self.bundle.path} --format ctranslate2 first")
-            if checkpoint is not None:
-                raise NmtError("--checkpoint picks a fairseq checkpoint: use it with --backend fairseq "
-                               "(a CTranslate2 export is made from the bundle's own checkpoint)")
-            if quantization is None:
-                quantization = next(iter(converted))
-            if quantization not in converted:
-                raise NmtError(f"no CTranslate2 export with quantization {quantization}; "
-                               f"available: {', '.join(converted)}")
-            if not self.bundle.export_is_current(converted[quantization]):
-                raise NmtError(f"the CTranslate2 export {converted[quantization].name} was made from another "
-                               f"checkpoint than {self.bundle.checkpoint}; re-run nmt export --force")
+        engine = resolve_engine(self.bundle, backend, quantization, checkpoint)
+        if engine.backend == "ctranslate2":
             # "default": CTranslate2 runs the export's type, or the nearest one the device supports
             # (an int8_float16 export still runs on a CPU)
-            self.backend = CTranslate2Backend(self.bundle, converted[quantization], self.codec, self.device,
+            self.backend = CTranslate2Backend(self.bundle, engine.path, self.codec, self.device,
                                               self.threads, compute_type="default", shortlist=shortlist)
         else:
-            ckpt = Path(checkpoint) if checkpoint else self.bundle.checkpoint_path
-            if not ckpt.is_file():
-                raise NmtError(f"missing checkpoint {ckpt}")
-            self.backend = FairseqBackend(self.bundle, ckpt, self.device, precision)
+            self.backend = FairseqBackend(self.bundle, engine.path, self.device, precision)
+        self.engine = engine
         self.backend_name = self.backend.name
 
     @classmethod
@@ -129,20 +168,54 @@ class Translator:
 
         Batches hold up to ``batch_tokens`` source tokens (padded) and ``max_batch_sentences``
         lines (default: the backend's own: 128 for fairseq; for CTranslate2 on CPU, fewer the
-        wider the model and the beam, e.g. 2 for transformer-base at beam 5). The output
-        length cap is per batch, as in fairseq, so the two backends give identical greedy
-        float32 output when they are given the same batching."""
+        wider the model and the beam, e.g. 2 for transformer-base at beam 5), and only lines of
+        one output length cap (``DecodeOptions.max_len``: per sentence), so a line's translation
+        does not depend on the other lines: ``nmt translate``, ``translate-corpus`` and
+        ``nmt serve`` agree, and the two backends give identical greedy float32 output. With
+        ``options.split_sentences`` other than ``never``, the units batched are the lines' sentences."""
         options = options or DecodeOptions()
-        options.check()
+        self.check_request(src, tgt, options)
         if too_long not in TOO_LONG:
             raise NmtError(f"--too-long must be one of {', '.join(TOO_LONG)}, not {too_long!r}")
+        kwargs = dict(batch_tokens=batch_tokens, max_batch_sentences=max_batch_sentences, too_long=too_long)
+        if options.split_sentences != "never":
+            cut = sentences.segment_lines(lines, src, options.split_sentences)
+            if cut.split_any:
+                units = self._translate(cut.units, src, tgt, options, first_line_number=1, progress=None, **kwargs)
+                joined = [join_sentences(cut.owned(units, i), sentences.joiner(tgt), first_line_number + i)
+                          for i in range(len(lines))]
+                if progress is not None:
+                    progress.update(len(lines))
+                return joined
+        return self._translate(lines, src, tgt, options, first_line_number=first_line_number, progress=progress,
+                               **kwargs)
+
+    def _translate(self, lines, src, tgt, options: DecodeOptions, batch_tokens: int, max_batch_sentences,
+                   too_long: str, first_line_number: int, progress) -> list[Translation]:
         if batch_tokens < 1 or (max_batch_sentences is not None and max_batch_sentences < 1):
             raise NmtError(f"--batch-tokens must be >= 1 (got {batch_tokens}) and --batch-sentences >= 1 or "
                            f"unset (got {max_batch_sentences})")
+        results, work = self.prepare(lines, too_long, first_line_number)
+        batches = self.plan(work, options, batch_tokens, max_batch_sentences)
+        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
+        for batch, outputs in zip(batches, outputs_per_batch):
+            for (i, _), hyps in zip(batch, outputs):
+                results[i] = self.finish(hyps)
+            if progress is not None:
+                progress.update(len(batch))
+        return results  # type: ignore[return-value]
+
+    # The steps of translate(), for callers that schedule batches themselves (nmt serve's batcher).
+
+    def check_request(self, src: str, tgt: str, options: DecodeOptions) -> None:
+        options.check()
         self.bundle.check_language(src, "source language")
         self.bundle.check_language(tgt, "target language")
+
+    def prepare(self, lines: Sequence[str | None], too_long: str = "skip", first_line_number: int = 1):
+        """Normalise and encode ``lines``: (results with a ``Translation`` for every line that is not
+        decoded (empty, undecodable, too long: with a warning), [(position, dictionary ids)] to decode)."""
         results: list[Translation | None] = [None] * len(lines)
-        work: list[tuple[int, list[int]]] = []
         texts, positions = [], []
         for i, line in enumerate(lines):
             if line is None:
@@ -155,6 +228,7 @@ class Translator:
             texts.append(text)
             positions.append(i)
         limit = self.backend.max_source_tokens()
+        work: list[tuple[int, list[int]]] = []
         for i, ids in zip(positions, self.codec.encode(texts)):
             if len(ids) > limit:
                 if too_long == "truncate":
@@ -164,31 +238,57 @@ class Translator:
                                                  f"than the model's limit of {limit}; output left empty")
                     continue
             work.append((i, ids))
-        work.sort(key=lambda item: len(item[1]))
-        batches = list(_batches(work, batch_tokens, max_batch_sentences or self.backend.batch_sentences(options)))
-        outputs_per_batch = self.backend.generate_many([[ids for _, ids in b] for b in batches], src, tgt, options)
-        for batch, outputs in zip(batches, outputs_per_batch):
-            for (i, _), hyps in zip(batch, outputs):
-                results[i] = Translation([Hypothesis(one_line(self.codec.decode(ids)), score,
-                                                     self.codec.ids_to_pieces(self.codec.output_ids(ids)))
-                                          for ids, score in hyps])
-            if progress is not None:
-                progress.update(len(batch))
-        return results  # type: ignore[return-value]
+        return results, work
+
+    def plan(self, work: list, options: DecodeOptions, batch_tokens: int = EngineOptions.batch_tokens,
+             max_batch_sentences: int | None = None) -> list[list]:
+        """``work`` items ``(key, ids)`` cut into batches: sorted by output cap and length, at most
+        ``batch_tokens`` padded tokens and ``max_batch_sentences`` items, one cap per batch."""
+        cap = self.backend.output_cap
+        ordered = sorted(work, key=lambda item: (cap(len(item[1]), options), len(item[1])))
+        limit = max_batch_sentences or self.backend.batch_sentences(options)
+        return list(_batches(ordered, batch_tokens, limit, lambda ids: cap(len(ids), options)))
+
+    def finish(self, hyps) -> Translation:
+        """The ``Translation`` of one line from its backend n-best list ``[(ids, score)]``."""
+        # stripped: a weak model's output can end in space pieces (whitespace around a translation means nothing)
+        return Translation([Hypothesis(one_line(self.codec.decode(ids)).strip(), score,
+                                       self.codec.ids_to_pieces(self.codec.output_ids(ids)))
+                            for ids, score in hyps])
 
     def translate_text(self, lines: Iterable[str], src: str, tgt: str, **kwargs) -> list[str]:
         """Convenience: plain strings in, best translations out."""
         return [t.text for t in self.translate(list(lines), src, tgt, **kwargs)]
 
 
-def _batches(work, batch_tokens: int, max_sentences: int):
-    batch, width = [], 0
+def join_sentences(parts: list[Translation], separator: str, line_number: int) -> Translation:
+    """One line's translation from its sentences': the k-th hypothesis joins every sentence's k-th
+    (or last), its score is the token-weighted mean of theirs; warnings name the line and sentence."""
+    notes = [f"line {line_number}: sentence {k}: {p.warning.split(': ', 1)[-1]}"
+             for k, p in enumerate(parts, 1) if p.warning]
+    if len(parts) == 1:
+        notes = [f"line {line_number}: {parts[0].warning.split(': ', 1)[-1]}"] if parts[0].warning else []
+    done = [p for p in parts if p.hypotheses]
+    hypotheses = []
+    for k in range(max((len(p.hypotheses) for p in done), default=0)):
+        picked = [p.hypotheses[min(k, len(p.hypotheses) - 1)] for p in done]
+        weights = [max(1, len(h.tokens)) for h in picked]
+        hypotheses.append(Hypothesis(separator.join(h.text for h in picked if h.text),
+                                     sum(h.score * w for h, w in zip(picked, weights)) / sum(weights),
+                                     [t for h in picked for t in h.tokens]))
+    return Translation(hypotheses, "; ".join(notes) or None)
+
+
+def _batches(work, batch_tokens: int, max_sentences: int, cap_of):
+    batch, width, cap = [], 0, None
     for item in work:
         new_width = max(width, len(item[1]) + 2)
-        if batch and (new_width * (len(batch) + 1) > batch_tokens or len(batch) >= max_sentences):
+        item_cap = cap_of(item[1])
+        if batch and (new_width * (len(batch) + 1) > batch_tokens or len(batch) >= max_sentences
+                      or item_cap != cap):
             yield batch
             batch, new_width = [], len(item[1]) + 2
         batch.append(item)
-        width = new_width
+        width, cap = new_width, item_cap
     if batch:
         yield batch

@@ -7,8 +7,8 @@ The archive (``.tar.gz``, written atomically) holds one folder ``TEAM.SYSTEM/``:
     MODEL_CARD.md             a short human-readable description of the system
     <test set>.<SYSTEM>.<ext> one submission file per test set (xml, txt or jsonl)
 
-Each test set is translated at its own unit (segment or paragraph, one per line),
-canary units are copied unchanged (see ``nmt.wmt.formats``), and every
+Each test set is translated at its own unit (segment or paragraph, one per line;
+a paragraph sentence by sentence unless ``--split-sentences never``), canary units are copied unchanged (see ``nmt.wmt.formats``), and every
 submission file is validated and read back before the archive is written.
 
 A hypothesis holding an unknown token (``<unk>``, or ``⁇``, U+2047, which
@@ -312,14 +312,17 @@ def model_card(meta: dict) -> str:
                          f"{best.get('metric', '?')} {best.get('score', '?')}")
         decoding = model["decoding"]
         lines.append(f"- Decoding: {model['backend']} backend, beam {decoding['beam']}, length penalty "
-                     f"{decoding['len_penalty']}, lines over the model's length limit: {decoding['too_long']}")
+                     f"{decoding['len_penalty']}, lines over the model's length limit: {decoding['too_long']}, "
+                     f"sentence splitting: {decoding.get('split_sentences', 'never')}")
     else:
         lines.append("- Hypotheses were supplied as files; nmt did not translate them and knows nothing of the model.")
     lines += [
         "",
         "## Notes",
         "",
-        "- Translated one segment (XML) or paragraph line (txt, JSONL) at a time, without document context.",
+        "- Translated one segment (XML) or paragraph line (txt, JSONL) at a time, without document context"
+        + ("" if not model or model["decoding"].get("split_sentences", "never") == "never" else
+           "; a unit holding several sentences was translated sentence by sentence and joined back") + ".",
         "- Canary lines are copied unchanged, as the organisers require.",
         f"- Warnings while packaging: {meta['n_warnings']} (listed in metadata.json).",
         "",
