@@ -289,7 +289,7 @@ def test_click_usage_errors_are_the_projects_one_line(tmp_path):
         _one_line_error(result, needle, "--help'")
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     real = run_nmt_process("translate", "--bogus")  # through the console entry point, the same
-    assert real.returncode == 2 and real.stderr.startswith("nmt: error: No such option: --bogus")
+    assert real.returncode == 2 and real.stderr.startswith("nmt: error: No such option") and "--bogus" in real.stderr
     assert len(real.stderr.strip().splitlines()) == 1, real.stderr
 
 

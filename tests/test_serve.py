@@ -135,13 +135,17 @@ def test_one_request_equals_nmt_translate_greedy(server, exported, tmp_path):
     assert all(isinstance(t["score"], float) for t in body["translations"][:40])
 
 
+WHOLE = ("--split-sentences", "never")
+
+
 def test_concurrent_requests_are_merged_and_each_gets_its_own_lines(server, exported, tmp_path):
     # lines whose greedy output ends before the length cap (the same with a far larger cap), so that
     # the batch they end up in cannot change them; distinct outputs, so that a swap would show
     expected = {}
     for src, pool in (("de_DE", DE), ("ru_RU", RU)):
-        alone = cli_translate(exported, tmp_path, pool, src, "en_XX", "--batch-sentences", "1")
-        roomy = cli_translate(exported, tmp_path, pool, src, "en_XX", "--batch-sentences", "1", "--max-len-b", "200")
+        alone = cli_translate(exported, tmp_path, pool, src, "en_XX", "--batch-sentences", "1", *WHOLE)
+        roomy = cli_translate(exported, tmp_path, pool, src, "en_XX", "--batch-sentences", "1", "--max-len-b", "200",
+                              *WHOLE)
         outputs = [a for a, r in zip(alone, roomy) if a == r]
         for line, a, r in zip(pool, alone, roomy):
             if a == r and a and outputs.count(a) == 1:
@@ -156,7 +160,7 @@ def test_concurrent_requests_are_merged_and_each_gets_its_own_lines(server, expo
         requests.append([line for line in picked if expected[line][0] == src])
 
     def send(texts):
-        return texts, translate(server.url, texts, source=expected[texts[0]][0][:2], beam=1)
+        return texts, translate(server.url, texts, source=expected[texts[0]][0][:2], beam=1, split_sentences="never")
 
     before = _decoded_lines(server.url)
     with ThreadPoolExecutor(16) as pool:
@@ -164,7 +168,8 @@ def test_concurrent_requests_are_merged_and_each_gets_its_own_lines(server, expo
     for texts, (status, _, body) in answers:
         assert status == 200, body
         assert [t["text"] for t in body["translations"]] == [expected[line][1] for line in texts]
-    # every line decoded once, however the requests were merged (merging itself: test_core.py's batcher tests)
+    # every line decoded once (each text whole: one unit), however the requests were merged (merging itself:
+    # test_core.py's batcher tests)
     assert _decoded_lines(server.url) - before == sum(len(texts) for texts in requests)
 
 
