@@ -368,8 +368,8 @@ def test_group_averages_and_resource_buckets(systems, tmp_path):
 def test_evaluate_a_trained_bundle_end_to_end(trained_bundle, tiny_comet, tmp_path):
     out = tmp_path / "report"
     proc = run_nmt("evaluate", "--model", trained_bundle, "-d", "de_DE-en_XX,en_XX-ja_XX,en_XX-ko_KR,ru_RU-de_DE",
-                   "--lines", "1-4", "--beam", "2", "--comet-model", tiny_comet, "--comet-cache", tmp_path / "cache",
-                   "-o", out)
+                   "--lines", "1-4", "--beam", "2", "--backend", "fairseq", "--comet-model", tiny_comet,
+                   "--comet-cache", tmp_path / "cache", "-o", out)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["testset"]["name"] == "flores200-devtest"

@@ -162,8 +162,9 @@ def register(app, models, limits, keys, key_schemes, translate) -> None:
         if sum(len(t) for t in texts) > limits.max_chars:
             raise ApiError(413, f"{sum(len(t) for t in texts)} characters in one request; the limit is "
                                 f"{limits.max_chars}")
-        if body.format != "html":  # form bodies may carry CR LF; the server's lines are LF (as LibreTranslate)
-            texts = ["\n".join(t.splitlines()) for t in texts]
+        if body.format != "html":  # form bodies may carry CR LF; the server's lines are LF (as LibreTranslate);
+            # only CR and LF break a line (str.splitlines would also break at U+001E, U+2028 and others)
+            texts = [t.replace("\r\n", "\n").replace("\r", "\n") for t in texts]
         detected = None
         sources = [body.source] * len(texts)
         if body.source == "auto":

@@ -16,6 +16,7 @@ U+2028 and U+2029 raw when ``ensure_ascii=False``, so those are escaped here
 """
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -48,13 +49,36 @@ def file_chunks(handle: BinaryIO, chunk_lines: int = 20000) -> Iterator[list]:
         yield chunk
 
 
+def _raw_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """``handle``'s lines, read from its file descriptor when it has one: a reader thread blocked in
+    ``os.read`` holds no lock of the buffered file, so a process stopped by a signal while it waits
+    for input exits cleanly (blocked in ``readline``, the thread holds the buffer's lock and the
+    interpreter aborts at shutdown: "could not acquire lock for <stdin>")."""
+    try:
+        fd = handle.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory file
+        yield from iter(handle.readline, b"")
+        return
+    pending = b""
+    while True:
+        block = os.read(fd, 1 << 16)
+        if not block:
+            break
+        pending += block
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def stream_chunks(handle: BinaryIO, max_lines: int = 256) -> Iterator[list]:
     """Yield as soon as at least one line is available, with every line already waiting (up to max_lines)."""
     lines: queue.Queue = queue.Queue(maxsize=max_lines * 8)
 
     def reader():
         try:
-            for raw in iter(handle.readline, b""):
+            for raw in _raw_lines(handle):
                 lines.put(decode_line(raw))
         finally:
             lines.put(_EOF)
