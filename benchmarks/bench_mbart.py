@@ -34,7 +34,7 @@ def main():
     parser.add_argument("--note", default="", help="a sentence added to the report (e.g. what else ran meanwhile)")
     args = parser.parse_args()
     from nmt import langs
-    from nmt.evaluate import metrics
+    from nmt import metrics
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.translator import Translator
 

@@ -36,9 +36,9 @@ from common import SHARED, machine, update_results
 
 from nmt import langs
 from nmt.bundle import Bundle
-from nmt.evaluate import metrics
+from nmt import metrics
 from nmt.evaluate.significance import sacrebleu_paired
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.translator import Translator
 from nmt.wmt.package import PackageConfig, build_package
 
@@ -135,17 +135,17 @@ def _check_package(args, pairs) -> str:
                 path.write_text("\n".join(keep).rstrip("\n") + "\n", encoding="utf-8")
             sets.append(str(source))
         archive = Path(tmp) / "submission.tar.gz"
-        meta = build_package(PackageConfig(
+        result = build_package(PackageConfig(
             test_sets=sets, output=str(archive), team="nmt", system="split", constrained=True, model=args.model,
-            options=DecodeOptions(beam=args.beam, split_sentences="auto"), backend=args.backend, device=args.device,
-            threads=args.threads))
+            options=DecodeOptions(beam=args.beam, split_sentences="auto"),
+            engine=EngineOptions(backend=args.backend, device=args.device, threads=args.threads)))
         with tarfile.open(archive) as tar:
             names = tar.getnames()
-        missing = [f["path"] for f in meta["files"] if not any(n.endswith(f["path"]) for n in names)]
-        if missing or meta["model"]["decoding"]["split_sentences"] != "auto":
+        missing = [f.path for f in result.files if not any(n.endswith(f.path) for n in names)]
+        if missing or result.metadata["model"]["decoding"]["split_sentences"] != "auto":
             raise SystemExit(f"the submission package is incomplete: {missing or 'split_sentences not recorded'}")
-        segments = sum(f["segments"] for f in meta["files"])
-        return (f"validated, {len(meta['files'])} files, {segments} segments, {meta['n_warnings']} warnings, "
+        segments = sum(f.segments for f in result.files)
+        return (f"validated, {len(result.files)} files, {segments} segments, {len(result.warnings)} warnings, "
                 f"decoding recorded as split_sentences=auto")
 
 

@@ -35,7 +35,7 @@ def main():
                         help="only export and evaluate the bundle that an earlier run finished training")
     args = parser.parse_args()
     from nmt import langs
-    from nmt.evaluate import metrics
+    from nmt import metrics
     from nmt.translate.backends import DecodeOptions
     from nmt.translate.translator import Translator
 

@@ -91,7 +91,7 @@ def avx512() -> bool:
 
 
 def score(hyps, refs, tgt):
-    from nmt.evaluate import metrics
+    from nmt import metrics
 
     return metrics.bleu(hyps, refs, tgt).score, metrics.chrf(hyps, refs).score
 

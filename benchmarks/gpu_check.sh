@@ -70,7 +70,7 @@ a = (out / "flores.cuda.de").read_text().splitlines()
 b = (out / "flores.cpu.de").read_text().splitlines()
 same = sum(x == y for x, y in zip(a, b))
 print(f"cuda vs cpu outputs: {len(a)} and {len(b)} lines, {same} identical")
-from nmt.evaluate import metrics
+from nmt import metrics
 refs = (out / "flores.de").read_text().splitlines()
 for name, hyps in (("cuda", a), ("cpu", b)):
     print(f"  {name}: BLEU {metrics.bleu(hyps, refs, 'de_DE').score:.1f}, chrF {metrics.chrf(hyps, refs).score:.1f}")

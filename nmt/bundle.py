@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt import __version__, langs
-from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.errors import NmtError
 from nmt.fileio import read_json, sha256_file, write_json
 from nmt.presets import PRESETS
 from nmt.romanize import Romanization
+from nmt.text import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 
 BUNDLE_FORMAT = "nmt-bundle"
 BUNDLE_VERSION = 1

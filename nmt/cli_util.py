@@ -1,20 +1,30 @@
-"""Helpers shared by every click command module (kept apart from nmt.cli so that
-command modules such as nmt.wmt.cli can import them without a circular import)."""
+"""What every click command module shares: one-line errors, and options built from typed classes.
+
+An option's default is declared once, in the dataclass (or function) that uses it:
+``opt(field, *flags, **click_attrs)`` names the field, and ``typed_options(Cls, "name",
+opt(...), ...)`` adds the options to a command with ``Cls``'s own defaults and hands the
+command one ``Cls`` object instead of a parameter per option. ``option(owner, name, ...)``
+is the same for a single option whose value the command receives as it is (its default
+being a field or a keyword argument of ``owner``). Each such option remembers where its
+default comes from (``SourcedOption.source``), so a test can check every command's
+defaults against their classes.
+"""
 from __future__ import annotations
 
 import dataclasses
 import errno
 import functools
+import inspect
 import re
 import sys
 import typing
+from dataclasses import dataclass, field
 
 import click
 
 from nmt.errors import NmtError
-from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.backends import BACKENDS, DEVICES, DecodeOptions, EngineOptions
 from nmt.translate.sentences import SPLIT_MODES
-
 
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EROFS,
                 errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTEMPTY, errno.ETXTBSY}
@@ -60,133 +70,196 @@ def friendly_errors(func):
     return wrapper
 
 
-# option parameter -> (which options object, its field); the click options themselves are in _OPTIONS
-_SAMPLING = ("nbest", "sampling", "sampling_topk", "sampling_topp", "epsilon", "temperature", "seed")
-_COMMON = ("beam", "lenpen", "max_len_a", "max_len_b", "split_sentences", "batch_tokens", "batch_sentences", "backend", "quantization",
-           "device", "threads", "shortlist")
-_FIELDS = {name: ("decode", name) for name in _SAMPLING + ("beam", "max_len_a", "max_len_b", "split_sentences")}
-_FIELDS["lenpen"] = ("decode", "len_penalty")
-_FIELDS.update({name: ("engine", name) for name in _COMMON[5:]})
+# -- options from typed classes -------------------------------------------------------------------
 
-_d, _e = DecodeOptions, EngineOptions  # the defaults are the classes' own
-_OPTIONS = {
-    "nbest": click.option("--nbest", default=_d.nbest, show_default=True,
-                          help="Hypotheses per line (jsonl output); with --sampling, that many samples."),
-    "sampling": click.option("--sampling", is_flag=True, default=_d.sampling,
-                             help="Sample instead of beam search (off by default)."),
-    "sampling_topk": click.option("--sampling-topk", default=_d.sampling_topk, show_default=True,
-                                  help="Sample from the k most likely tokens (-1: all)."),
-    "sampling_topp": click.option("--sampling-topp", default=_d.sampling_topp, show_default=True,
-                                  help="Nucleus sampling: the most likely tokens holding this much probability."),
-    "epsilon": click.option("--epsilon", default=_d.epsilon, show_default=True,
-                            help="Epsilon sampling: never draw a token under this probability (0.02 for MBR "
-                                 "candidates, Freitag et al. 2023); fairseq checkpoint, CTranslate2 lacks it."),
-    "temperature": click.option("--temperature", default=_d.temperature, show_default=True),
-    "seed": click.option("--seed", type=int, default=_d.seed, help="Random seed (sampling)."),
-    "beam": click.option("--beam", default=_d.beam, show_default=True, type=click.IntRange(min=1)),
-    "lenpen": click.option("--lenpen", default=_d.len_penalty, show_default=True, help="Length penalty."),
-    "max_len_a": click.option("--max-len-a", default=_d.max_len_a, show_default=True,
-                              help="Output cap: a * source tokens + b."),
-    "max_len_b": click.option("--max-len-b", default=_d.max_len_b, show_default=True),
-    "split_sentences": click.option("--split-sentences", type=click.Choice(SPLIT_MODES), default=_d.split_sentences,
-                                    show_default=True, help="Lines with several sentences: auto (split those), "
-                                    "always (every sentence the splitter finds), never (the whole line at once). "
-                                    "Each line's translations are joined back into one line."),
-    "batch_tokens": click.option("--batch-tokens", default=_e.batch_tokens, show_default=True,
-                                 type=click.IntRange(min=1), help="Tokens per batch."),
-    "batch_sentences": click.option("--batch-sentences", type=click.IntRange(min=0), default=_e.batch_sentences or 0,
-                                    show_default=True, help="Sentences per batch (0: the backend's choice; "
-                                    "CTranslate2 on CPU picks by model width and beam)."),
-    "backend": click.option("--backend", type=click.Choice(["auto", "fairseq", "ctranslate2"]), default=_e.backend,
-                            show_default=True),
-    "quantization": click.option("--quantization", default=_e.quantization,
-                                 help="Which CTranslate2 export to use (int8, float32, ...)."),
-    "device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_e.device,
-                           show_default=True),
-    "threads": click.option("--threads", default=_e.threads, show_default=True, type=click.IntRange(min=0),
-                            help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel "
-                                 "with them."),
-    "shortlist": click.option("--shortlist/--no-shortlist", default=_e.shortlist, show_default=True,
-                              help="CTranslate2: restrict the output vocabulary with the export's shortlists, "
-                                   "when it has them."),
-}
+def declared_default(owner, name: str):
+    """The default of field ``name`` of dataclass ``owner``, or of keyword ``name`` of function ``owner``
+    (``dataclasses.MISSING`` when it has none)."""
+    if dataclasses.is_dataclass(owner):
+        spec = {f.name: f for f in dataclasses.fields(owner)}.get(name)
+        if spec is None:
+            raise ValueError(f"{owner.__name__} has no field {name!r}")
+        if spec.default_factory is not dataclasses.MISSING:
+            return spec.default_factory()
+        return spec.default
+    parameter = inspect.signature(owner).parameters.get(name)
+    if parameter is None:
+        raise ValueError(f"{owner.__name__}() has no parameter {name!r}")
+    return dataclasses.MISSING if parameter.default is parameter.empty else parameter.default
 
 
-def decoding_options(func=None, *, sampling: bool = False, without: tuple = ()):
-    """The decoding and engine options of every command that translates, with the defaults of
-    ``DecodeOptions`` and ``EngineOptions``, so that the commands cannot drift apart.
+class SourcedOption(click.Option):
+    """A click option whose default is ``source`` = (class or function, name); ``none_as``: the value
+    the command line uses for the class's None (e.g. 0 for "the backend's choice")."""
 
-    The command receives them as two objects, ``decode`` (``DecodeOptions``) and ``engine``
-    (``EngineOptions``), instead of one parameter each. ``sampling`` adds n-best and sampling
-    (``nmt translate``; the other commands leave out ``nbest``); ``without`` leaves out options (by
-    parameter name, e.g. ``"shortlist"``), whose defaults then apply."""
-    if func is None:
-        return functools.partial(decoding_options, sampling=sampling, without=without)
-    unknown = set(without) - set(_COMMON) - (set(_SAMPLING) if sampling else set())
-    if unknown:
-        raise ValueError(f"decoding_options: no option {sorted(unknown)}")
-    names = [n for n in (_SAMPLING if sampling else ()) + _COMMON if n not in without]
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        values: dict = {"decode": {}, "engine": {}}
-        for name in names:
-            owner, field = _FIELDS[name]
-            values[owner][field] = kwargs.pop(name)
-        if "batch_sentences" in values["engine"]:
-            values["engine"]["batch_sentences"] = values["engine"]["batch_sentences"] or None
-        return func(*args, decode=DecodeOptions(**values["decode"]), engine=EngineOptions(**values["engine"]),
-                    **kwargs)
-
-    for name in reversed(names):
-        wrapper = _OPTIONS[name](wrapper)
-    return wrapper
+    def __init__(self, *args, source: tuple, none_as=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.none_as = none_as
 
 
-def options_from(cls, param: str, *, rename: dict | None = None, without: tuple = ()):
-    """Click options for the fields of the dataclass ``cls``, declared once there: each field's
-    default, type and metadata (``help``, ``choices``, ``min``, ``max``, ``metavar``) make its
-    option ``--field-name`` (``rename`` maps a field to another flag). The command receives one
-    ``cls`` object as ``param`` instead of one parameter per field."""
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.name not in without]
-    rename = rename or {}
-    unknown = (set(rename) | set(without)) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ValueError(f"options_from({cls.__name__}): no field {sorted(unknown)}")
-    prefix = f"{param}__"
+def _as_declared(owner, name: str, value, attrs: dict):
+    """A command-line value as ``owner`` takes it: ``none_as`` is None, a repeated option's tuple a list
+    (unless the field's default is a tuple)."""
+    if attrs.get("none_as") is not None and value == attrs["none_as"]:
+        return None
+    if attrs.get("multiple") and not isinstance(declared_default(owner, name), tuple):
+        return list(value)
+    return value
+
+
+def option(owner, name: str, *decls, none_as=None, **attrs):
+    """A click option for field / keyword ``name`` of ``owner``, with its default; the command receives
+    the value as parameter ``name`` (or the one ``decls`` names)."""
+    if all(d.startswith("-") for d in decls):
+        decls = (*decls, name)
+    default = declared_default(owner, name)
+    if "default" in attrs:
+        raise ValueError(f"option {decls}: the default is {owner.__name__}.{name}'s, not given here")
+    if default is not dataclasses.MISSING:
+        cli_default = none_as if default is None and none_as is not None else default
+        attrs["default"] = tuple(cli_default) if isinstance(cli_default, list) else cli_default
+        if cli_default not in (None, False, ()) and not attrs.get("is_flag"):
+            attrs.setdefault("show_default", True)
+    return click.option(*decls, cls=SourcedOption, source=(owner, name), none_as=none_as, **attrs)
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option of ``typed_options``: the field it sets, click's declarations and settings."""
+
+    field: str
+    decls: tuple
+    attrs: dict = field(default_factory=dict)
+
+
+def opt(field_name: str, *decls, **attrs) -> Opt:
+    return Opt(field_name, decls, attrs)
+
+
+def typed_options(cls, into: str, *opts: Opt):
+    """Options for fields of dataclass ``cls`` (defaults: ``cls``'s); the command gets ``into=cls(...)``.
+    Fields without an option keep their defaults."""
+    names = {o.field: f"{into}__{o.field}" for o in opts}
 
     def decorate(func):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            values = {f.name: kwargs.pop(prefix + f.name) for f in fields}
-            return func(*args, **{param: cls(**values)}, **kwargs)
+            values = {o.field: _as_declared(cls, o.field, kwargs.pop(names[o.field]), o.attrs) for o in opts}
+            return func(*args, **{into: cls(**values)}, **kwargs)
 
-        for spec in reversed(fields):
-            kwargs = _click_kwargs(spec, hints[spec.name])
-            for name, flag in rename.items():  # the help of every option names the renamed flags
-                kwargs["help"] = re.sub(rf"(?<![\w-])--{name.replace('_', '-')}(?![\w-])", flag, kwargs["help"] or "")
-            wrapper = click.option(rename.get(spec.name, "--" + spec.name.replace("_", "-")), prefix + spec.name,
-                                   **kwargs)(wrapper)
+        for o in reversed(opts):
+            wrapper = option(cls, o.field, *o.decls, names[o.field], **o.attrs)(wrapper)
         return wrapper
 
     return decorate
 
 
-def _click_kwargs(spec, hint) -> dict:
+# -- the decoding and engine options of every command that translates -----------------------------
+
+_DECODE = {
+    "nbest": opt("nbest", "--nbest", help="Hypotheses per line (jsonl output); with --sampling, that many samples."),
+    "sampling": opt("sampling", "--sampling", is_flag=True, help="Sample instead of beam search (off by default)."),
+    "sampling_topk": opt("sampling_topk", "--sampling-topk", help="Sample from the k most likely tokens (-1: all)."),
+    "sampling_topp": opt("sampling_topp", "--sampling-topp",
+                         help="Nucleus sampling: the most likely tokens holding this much probability."),
+    "epsilon": opt("epsilon", "--epsilon",
+                   help="Epsilon sampling: never draw a token under this probability (0.02 for MBR candidates, "
+                        "Freitag et al. 2023); fairseq checkpoint, CTranslate2 lacks it."),
+    "temperature": opt("temperature", "--temperature"),
+    "seed": opt("seed", "--seed", type=int, help="Random seed (sampling)."),
+    "beam": opt("beam", "--beam", type=click.IntRange(min=1)),
+    "lenpen": opt("len_penalty", "--lenpen", help="Length penalty."),
+    "max_len_a": opt("max_len_a", "--max-len-a", help="Output cap: a * source tokens + b."),
+    "max_len_b": opt("max_len_b", "--max-len-b"),
+    "split_sentences": opt("split_sentences", "--split-sentences", type=click.Choice(SPLIT_MODES),
+                           help="Lines with several sentences: auto (split those), always (every sentence the "
+                                "splitter finds), never (the whole line at once). Each line's translations are "
+                                "joined back into one line."),
+}
+_ENGINE = {
+    "batch_tokens": opt("batch_tokens", "--batch-tokens", type=click.IntRange(min=1), help="Tokens per batch."),
+    "batch_sentences": opt("batch_sentences", "--batch-sentences", type=click.IntRange(min=0), none_as=0,
+                           help="Sentences per batch (0: the backend's choice; CTranslate2 on CPU picks by model "
+                                "width and beam)."),
+    "backend": opt("backend", "--backend", type=click.Choice(BACKENDS)),
+    "quantization": opt("quantization", "--quantization", help="Which CTranslate2 export to use (int8, float32, ...)."),
+    "device": opt("device", "--device", type=click.Choice(DEVICES)),
+    "threads": opt("threads", "--threads", type=click.IntRange(min=0),
+                   help="CPU threads (0: all cores); CTranslate2 decodes up to 4 batches in parallel with them."),
+    "shortlist": opt("shortlist", "--shortlist/--no-shortlist",
+                     help="CTranslate2: restrict the output vocabulary with the export's shortlists, when it has "
+                          "them."),
+    "checkpoint": opt("checkpoint", "--checkpoint", type=click.Path(exists=True, dir_okay=False),
+                      help="Use this checkpoint instead of the bundle's (fairseq backend)."),
+}
+_SAMPLING = ("nbest", "sampling", "sampling_topk", "sampling_topp", "epsilon", "temperature", "seed")
+_SEARCH = ("beam", "lenpen", "max_len_a", "max_len_b", "split_sentences")
+
+
+def engine_options(*names: str):
+    """Some of the engine options (``EngineOptions``), received as ``engine``."""
+    unknown = set(names) - set(_ENGINE)
+    if unknown:
+        raise ValueError(f"engine_options: no option {sorted(unknown)}")
+    return typed_options(EngineOptions, "engine", *(_ENGINE[n] for n in names))
+
+
+def decoding_options(func=None, *, sampling: bool = False, checkpoint: bool = False, without: tuple = ()):
+    """The decoding and engine options of every command that translates, with the defaults of
+    ``DecodeOptions`` and ``EngineOptions``, so that the commands cannot drift apart.
+
+    The command receives them as two objects, ``decode`` (``DecodeOptions``) and ``engine``
+    (``EngineOptions``), instead of one parameter each. ``sampling`` adds n-best and sampling,
+    ``checkpoint`` the fairseq checkpoint (``nmt translate``); ``without`` leaves out engine options
+    or, with ``sampling``, sampling options (by name, e.g. ``"shortlist"``, ``"nbest"``), whose defaults
+    then apply."""
+    if func is None:
+        return functools.partial(decoding_options, sampling=sampling, checkpoint=checkpoint, without=without)
+    unknown = set(without) - set(_ENGINE) - (set(_SAMPLING) if sampling else set())
+    if unknown:
+        raise ValueError(f"decoding_options: no option {sorted(unknown)}")
+    decode = [_DECODE[n] for n in (_SAMPLING if sampling else ()) + _SEARCH if n not in without]
+    leave_out = set(without) | (set() if checkpoint else {"checkpoint"})
+    func = engine_options(*(n for n in _ENGINE if n not in leave_out))(func)
+    return typed_options(DecodeOptions, "decode", *decode)(func)
+
+
+def options_from(cls, param: str, *, rename: dict | None = None, without: tuple = ()):
+    """Options for every field of dataclass ``cls`` (but ``without``), each declared once there: the
+    field's default, type and metadata (``help``, ``choices``, ``min``, ``max``, ``metavar``) make its
+    option ``--field-name`` (``rename`` maps a field to another flag). The command receives one ``cls``
+    object as ``param``; like ``typed_options``, each option remembers its source."""
+    hints = typing.get_type_hints(cls)
+    rename = rename or {}
+    unknown = (set(rename) | set(without)) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"options_from({cls.__name__}): no field {sorted(unknown)}")
+    opts = []
+    for spec in dataclasses.fields(cls):
+        if spec.name in without:
+            continue
+        attrs = _click_attrs(spec, hints[spec.name])
+        for name, flag in rename.items():  # the help of every option names the renamed flags
+            attrs["help"] = re.sub(rf"(?<![\w-])--{name.replace('_', '-')}(?![\w-])", flag, attrs["help"] or "")
+        opts.append(opt(spec.name, rename.get(spec.name, "--" + spec.name.replace("_", "-")), **attrs))
+    return typed_options(cls, param, *opts)
+
+
+def _click_attrs(spec, hint) -> dict:
     meta = spec.metadata
     kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
     kind = kinds[0]
-    kwargs: dict = {"default": spec.default, "help": meta.get("help"), "show_default": spec.default is not None}
+    attrs: dict = {"help": meta.get("help")}
     if "choices" in meta:
-        kwargs["type"] = click.Choice(list(meta["choices"]))
+        attrs["type"] = click.Choice(list(meta["choices"]))
     elif kind is bool:
-        kwargs["is_flag"] = True
+        attrs["is_flag"] = True
     elif kind in (int, float) and ("min" in meta or "max" in meta):
         ranged = click.IntRange if kind is int else click.FloatRange
-        kwargs["type"] = ranged(min=meta.get("min"), max=meta.get("max"))
+        attrs["type"] = ranged(min=meta.get("min"), max=meta.get("max"))
     else:
-        kwargs["type"] = kind
+        attrs["type"] = kind
     if "metavar" in meta:
-        kwargs["metavar"] = meta["metavar"]
-    return kwargs
+        attrs["metavar"] = meta["metavar"]
+    return attrs

@@ -18,14 +18,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open, parse_yaml, read_yaml, shorten
-from nmt.presets import PRESETS  # the model shapes; also read as nmt.config.PRESETS
+from nmt.presets import PRESETS
 
 
 def _comma_list(value):
@@ -39,6 +39,23 @@ def _section(value):
 
 
 CommaList = Annotated[list, BeforeValidator(_comma_list)]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A model's shape as trained: the preset's values with the config's overrides applied."""
+
+    embed_dim: int
+    ffn_dim: int
+    heads: int
+    encoder_layers: int
+    decoder_layers: int
+    dropout: float
+    attention_dropout: float
+    max_positions: int
+    arch: str
+    normalize_before: bool
+    share_all_embeddings: bool
 
 
 @dataclass
@@ -60,7 +77,7 @@ class ModelConfig:
     normalize_before: bool = True  # pre-norm: stabler for deep/multilingual models
     share_all_embeddings: bool = True  # one shared vocabulary, so one embedding matrix
 
-    def resolved(self) -> dict[str, Any]:
+    def resolved(self) -> ModelShape:
         values = dict(PRESETS[self.preset])
         for key in values:
             if getattr(self, key) is not None:
@@ -68,7 +85,7 @@ class ModelConfig:
         values["arch"] = self.arch
         values["normalize_before"] = self.normalize_before
         values["share_all_embeddings"] = self.share_all_embeddings
-        return values
+        return ModelShape(**values)
 
 
 @dataclass
@@ -192,10 +209,10 @@ class TrainConfig:
                     raise NmtError(f"config key {section}.{key} must be a finite number, got {value}")
         model = self.model.resolved()
         for key in ("embed_dim", "ffn_dim", "heads", "encoder_layers", "decoder_layers", "max_positions"):
-            if model.get(key) is not None and model[key] < 1:
-                raise NmtError(f"config key model.{key} must be >= 1, got {model[key]}")
-        if model["embed_dim"] % model["heads"]:
-            raise NmtError(f"model.embed_dim ({model['embed_dim']}) must be divisible by model.heads ({model['heads']})")
+            if getattr(model, key) is not None and getattr(model, key) < 1:
+                raise NmtError(f"config key model.{key} must be >= 1, got {getattr(model, key)}")
+        if model.embed_dim % model.heads:
+            raise NmtError(f"model.embed_dim ({model.embed_dim}) must be divisible by model.heads ({model.heads})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

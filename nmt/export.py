@@ -15,10 +15,6 @@ from nmt.fairseq_backend.checkpoints import average, convert_to_ctranslate2
 from nmt.fileio import replace_dir, sha256_file, write_json
 from nmt.translate.shortlist import SHORTLIST_DIR, build_shortlists, write_shortlists
 
-__all__ = ["QUANTIZATIONS", "average_last", "export_ctranslate2", "export_is_current"]
-
-export_is_current = Bundle.export_is_current  # export_is_current(bundle, export_dir), as the bundle answers it
-
 
 def export_ctranslate2(model, quantization: str = "int8", force: bool = False, shortlist=None,
                        shortlist_options=None) -> Path:
@@ -48,7 +44,9 @@ def export_ctranslate2(model, quantization: str = "int8", force: bool = False, s
     return out
 
 
-def average_last(model, last: int, output: str | None = None, make_default: bool = False) -> Path:
+def average_last(model, last: int = 5, output: str | None = None, make_default: bool = False) -> Path:
+    """Average the weights of the last ``last`` numbered checkpoints into ``output`` (default
+    checkpoints/checkpoint_avgN.pt); ``make_default``: the bundle translates with it from now on."""
     if last < 2:
         raise NmtError(f"--last must be at least 2 (checkpoints to average), got {last}")
     bundle = Bundle.load(model, need_checkpoint=False)

@@ -146,13 +146,6 @@ def check_codes(codes) -> list[str]:
     return list(codes)
 
 
-def by_flores(flores_code: str) -> Language:
-    for lang in _TABLE:
-        if lang.flores == flores_code:
-            return lang
-    raise NmtError(f"no language with FLORES-200 code {flores_code!r}")
-
-
 def resolve(code: str, available) -> str | None:
     """A language code as a client sends it -> the ML50 code among ``available``, or None.
 

@@ -29,9 +29,9 @@ from nmt.bundle import Bundle
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
 from nmt.fairseq_backend import load_state
-from nmt.fairseq_backend.binarize import SPECIALS, read_dictionary
 from nmt.fairseq_backend.surgery import arch_args, architecture, embedding_rows
 from nmt.fileio import read_json, replace_dir, sha256_file, write_json, write_lines
+from nmt.vocab import SPECIALS, read_dictionary
 
 log = logging.getLogger("nmt.pretrained")
 

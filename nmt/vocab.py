@@ -1,7 +1,7 @@
 """The shared vocabulary: one sentencepiece model, one fairseq dictionary, and text <-> ids.
 
 * Specials: fairseq's dictionary starts with ``<s> <pad> </s> <unk>`` (ids 0-3);
-  nmt's sentencepiece models use the same ids for them (``nmt.data.spm``).
+  nmt's sentencepiece models use the same ids for them (``nmt.data.spm`` trains them so).
 * ``dict.txt``: one ``piece count`` line per symbol after the specials (fairseq adds
   the specials in front when it loads it; language tokens and mBART's ``<mask>`` are
   appended by the model, after ``dict.txt``'s symbols).
@@ -18,9 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from nmt.data import clean
 from nmt.errors import NmtError
 from nmt.fileio import atomic_path
+from nmt.text import normalize
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
@@ -160,7 +160,7 @@ class SubwordCodec:
         return cls(bundle.spm_path, bundle.dict_path, bundle.normalization, threads=threads, tags=bundle.tags)
 
     def normalize(self, line: str) -> str:
-        return clean.normalize(line, self.normalization)
+        return normalize(line, self.normalization)
 
     def encode(self, lines: Sequence[str]) -> list[list[int]]:
         """Normalised lines -> dictionary ids (no </s>, no language token)."""
@@ -189,6 +189,3 @@ class SubwordCodec:
         spm_ids = [int(self.to_spm[i]) for i in self.output_ids(ids)
                    if i < n and (i >= len(SPECIALS) or i == UNK)]
         return self.processor.decode_ids(spm_ids)
-
-    def decode_pieces(self, pieces: Sequence[str]) -> str:
-        return self.decode(self.pieces_to_ids(pieces))

@@ -15,24 +15,44 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import langs
 from nmt.bundle import Bundle
-from nmt.data import clean, spm as spm_lib
+from nmt.data import spm as spm_lib
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
 from nmt.fairseq_backend.surgery import parameter_count, remap_vocabulary, save_state
 from nmt.fileio import atomic_open, read_lines, write_lines
 from nmt.pretrained import check_vocabulary_fits, expected_rows
 from nmt.romanize import Romanization, romanize_lines
-from nmt.vocab import SPECIALS, UNK, NewPieces, SubwordCodec
+from nmt.text import normalize
+from nmt.vocab import SPECIALS, UNK, NewPieces, SubwordCodec, write_dictionary
+
+
+@dataclass(frozen=True)
+class ExtendResult:
+    added: list  # the new language codes, in token order
+    languages: int  # languages of the new bundle
+    new_pieces: int  # subword pieces added (--new-pieces-from)
+    romanized: list  # the languages the new bundle reads romanized
+    parameters_before: int
+    parameters_after: int
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    dictionary_before: int  # dictionary pieces (specials excluded)
+    dictionary_after: int
+    parameters_before: int
+    parameters_after: int
+    spm_pieces_marked_unused: int
 
 
 # ----------------------------------------------------------------------------- language extension
 
 def extend_languages(model, new_languages, output, init_from: dict | None = None, romanize=(),
-                     pieces: NewPieces | None = None) -> dict:
+                     pieces: NewPieces | None = None) -> ExtendResult:
     """Add language tokens to a bundle: new rows go after the existing language tokens (before <mask>).
 
     A new row starts as a copy of the row of ``init_from[lang]`` (e.g. gl_ES from es_XX) when given,
@@ -93,9 +113,9 @@ def extend_languages(model, new_languages, output, init_from: dict | None = None
         bundle.romanization = romanization.record()
     bundle.save()
     check_vocabulary_fits(bundle, extended)
-    return {"added": new, "languages": len(languages), "new_pieces": len(added_pieces),
-            "romanized": list(romanization.languages), "parameters_before": before,
-            "parameters_after": parameter_count(extended)}
+    return ExtendResult(added=new, languages=len(languages), new_pieces=len(added_pieces),
+                        romanized=list(romanization.languages), parameters_before=before,
+                        parameters_after=parameter_count(extended))
 
 
 def _marked(bundle: Bundle, romanize, languages) -> Romanization:
@@ -183,7 +203,7 @@ def _copy_bundle_files(bundle: Bundle, out: Path) -> None:
 
 # ----------------------------------------------------------------------------- vocabulary trimming
 
-def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
+def trim_vocabulary(model, corpora, output, min_count: int = 1) -> TrimResult:
     """Keep only the pieces the given text uses (plus specials and all language tokens).
 
     The embedding and output-projection rows of dropped pieces are removed and
@@ -209,7 +229,7 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
             counts[i] += 1
     if not n_lines:
         raise NmtError("no text to trim with: give files in the languages the trimmed model will translate")
-    n_special = len(binarize.SPECIALS)
+    n_special = len(SPECIALS)
     kept = [i for i in range(n_special, len(symbols)) if counts[i] >= min_count]
     n_lang = len(bundle.languages) + (1 if bundle.add_mask else 0)
     rows = list(range(n_special)) + kept + list(range(len(symbols), len(symbols) + n_lang))
@@ -218,7 +238,7 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
     out = Path(output)
     _copy_bundle_files(bundle, out)
     save_state(trimmed, out / bundle.checkpoint)
-    binarize.write_dictionary(out / bundle.dictionary, [symbols[i] for i in kept], [counts[i] for i in kept])
+    write_dictionary(out / bundle.dictionary, [symbols[i] for i in kept], [counts[i] for i in kept])
     # sentencepiece: mark dropped pieces unused so encoding never produces them
     proto = model_pb2.ModelProto()
     proto.ParseFromString((bundle.spm_path).read_bytes())
@@ -235,9 +255,9 @@ def trim_vocabulary(model, corpora, output, min_count: int = 1) -> dict:
                       "from_lines": n_lines, "min_count": min_count}
     bundle.save()
     check_vocabulary_fits(bundle, trimmed)
-    return {"dictionary_before": len(symbols) - n_special, "dictionary_after": len(kept),
-            "parameters_before": before, "parameters_after": parameter_count(trimmed),
-            "spm_pieces_marked_unused": dropped}
+    return TrimResult(dictionary_before=len(symbols) - n_special, dictionary_after=len(kept),
+                      parameters_before=before, parameters_after=parameter_count(trimmed),
+                      spm_pieces_marked_unused=dropped)
 
 
 # ----------------------------------------------------------------------------- text in a language
@@ -267,6 +287,6 @@ def _read_texts(specs, bundle: Bundle, romanization: Romanization, option: str) 
                            f"{', '.join(romanization.languages)} romanized, so text in them must be romanized "
                            "first; write LANG=PATH (e.g. en_XX=news.txt)")
         lines, _ = read_lines(path, on_bad_utf8="skip")
-        lines = [clean.normalize(x, bundle.normalization) for x in lines if x]
+        lines = [normalize(x, bundle.normalization) for x in lines if x]
         out.extend(romanize_lines(lines, lang) if lang and romanization.source(lang) else lines)
     return out

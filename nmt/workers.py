@@ -9,6 +9,10 @@ starts workers that die with their parent, by two independent means:
   the first thing a worker does; the kernel delivers it when the parent goes;
 * a watchdog thread in each worker that notices the re-parenting (its parent
   pid changes) within a second, for systems without ``prctl``.
+
+A pool's ``initializer`` may build what every task of a worker needs (a model, say):
+what it returns is kept on the worker's process object, and ``with_state(fn, *args)``
+runs ``fn(state, *args)`` there.
 """
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ def die_with_parent(parent_pid: int) -> None:
 
 def worker_pool(max_workers: int, initializer=None, initargs=(), start_method: str | None = None
                 ) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process (then run ``initializer(*initargs)``).
+    """A process pool whose workers die with this process, then run ``initializer(*initargs)`` (its
+    result is the worker's state, see ``with_state``).
 
     ``start_method="spawn"`` starts fresh interpreters: needed when this process may already
     run threads of its own (torch's, once a model is loaded), which a fork would copy mid-flight."""
@@ -56,4 +61,9 @@ def worker_pool(max_workers: int, initializer=None, initargs=(), start_method: s
 def _start_worker(parent_pid: int, initializer, initargs) -> None:
     die_with_parent(parent_pid)
     if initializer is not None:
-        initializer(*initargs)
+        multiprocessing.current_process().nmt_state = initializer(*initargs)
+
+
+def with_state(fn, *args):
+    """In a worker of ``worker_pool``: ``fn(state, *args)``, with the state the pool's initializer returned."""
+    return fn(multiprocessing.current_process().nmt_state, *args)

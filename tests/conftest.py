@@ -2,10 +2,15 @@
 those that need ../shared/data skip cleanly without it."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -31,10 +36,82 @@ def shared_data() -> Path:
     return SHARED
 
 
-def run_nmt(*args, cwd=None, env=None, timeout=900, input=None):
-    """Run the real `nmt` command in a subprocess (what users run)."""
+def run_nmt_process(*args, cwd=None, env=None, timeout=900, input=None):
+    """Run the real `nmt` command in a subprocess: for what only a process shows (signals, exit on a
+    kill, the console entry point, its start-up)."""
     return subprocess.run([sys.executable, "-m", "nmt.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout, input=input)
+
+
+def killed_at(where: str, *args, after: bool = False, nth: int = 1, first: str = "") -> subprocess.CompletedProcess:
+    """Run ``nmt ARGS`` in a new process that SIGKILLs itself when ``where`` (``module:attribute.path``) is
+    called the ``nth`` time (or has returned, with ``after``), running the code ``first`` just before: a
+    kill at exactly the moment a test is about, however fast the machine."""
+    module, path = where.split(":")
+    owner_path, _, name = path.rpartition(".")
+    code = f"""import functools, importlib, os, signal, sys
+owner = importlib.import_module({module!r})
+for part in [p for p in {owner_path!r}.split(".") if p]:
+    owner = getattr(owner, part)
+original = getattr(owner, {name!r})
+calls = []
+@functools.wraps(original)
+def killed(*args, **kwargs):
+    calls.append(1)
+    if len(calls) < {nth!r}:
+        return original(*args, **kwargs)
+    if {after!r}:
+        original(*args, **kwargs)
+{textwrap.indent(first, "    ")}
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(owner, {name!r}, killed)
+from nmt.cli import invoke
+sys.exit(invoke(sys.argv[1:]))
+"""
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+    assert result.returncode == -signal.SIGKILL, f"not killed at {where}: {result.stderr[-2000:]}"
+    return result
+
+
+def run_nmt(*args, cwd=None, env=None, input=None):
+    """Run an `nmt` command line in this process, as the console script does (``nmt.cli.invoke``), with
+    its own stdin, stdout and stderr; the result looks like ``run_nmt_process``'s. An exception that
+    would end the process is a traceback on stderr and status 1, as it would be there."""
+    from click.testing import CliRunner
+
+    from nmt.cli import invoke
+
+    previous_dir = os.getcwd()
+    root = logging.getLogger()
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}  # nmt -v turns fairseq's loggers up: for this call only
+    with CliRunner().isolation(input=input, env=env) as (out, err, _), warnings.catch_warnings():
+        handler = logging.StreamHandler(sys.stderr)  # the isolation's stderr: log lines land with the output
+        handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)s | %(name)s | %(message)s"))
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            code = invoke([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            os.chdir(previous_dir)
+            root.removeHandler(handler)
+            root.setLevel(level)
+            for name, logger in list(logging.root.manager.loggerDict.items()):
+                if isinstance(logger, logging.Logger):
+                    logger.setLevel(levels.get(name, logging.NOTSET))
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue(), err.getvalue()
+    return subprocess.CompletedProcess(["nmt", *map(str, args)], code, stdout.decode("utf-8", "replace"),
+                                       stderr.decode("utf-8", "replace"))
 
 
 def small_raw(tmp_path: Path, langs=("de_DE", "ja_XX"), n=400) -> Path:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import SAMPLE_FLORES, run_nmt
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.corpus import CorpusJob, translate_corpus
 from nmt.translate.translator import Translator
 from test_serve import call, exported, serving  # noqa: F401
@@ -49,7 +49,7 @@ def test_translate_corpus_and_nmt_translate_agree(exported, alone, tmp_path):
     source = tmp_path / "in.de"
     source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
     job = CorpusJob(model=str(exported), src="de_DE", tgt="en_XX", input=str(source), chunk_lines=7,
-                    backend="ctranslate2")
+                    engine=EngineOptions(backend="ctranslate2"))
     translate_corpus(job, str(tmp_path / "out.en"))
     assert (tmp_path / "out.en").read_text(encoding="utf-8").split("\n")[:-1] == alone
     result = run_nmt("translate", "-m", exported, "-s", "de_DE", "-t", "en_XX", "-i", source, "--backend",

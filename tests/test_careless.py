@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
+from conftest import SAMPLE_RAW, TINY_TRAIN, run_nmt, run_nmt_process, small_raw
 from nmt.errors import NmtError
 from nmt.fileio import write_lines
 from nmt.locks import OutputLock
@@ -124,7 +124,7 @@ def test_a_directory_or_fifo_as_input_is_named_for_what_it_is(trained_bundle, tm
     # nmt translate reads a FIFO as the stream it is
     writer = threading.Thread(target=lambda: fifo.write_text("Guten Morgen.\nDanke.\n", encoding="utf-8"))
     writer.start()
-    result = run_nmt("translate", *base, "-i", fifo, "--beam", "1", timeout=300)
+    result = run_nmt_process("translate", *base, "-i", fifo, "--beam", "1", timeout=300)  # bounded if it hangs
     writer.join(30)
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 2, result.stderr[-1500:]
 

@@ -3,19 +3,20 @@ import pytest
 
 from nmt import langs
 from nmt.data import clean, dedup
+from nmt.text import normalize
 from nmt.errors import NmtError
 
 
 def test_normalize_whitespace_controls_and_nfc():
     decomposed = "Cafe\u0301"  # e + combining acute
-    assert clean.normalize(decomposed) == "Café"
-    assert clean.normalize("  Guten\u00a0Tag,\tTom!\u3000 ") == "Guten Tag, Tom!"
-    assert clean.normalize("\ufeffHallo\x00 Welt\x1b") == "Hallo Welt"
-    assert clean.normalize("a\u2028b\r\nc") == "a b c"
+    assert normalize(decomposed) == "Café"
+    assert normalize("  Guten\u00a0Tag,\tTom!\u3000 ") == "Guten Tag, Tom!"
+    assert normalize("\ufeffHallo\x00 Welt\x1b") == "Hallo Welt"
+    assert normalize("a\u2028b\r\nc") == "a b c"
     # zero-width non-joiner is part of Persian / Indic spelling: kept
-    assert clean.normalize("می\u200cخواهم") == "می\u200cخواهم"
-    assert clean.normalize("ﾃｽﾄ", "NFKC") == "テスト"
-    assert clean.normalize("ﾃｽﾄ", "NFC") == "ﾃｽﾄ"
+    assert normalize("می\u200cخواهم") == "می\u200cخواهم"
+    assert normalize("ﾃｽﾄ", "NFKC") == "テスト"
+    assert normalize("ﾃｽﾄ", "NFC") == "ﾃｽﾄ"
 
 
 def test_length_counts_words_or_character_equivalents():

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import pytest
 import yaml
 
-from conftest import REPO, SAMPLE_RAW, run_nmt
+from conftest import REPO, SAMPLE_RAW, run_nmt_process
 from corpus_server import CorpusServer
 
 N = 120  # pairs per test corpus
@@ -76,7 +76,7 @@ def _write_list(path: Path, pairs: dict, entries: list, checksums: dict | None =
 
 
 def _get(tmp_path: Path, listing: Path, out: Path, *extra):
-    return run_nmt("data", "get", "--list", listing, "--out", out, "--cache", tmp_path / "mtdata", *extra,
+    return run_nmt_process("data", "get", "--list", listing, "--out", out, "--cache", tmp_path / "mtdata", *extra,
                    timeout=120)
 
 

@@ -17,7 +17,7 @@ def _free_port() -> int:
 def test_two_process_gloo_training(prepared_sample, tmp_path):
     port = _free_port()
     out = tmp_path / "ddp"
-    procs = []
+    procs, logs = [], []
     for rank in (0, 1):
         sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=24", "validation.every_updates=12",
                              "checkpoint.every_updates=12", "training.threads=1", "distributed.world_size=2",
@@ -25,9 +25,19 @@ def test_two_process_gloo_training(prepared_sample, tmp_path):
         cmd = [sys.executable, "-m", "nmt.cli", "train", "--output", str(out)]
         for item in sets:
             cmd += ["--set", item]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env={**os.environ, "OMP_NUM_THREADS": "1"}))
-    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+        # output into files, not pipes: a rank blocked on a full pipe nobody reads would stall the other
+        # rank in a collective, and this test with it
+        logs.append(tmp_path / f"rank{rank}.log")
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                          env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    try:
+        codes = [p.wait(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    results = [(code, log.read_text()) for code, log in zip(codes, logs)]
     for code, err in results:
         assert code == 0, err[-2000:]
     manifest = json.loads((out / "training.json").read_text())

@@ -1,19 +1,29 @@
-"""The inference layer's seams: the bundle answers about its exports, one vocabulary module,
-decoding options declared once with their classes' defaults, config validation messages."""
+"""The inference layer's seams: the bundle answers about its exports, one vocabulary module, every
+command in its package's cli.py with its option defaults declared once in typed classes, config
+validation messages."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
+from pathlib import Path
 
 import click
 import pytest
 
 from nmt.bundle import EXPORT_RECORD, Bundle
+from nmt import cli
 from nmt.cli import main
-from nmt.cli_util import decoding_options
+from nmt.cli_util import SourcedOption, declared_default, opt, option, typed_options
 from nmt.config import load_train_config
 from nmt.data.clean import FilterConfig
+from nmt.data.get import GetConfig
 from nmt.data.prepare import PrepareConfig
+from nmt.evaluate.runner import EvalConfig
+from nmt.serve.config import Limits, ServeConfig
+from nmt.translate.cli_run import FileTranslation, TranslateRun
+from nmt.translate.corpus import CorpusJob
+from nmt.wmt.package import PackageConfig
 from nmt.errors import NmtError
 from nmt.fileio import sha256_file, write_json
 from nmt.presets import PRESETS
@@ -82,52 +92,135 @@ def test_dictionary_round_trip_and_errors(tmp_path):
         read_dictionary(tmp_path / "absent.txt")
 
 
-# ------------------------------------------------------------------------------------------ decoding options
+# ---------------------------------------------------------------------------------- commands and options
 
-def _params(name: str) -> dict:
-    return {p.name: p for p in main.commands[name].params}
-
-
-@pytest.mark.parametrize("command", ["translate", "translate-corpus", "translate-file", "evaluate", "package"])
-def test_decoding_option_defaults_are_the_option_classes(command):
-    params = _params(command)
-    expected = {"beam": DecodeOptions.beam, "lenpen": DecodeOptions.len_penalty, "max_len_a": DecodeOptions.max_len_a,
-                "max_len_b": DecodeOptions.max_len_b, "split_sentences": DecodeOptions.split_sentences,
-                "batch_tokens": EngineOptions.batch_tokens,
-                "backend": EngineOptions.backend, "device": EngineOptions.device, "threads": EngineOptions.threads}
-    if command.startswith("translate"):
-        expected.update(quantization=EngineOptions.quantization, shortlist=EngineOptions.shortlist)
-    if command in ("translate", "translate-corpus"):
-        expected.update(batch_sentences=EngineOptions.batch_sentences or 0)
-    for name, default in expected.items():
-        assert params[name].default == default, (command, name)
+def _commands(group, prefix="nmt"):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix} {name}")
+        else:
+            yield f"{prefix} {name}", command
 
 
-def test_decoding_options_reach_the_command_as_objects():
-    seen = {}
-
-    def probe(decode, engine):
-        seen.update(decode=decode, engine=engine)
-
-    command = click.command()(decoding_options(probe, sampling=True))
-    command.main(["--beam", "3", "--lenpen", "0.5", "--nbest", "2", "--batch-sentences", "0", "--no-shortlist",
-                  "--threads", "2"], standalone_mode=False)
-    assert seen["decode"] == DecodeOptions(beam=3, len_penalty=0.5, nbest=2)
-    assert seen["engine"] == EngineOptions(threads=2, shortlist=False, batch_sentences=None)
+COMMANDS = dict(_commands(main))
+NO_DEFAULT = getattr(click.core, "UNSET", None)  # click >= 8.3 marks an option without a default so
 
 
-PREPARE_DEFAULTS = ["pairs", "valid_size", "on_bad_utf8", "vocab_size", "spm_model_type", "character_coverage",
-                    "byte_fallback", "spm_temperature", "spm_sample_size", "lang_tok_style", "seed", "shards",
-                    "chunk_lines", "workers"]
-FILTER_DEFAULTS = ["normalization", "min_len", "max_len", "max_ratio", "lid", "lid_threshold"]
+def test_every_command_lives_in_its_package_cli():
+    assert {"nmt serve", "nmt prepare", "nmt train", "nmt data get", "nmt evaluate"} <= set(COMMANDS)
+    homes = {path: command.callback.__module__ for path, command in COMMANDS.items()}
+    assert not [p for p, m in homes.items() if m == "nmt.cli" or not m.endswith(".cli")], homes
+    # nmt.cli's table names each command's module, and every package cli.py's commands are in it
+    modules = {importlib.import_module(m) for m in set(cli.COMMANDS.values())}
+    listed = {command.name: module.__name__ for module in modules for command in module.COMMANDS}
+    assert listed == cli.COMMANDS
+    packages = {f"nmt.{p.parent.name}.cli" for p in Path(cli.__file__).parent.glob("*/cli.py")}
+    assert packages == set(cli.COMMANDS.values())
 
 
-def test_prepare_option_defaults_are_prepare_config():
-    params = _params("prepare")
-    for name in PREPARE_DEFAULTS:
-        assert params[name].default == getattr(PrepareConfig(out="x"), name), name
-    for name in FILTER_DEFAULTS:
-        assert params[name].default == getattr(FilterConfig(), name), name
+@pytest.mark.parametrize("path", sorted(COMMANDS))
+def test_option_defaults_are_declared_once_in_typed_classes(path):
+    """Every option with a default takes it from the dataclass (or function) the command fills."""
+    for param in COMMANDS[path].params:
+        if not isinstance(param, click.Option):
+            continue
+        if isinstance(param, SourcedOption):
+            owner, name = param.source
+            declared = declared_default(owner, name)
+            expected = param.none_as if declared is None and param.none_as is not None else declared
+            expected = tuple(expected) if isinstance(expected, list) else expected
+            assert declared is not dataclasses.MISSING or param.required, (path, param.opts, "no default")
+            assert declared is dataclasses.MISSING or param.default == expected, (path, param.opts)
+        else:
+            assert param.default in (None, False, (), NO_DEFAULT), \
+                f"{path} {param.opts}: default {param.default!r} is typed here instead of in a typed class"
+
+
+class _Built(Exception):
+    """Raised by a stand-in for the library function a command calls, carrying what it was given."""
+
+
+def _capture(monkeypatch, target: str):
+    module, name = target.rsplit(".", 1)
+
+    def stand_in(*args, **kwargs):
+        raise _Built(args, kwargs)
+
+    monkeypatch.setattr(importlib.import_module(module), name, stand_in)
+
+
+def _built(argv) -> tuple:
+    with pytest.raises(_Built) as caught:
+        main.main(argv, standalone_mode=False)
+    return caught.value.args
+
+
+def test_commands_hand_their_library_functions_the_classes_defaults(monkeypatch, tmp_path):
+    """Given only what they require, the commands build exactly the typed objects' defaults."""
+    _capture(monkeypatch, "nmt.serve.server.run_serve")
+    (cfg,), _ = _built(["serve", "-m", "bundle"])
+    assert cfg == ServeConfig(models=["bundle"])
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate")
+    (run,), _ = _built(["translate", "-m", "bundle"])
+    assert run == TranslateRun(model="bundle")
+    _capture(monkeypatch, "nmt.translate.cli.run_corpus")
+    (job,), kwargs = _built(["translate-corpus", "-m", "b", "-s", "de_DE", "-t", "en_XX", "-i", "in", "-o", "out"])
+    assert job == CorpusJob(model="b", src="de_DE", tgt="en_XX", input="in")
+    assert kwargs == {"output": "out", "work": None, "shard": "1/1", "workers": 1, "merge_only": False,
+                      "restart": False}
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate_file")
+    (source, target, job), _ = _built(["translate-file", "a.txt", "b.txt", "-m", "b", "-s", "de_DE", "-t", "en_XX"])
+    assert (source, target) == ("a.txt", "b.txt")
+    assert job == FileTranslation(model="b", src="de_DE", tgt="en_XX") and job.too_long == "truncate"
+    _capture(monkeypatch, "nmt.data.prepare.prepare")
+    (cfg,), _ = _built(["prepare", "--raw", "r", "-o", "out"])
+    assert cfg == PrepareConfig(out="out", raw=["r"])
+    _capture(monkeypatch, "nmt.data.get.get")
+    (cfg,), _ = _built(["data", "get", "-o", "out"])
+    assert cfg == GetConfig(out="out")
+    _capture(monkeypatch, "nmt.wmt.package.build_package")
+    (cfg,), _ = _built(["package", "t.xml", "-o", "a.tgz", "--team", "t", "--system", "s", "-m", "b"])
+    assert cfg == PackageConfig(output="a.tgz", team="t", system="s", test_sets=["t.xml"], model="b")
+    _capture(monkeypatch, "nmt.evaluate.runner.evaluate")
+    (tmp_path / "hyp.txt").write_text("x\n")
+    (cfg,), _ = _built(["evaluate", "--hyp", str(tmp_path / "hyp.txt"), "-d", "de_DE-en_XX", "-o", "rep"])
+    defaults = EvalConfig(out_dir="rep")
+    differing = [f.name for f in dataclasses.fields(EvalConfig)
+                 if getattr(cfg, f.name) != getattr(defaults, f.name)]
+    assert differing == ["systems", "testset", "directions", "command"]
+    assert cfg.testset.kind == "flores200" and cfg.directions == "de_DE-en_XX"
+
+
+def test_command_line_values_reach_the_typed_objects(monkeypatch):
+    _capture(monkeypatch, "nmt.serve.server.run_serve")
+    (cfg,), _ = _built(["serve", "-m", "a=x", "-m", "y", "--port", "0", "--beam", "3", "--max-len-b", "20",
+                        "--timeout", "5", "--backend", "fairseq", "--threads", "2"])
+    assert cfg.models == ["a=x", "y"] and cfg.port == 0
+    assert cfg.limits == Limits(default_beam=3, max_len_b=20, timeout_s=5.0)
+    assert cfg.engine == EngineOptions(backend="fairseq", threads=2)
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate")
+    (run,), _ = _built(["translate", "-m", "b", "--beam", "3", "--lenpen", "0.5", "--nbest", "2",
+                        "--batch-sentences", "0", "--no-shortlist", "--threads", "2", "--too-long", "truncate"])
+    assert run.decode == DecodeOptions(beam=3, len_penalty=0.5, nbest=2) and run.too_long == "truncate"
+    assert run.engine == EngineOptions(threads=2, shortlist=False, batch_sentences=None)
+    _capture(monkeypatch, "nmt.translate.cli_run.run_translate_file")
+    (_, _, job), _ = _built(["translate-file", "a.html", "b.html", "-m", "b", "-s", "de_DE", "-t", "en_XX",
+                             "--split-sentences", "never", "--too-long", "skip", "--max-bytes", "10", "--force"])
+    assert job.decode == DecodeOptions(split_sentences="never") and job.engine == EngineOptions()
+    assert (job.too_long, job.max_bytes, job.force) == ("skip", 10, True)
+    _capture(monkeypatch, "nmt.data.prepare.prepare")
+    (cfg,), _ = _built(["prepare", "--raw", "a", "--raw", "b", "-o", "o", "--min-len", "3", "--lid", "--shards", "2"])
+    assert cfg.raw == ["a", "b"] and cfg.shards == 2 and cfg.filters == FilterConfig(min_len=3, lid=True)
+
+
+def test_options_refuse_a_second_declaration_of_a_default():
+    with pytest.raises(ValueError, match="default"):
+        option(DecodeOptions, "beam", "--beam", default=3)
+    with pytest.raises(ValueError, match="no field"):
+        opt_command = typed_options(DecodeOptions, "decode", opt("beams", "--beams"))
+        opt_command(lambda decode: None)
 
 
 # ------------------------------------------------------------------------------------------------ config

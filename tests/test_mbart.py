@@ -128,7 +128,7 @@ def test_extend_then_finetune_on_the_new_language(pretrained, tmp_path):
     from nmt.translate.translator import Translator
 
     info = extend_languages(pretrained, ["ru_RU"], tmp_path / "ext", {"ru_RU": "de_DE"})
-    assert info["added"] == ["ru_RU"] and info["parameters_after"] > info["parameters_before"]
+    assert info.added == ["ru_RU"] and info.parameters_after > info.parameters_before
     extended = Bundle.load(tmp_path / "ext")
     assert extended.languages[-1] == "ru_RU"
     old = load_state(pretrained / "model.pt")["model"]["encoder.embed_tokens.weight"]
@@ -140,7 +140,7 @@ def test_extend_then_finetune_on_the_new_language(pretrained, tmp_path):
     data = _prepare_for(tmp_path / "ext", tmp_path / "data", "ru_RU-en_XX,en_XX-ru_RU")
     cfg = _finetune_cfg(data, tmp_path / "ext")
     manifest = train(cfg, tmp_path / "ft")
-    assert manifest["updates"] == 30
+    assert manifest.updates == 30
     bundle = Bundle.load(tmp_path / "ft")
     assert bundle.lang_tok_style == "mbart" and "en_XX-ru_RU" in bundle.directions
     out = Translator(bundle, backend="fairseq").translate_text(["Tom is reading a book."], "en_XX", "ru_RU")
@@ -187,8 +187,8 @@ def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
 
     texts = [SAMPLE_RAW / f"train.de_DE-en_XX.{x}" for x in ("de_DE", "en_XX")]
     info = trim_vocabulary(trained_bundle, texts, tmp_path / "trim")
-    assert info["dictionary_after"] < info["dictionary_before"]
-    assert info["parameters_after"] < info["parameters_before"]
+    assert info.dictionary_after < info.dictionary_before
+    assert info.parameters_after < info.parameters_before
     lines = (SAMPLE_RAW / "test.de_DE-en_XX.de_DE").read_text().splitlines()[:80]
     before = Translator(trained_bundle, backend="fairseq")
     after = Translator(tmp_path / "trim", backend="fairseq")
@@ -203,13 +203,13 @@ def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
 
 
 def test_ctranslate2_export_of_a_model_pt_bundle_survives_a_copy(pretrained, tmp_path):
-    from nmt.export import export_ctranslate2, export_is_current
+    from nmt.export import export_ctranslate2
     from nmt.translate.translator import Translator
 
     bundle_dir = tmp_path / "mbart"
     shutil.copytree(pretrained, bundle_dir)
     out = export_ctranslate2(bundle_dir, "int8")
-    assert export_is_current(Bundle.load(bundle_dir), out)  # checkpoint at the bundle root (model.pt)
+    assert Bundle.load(bundle_dir).export_is_current(out)  # checkpoint at the bundle root (model.pt)
     copy = tmp_path / "copied"  # copied without keeping modification times (as cp -r or scp do)
     shutil.copytree(bundle_dir, copy, copy_function=shutil.copyfile)
     assert Translator(copy).backend_name == "ctranslate2"

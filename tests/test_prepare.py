@@ -10,7 +10,7 @@ from nmt.cli import main
 from nmt.data import corpus
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
+from nmt.data import indexed
 
 
 def test_manifest_counts_and_layout(prepared_sample):
@@ -77,8 +77,8 @@ def test_binarizer_matches_fairseq_builder(tmp_path):
     rng = np.random.default_rng(0)
     sentences = [rng.integers(4, 3000, size=rng.integers(1, 30)).tolist() for _ in range(200)]
     table = np.arange(3000)
-    ours = binarize.IndexedWriter(tmp_path / "ours", 3004)
-    flat, sizes = binarize.ids_with_eos(sentences, table)
+    ours = indexed.IndexedWriter(tmp_path / "ours", 3004)
+    flat, sizes = indexed.ids_with_eos(sentences, table)
     ours.add_batch(flat[: sizes[:50].sum()], sizes[:50])
     ours.add_batch(flat[sizes[:50].sum():], sizes[50:])
     ours.close()
@@ -123,11 +123,11 @@ def test_directions_subset_and_given_valid(tmp_path):
         (raw / f"valid.de_DE-en_XX.{side}").write_text("\n".join(lines[:30]) + "\n")
     manifest = prepare(PrepareConfig(out=str(tmp_path / "out"), raw=[str(raw)], pairs="de_DE-en_XX,en_XX-ko_KR",
                                      vocab_size=1000, valid_size=20))
-    assert list(manifest["directions"]) == ["de_DE-en_XX", "en_XX-ko_KR"]
-    assert manifest["languages"] == ["de_DE", "en_XX", "ko_KR"]
-    assert manifest["pairs"]["de_DE-en_XX"]["valid"] == {"lines": 30, "source": "given"}
+    assert list(manifest.directions) == ["de_DE-en_XX", "en_XX-ko_KR"]
+    assert manifest.languages == ["de_DE", "en_XX", "ko_KR"]
+    assert manifest.raw["pairs"]["de_DE-en_XX"]["valid"] == {"lines": 30, "source": "given"}
     # training pairs that appear in the given validation set were removed
-    assert manifest["pairs"]["de_DE-en_XX"]["train"]["dropped"]["eval_overlap"] >= 30
+    assert manifest.raw["pairs"]["de_DE-en_XX"]["train"]["dropped"]["eval_overlap"] >= 30
     assert not (tmp_path / "out" / "bin" / "train.ja_XX-en_XX.ja_XX.bin").exists()
 
 
@@ -138,7 +138,7 @@ def test_manifest_input(tmp_path):
         "    test: [{ja_XX: raw/test.ja_XX-en_XX.ja_XX, en_XX: raw/test.ja_XX-en_XX.en_XX}]\n")
     manifest = prepare(PrepareConfig(out=str(tmp_path / "out"), manifest=str(tmp_path / "corpora.yaml"),
                                      vocab_size=1000, valid_size=20))
-    assert manifest["pairs"]["ja_XX-en_XX"]["test"]["lines"] == 50
+    assert manifest.raw["pairs"]["ja_XX-en_XX"]["test"]["lines"] == 50
 
 
 def test_on_bad_utf8_skip_counts_lines(tmp_path):
@@ -149,7 +149,7 @@ def test_on_bad_utf8_skip_counts_lines(tmp_path):
     path.write_bytes(b"\n".join(data))
     manifest = prepare(PrepareConfig(out=str(tmp_path / "out"), raw=[str(raw)], vocab_size=1000, valid_size=20,
                                      on_bad_utf8="skip"))
-    assert manifest["pairs"]["de_DE-en_XX"]["train"]["bad_utf8"] == 1
+    assert manifest.raw["pairs"]["de_DE-en_XX"]["train"]["bad_utf8"] == 1
 
 
 # ---------------------------------------------------------------- bad input: one-line errors, exit != 0

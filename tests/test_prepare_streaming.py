@@ -13,7 +13,8 @@ from conftest import SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
 from nmt.data.dedup import KeySet, pair_keys
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.data.sample import Reservoir
-from nmt.fairseq_backend import binarize, load_state
+from nmt.data.indexed import read_indexed
+from nmt.fairseq_backend import load_state
 
 
 def _data_files(root: Path) -> dict:
@@ -158,11 +159,11 @@ def test_shards_split_the_training_data_round_robin(tmp_path):
     settings = dict(raw=[str(raw)], vocab_size=800, valid_size=20)
     whole = prepare(PrepareConfig(out=str(tmp_path / "whole"), **settings))
     sharded = prepare(PrepareConfig(out=str(tmp_path / "sharded"), shards=3, **settings))
-    assert sharded["shards"] == 3 and whole["shards"] == 1
+    assert sharded.shards == 3 and whole.shards == 1
     bin_dir = tmp_path / "sharded" / "bin"
     for lang in ("de_DE", "en_XX"):
-        items = binarize.read_indexed(tmp_path / "whole" / "bin" / f"train.de_DE-en_XX.{lang}")
-        parts = [binarize.read_indexed(bin_dir / f"shard{k}" / f"train.de_DE-en_XX.{lang}") for k in range(3)]
+        items = read_indexed(tmp_path / "whole" / "bin" / f"train.de_DE-en_XX.{lang}")
+        parts = [read_indexed(bin_dir / f"shard{k}" / f"train.de_DE-en_XX.{lang}") for k in range(3)]
         assert [len(p) for p in parts] == [len(items[k::3]) for k in range(3)]
         for k in range(3):
             assert all(np.array_equal(x, y) for x, y in zip(parts[k], items[k::3]))

@@ -17,7 +17,7 @@ import click
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
-from conftest import SAMPLE_FLORES, SAMPLE_RAW, run_nmt
+from conftest import SAMPLE_FLORES, SAMPLE_RAW, run_nmt, run_nmt_process
 from nmt.cli import main
 from nmt.cli_util import options_from
 from nmt.errors import NmtError
@@ -355,7 +355,8 @@ def test_comet_models_that_cannot_be_used_are_one_line_errors(exported, comet_mo
                           (["--rerank", "qe"], "nmt: error: --rerank qe: n/a: COMET model Unbabel/wmt22-cometkiwi-da"),
                           (["--rerank", "qe", "--qe-model", comet_dir], "is not a reference-free"),
                           (["--mbr", "comet", "--comet-model", qe_dir], "is a reference-free")):
-        result = run_nmt(*base, *map(str, extra), input="Hallo Welt\n", env=env)
+        # a process of its own: the Hugging Face settings in env are read when huggingface_hub is imported
+        result = run_nmt_process(*base, *map(str, extra), input="Hallo Welt\n", env=env)
         assert result.returncode == 2 and result.stdout == "", result.stderr[-800:]
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0] and "--comet-download" not in lines[0], lines

@@ -3,8 +3,6 @@
 Each test here backs one row of docs/RELIABILITY.md.
 """
 import json
-import os
-import random
 import shutil
 import signal
 import subprocess
@@ -14,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_FLORES, SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
+from conftest import SAMPLE_FLORES, SAMPLE_RAW, TINY_TRAIN, killed_at, run_nmt, run_nmt_process, small_raw
 from nmt.bundle import Bundle
-from nmt.errors import NmtError
 from nmt.fairseq_backend import load_state
 
 NMT = [sys.executable, "-m", "nmt.cli"]
@@ -28,15 +25,13 @@ def _data_files(root: Path) -> dict:
             if p.is_file() and p.name not in ("stage.json", "manifest.json")}
 
 
-def _prepare_cmd(out):
-    return NMT + ["prepare", "--raw", str(SAMPLE_RAW), "--eval-set", str(SAMPLE_FLORES), "--out", str(out),
-                  "--vocab-size", "4000"]
+PREPARE = ["prepare", "--raw", SAMPLE_RAW, "--eval-set", SAMPLE_FLORES, "--vocab-size", "4000"]
 
 
 @pytest.fixture(scope="module")
 def reference_prepare(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "data"
-    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
     return out
 
 
@@ -49,55 +44,56 @@ def _finished_stages_are_complete(out: Path, reference: Path) -> None:
             assert got == want, f"stage {stage} looks finished but differs from an uninterrupted run"
 
 
-def test_prepare_killed_at_random_points_then_rerun_equals_uninterrupted(reference_prepare, tmp_path):
-    rng = random.Random(1234)
-    for trial in range(4):
-        out = tmp_path / f"run{trial}"
-        proc = subprocess.Popen(_prepare_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 3.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        _finished_stages_are_complete(out, reference_prepare)
-        subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
-        assert _data_files(out) == _data_files(reference_prepare)
+# where nmt prepare is killed: the clean stage built but not committed, the bin stage half written (its
+# first dataset closed), the bin stage built but not committed, every stage committed but no manifest
+PREPARE_KILLS = [("nmt.data.prepare:stage_clean", True), ("nmt.data.indexed:IndexedWriter.close", True),
+                 ("nmt.data.prepare:stage_bin", True), ("nmt.data.prepare:_write_manifest", False)]
+
+
+@pytest.mark.parametrize("where,after", PREPARE_KILLS)
+def test_prepare_killed_inside_each_stage_then_rerun_equals_uninterrupted(reference_prepare, tmp_path, where, after):
+    out = tmp_path / "run"
+    killed_at(where, *PREPARE, "--out", out, after=after)
+    _finished_stages_are_complete(out, reference_prepare)
+    assert not (out / "manifest.json").exists()
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
+    assert _data_files(out) == _data_files(reference_prepare)
 
 
 def test_prepare_is_deterministic_bit_for_bit(reference_prepare, tmp_path):
     out = tmp_path / "again"
-    subprocess.run(_prepare_cmd(out), check=True, capture_output=True)
+    assert run_nmt(*PREPARE, "--out", out).returncode == 0
     assert _data_files(out) == _data_files(reference_prepare)
 
 
-def test_training_killed_repeatedly_resumes_and_checkpoints_always_load(prepared_sample, tmp_path):
+# SIGKILLs of one training run (a checkpoint every 10 updates), each in a new process resuming the last:
+# before its second checkpoint write (update 20); with a new numbered checkpoint (30) written but
+# checkpoint_last.pt not yet moved to it; with a checkpoint's temporary file (30) complete but not renamed
+TRAIN_KILLS = [("nmt.fairseq_backend.checkpoint_files:write_checkpoint", False, 2),
+               ("nmt.fairseq_backend.checkpoint_files:link_replace", False, 2), ("torch:save", True, 1)]
+
+
+def test_training_killed_while_saving_resumes_and_checkpoints_always_load(prepared_sample, tmp_path):
     out = tmp_path / "run"
-    sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=120", "checkpoint.every_updates=10",
-                         "validation.every_updates=60"]
-    cmd = NMT + ["train", "--output", str(out)] + [x for s in sets for x in ("--set", s)]
-    rng = random.Random(7)
-    seen = []
+    sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=40", "checkpoint.every_updates=10",
+                         "validation.every_updates=40"]
+    args = ["train", "--output", out] + [x for s in sets for x in ("--set", s)]
     last = out / "checkpoints" / "checkpoint_last.pt"
-
-    def updates():
-        return load_state(last)["optimizer_history"][-1]["num_updates"] if last.exists() else 0
-
-    for _ in range(3):
-        before = updates()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while time.time() < deadline and updates() <= before:  # wait for progress, then kill at a random moment
-            time.sleep(0.2)
-        time.sleep(rng.uniform(0, 2.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    resumed_at = []
+    for where, after, nth in TRAIN_KILLS:
+        killed_at(where, *args, after=after, nth=nth)
         for ckpt in (out / "checkpoints").glob("*.pt"):  # never a truncated checkpoint
             load_state(ckpt)
-        if (out / "checkpoints" / "checkpoint_last.pt").exists():
-            seen.append(load_state(out / "checkpoints" / "checkpoint_last.pt")["optimizer_history"][-1]["num_updates"])
-    assert not list((out / "checkpoints").glob("*.tmp"))
-    result = subprocess.run(cmd, capture_output=True, text=True)
+        resumed_at.append(load_state(last)["optimizer_history"][-1]["num_updates"])
+    assert resumed_at == [10, 20, 20]
+    assert list((out / "checkpoints").glob(".*.tmp"))  # what the kills left ...
+    result = run_nmt(*args)
     assert result.returncode == 0, result.stderr[-1500:]
-    assert seen == sorted(seen) and seen[-1] > 0
-    assert json.loads((out / "training.json").read_text())["updates"] == 120
+    assert not list((out / "checkpoints").glob(".*.tmp"))  # ... the next save removed
+    assert "resuming at update 20" in result.stderr
+    manifest = json.loads((out / "training.json").read_text())
+    assert manifest["updates"] == 40 and [s["update"] for s in manifest["starts"]] == [0, 10, 20, 20]
+    assert load_state(last)["optimizer_history"][-1]["num_updates"] == 40
 
 
 def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
@@ -108,7 +104,8 @@ def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
     for name in ("a", "b"):
         cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=40",
                                                     "validation.every_updates=20", "checkpoint.every_updates=20"])
-        manifest = train(cfg, tmp_path / name)
+        train(cfg, tmp_path / name)
+        manifest = json.loads((tmp_path / name / "training.json").read_text())
         runs.append([(v["update"], v["valid_loss"], v["chrf"]) for v in manifest["validations"]])
         weights = load_state(tmp_path / name / "checkpoints" / "checkpoint_last.pt")["model"]
         runs[-1].append(float(weights["decoder.layers.0.fc1.weight"].double().sum()))
@@ -118,16 +115,18 @@ def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
 def test_export_killed_then_rerun(trained_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(trained_bundle, bundle, ignore=shutil.ignore_patterns("ctranslate2-*"))
-    cmd = NMT + ["export", "--model", str(bundle), "--quantization", "int8", "--force"]
-    for delay in (1.0, 2.5, 4.0):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        final = bundle / "ctranslate2-int8"
-        if final.exists():  # only ever complete
-            assert (final / "model.bin").is_file() and (final / "nmt_export.json").is_file()
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    args = ["export", "--model", bundle, "--quantization", "int8", "--force"]
+    final = bundle / "ctranslate2-int8"
+    # killed when the converter has written its files: nothing looks exported
+    killed_at("ctranslate2.converters:FairseqConverter.convert", *args, after=True)
+    assert not final.exists()
+    assert run_nmt_process(*args).returncode == 0
+    assert (final / "model.bin").is_file() and (final / "nmt_export.json").is_file()
+    assert not [p.name for p in bundle.iterdir() if p.name.startswith(".ctranslate2")]
+    exported = (final / "model.bin").read_bytes()
+    # a re-export killed as it would move into place: the previous export stays, complete
+    killed_at("nmt.export:replace_dir", *args)
+    assert (final / "model.bin").read_bytes() == exported and (final / "nmt_export.json").is_file()
     from nmt.translate.translator import Translator
 
     translator = Translator(bundle, backend="ctranslate2")
@@ -280,33 +279,27 @@ def test_package_killed_then_rerun(trained_bundle, tmp_path):
 
     wmt = REPO / "data_prep" / "sample" / "wmt" / "wmt24-general" / "sources"
     archive = tmp_path / "sub.tar.gz"
-    cmd = NMT + ["package", "--model", str(trained_bundle), "--team", "t", "--system", "s", "--constrained",
-                 "--output", str(archive), "--force", "--backend", "fairseq", str(wmt / "en-de.txt"),
-                 str(wmt / "en-ja.txt")]
+    args = ["package", "--model", trained_bundle, "--team", "t", "--system", "s", "--constrained", "--output",
+            archive, "--force", "--backend", "fairseq", wmt / "en-de.txt", wmt / "en-ja.txt"]
 
     def members():
-        with tarfile.open(archive) as tar:  # a complete, readable archive or nothing
+        with tarfile.open(archive) as tar:  # a complete, readable archive
             return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
-    reference = None
-    for delay in (0.5, 3.0, 6.0, None):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if delay is None:
-            assert proc.wait(timeout=300) == 0
-        else:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        assert not [p for p in tmp_path.iterdir() if p.name != archive.name]  # no leftovers
-        if archive.exists():
-            got = members()
-            assert set(got) >= {"t.s/metadata.json", "t.s/MODEL_CARD.md"}
-            reference = reference or got
-    final = members()
-    submissions = {k: v for k, v in final.items() if not k.endswith((".json", ".md"))}
-    assert len(submissions) == 2
-    if reference is not None:  # an earlier complete run made the same submission files
-        assert {k: reference[k] for k in submissions} == submissions
+    def leftovers():
+        return sorted(p.name for p in tmp_path.iterdir() if p.name != archive.name)
+
+    killed_at("nmt.translate.translator:Translator.translate", *args)  # while translating
+    assert not archive.exists() and leftovers() == []
+    killed_at("nmt.fileio:_fsync_file", *args)  # the archive written, not yet renamed into place
+    assert not archive.exists() and len(leftovers()) == 1  # the killed writer's temporary file
+    assert run_nmt_process(*args).returncode == 0
+    assert leftovers() == []  # the next writer removed it
+    complete = members()
+    submissions = [k for k in complete if not k.endswith((".json", ".md"))]
+    assert len(submissions) == 2 and {"t.s/metadata.json", "t.s/MODEL_CARD.md"} <= set(complete)
+    killed_at("nmt.fileio:_fsync_file", *args)  # a second packaging killed at the same moment
+    assert members() == complete  # the previous archive, whole
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(prepared_sample, tmp_path):

@@ -19,6 +19,7 @@ from nmt.data.manifest import PreparedData
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.errors import NmtError
 from nmt.romanize import Romanization, romanize_lines
+from nmt.translate.backends import EngineOptions
 
 HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 KO_TEST = (SAMPLE_RAW / "test.ko_KR-en_XX.ko_KR").read_text(encoding="utf-8").splitlines()
@@ -122,7 +123,7 @@ def test_prepare_romanizes_in_the_workers_and_records_it(romanized_data, tmp_pat
     # for duplicates and evaluation overlap are the native text's)
     plain = prepare(PrepareConfig(out=str(tmp_path / "plain"), raw=[str(SAMPLE_RAW)], pairs="ko_KR-en_XX",
                                   eval_sets=[str(SAMPLE_FLORES)], vocab_size=1500, valid_size=60))
-    assert plain["pairs"] == manifest["pairs"]
+    assert plain.raw["pairs"] == manifest["pairs"]
     assert manifest["pairs"]["ko_KR-en_XX"]["train"]["dropped"]["eval_overlap"] > 0
     for split in ("train", "valid"):
         name = f"{split}.ko_KR-en_XX.en_XX"
@@ -184,7 +185,7 @@ def test_translate_command_and_translate_corpus_romanize_input(romanized_bundle,
     assert len(outputs["native"]) == 14 and outputs["native"][12] == ""
     assert outputs["native"] == outputs["latin"]
     job = CorpusJob(model=str(romanized_bundle), src="ko_KR", tgt="en_XX", input=str(source), chunk_lines=100,
-                    backend="fairseq")
+                    engine=EngineOptions(backend="fairseq"))
     job.options.beam = 1
     translate_corpus(job, str(tmp_path / "corpus.en"), workers=1, threads=1)
     assert (tmp_path / "corpus.en").read_text(encoding="utf-8").split("\n")[:-1] == outputs["native"]
@@ -209,8 +210,8 @@ def test_evaluate_and_package_say_the_input_was_romanized(romanized_bundle, tmp_
 
     source = TestSetSource("flores200", LineRange.parse("1-15"), flores_dir=str(SAMPLE_FLORES))
     cfg = EvalConfig(systems=[parse_system(str(romanized_bundle))], out_dir=tmp_path / "eval", testset=source,
-                     directions="ko_KR-en_XX", comet=False, decode=DecodeOptions(beam=1), backend="fairseq",
-                     threads=1, heatmap_metric=None)
+                     directions="ko_KR-en_XX", comet=False, decode=DecodeOptions(beam=1),
+                     engine=EngineOptions(backend="fairseq", threads=1), heatmap_metric="none")
     result = evaluate(cfg)
     assert any("ko_KR input is romanized with uroman" in note for note in result.notes)
     info = next(iter(result.system_info.values()))
@@ -226,7 +227,8 @@ def test_evaluate_and_package_say_the_input_was_romanized(romanized_bundle, tmp_
     (tmp_path / "ko-en.docs").write_text("".join(f"general\tdoc{i // 3}\n" for i in range(6)), encoding="utf-8")
     meta = build_package(PackageConfig(test_sets=[str(test_set)], output=str(tmp_path / "sub.tar.gz"), team="t",
                                        system="s", constrained=True, model=str(romanized_bundle),
-                                       options=DecodeOptions(beam=1), backend="fairseq", threads=1))
+                                       options=DecodeOptions(beam=1),
+                                       engine=EngineOptions(backend="fairseq", threads=1))).metadata
     assert meta["model"]["romanization"]["languages"] == ["ko_KR"]
     import tarfile
 
@@ -270,7 +272,7 @@ def test_trim_vocab_romanizes_text_in_a_romanized_language(romanized_bundle, tmp
 
     texts = [SAMPLE_RAW / "train.ko_KR-en_XX.ko_KR", SAMPLE_RAW / "train.ko_KR-en_XX.en_XX"]
     info = trim_vocabulary(romanized_bundle, texts, tmp_path / "trim")
-    assert info["dictionary_after"] < info["dictionary_before"]
+    assert info.dictionary_after < info.dictionary_before
     trimmed = Bundle.load(tmp_path / "trim")
     assert trimmed.romanized.languages == ("ko_KR",)
     kept = set(trimmed.dict_path.read_text(encoding="utf-8").split())
@@ -366,7 +368,7 @@ def test_extend_langs_marks_romanized_languages_and_adds_pieces(romanized_bundle
     data = prepare(PrepareConfig(out=str(tmp_path / "d"), raw=[str(SAMPLE_RAW)], pairs="ko_KR-en_XX", valid_size=30,
                                  spm_model=str(marked.spm_path), dictionary=str(marked.dict_path),
                                  lang_list=str(lang_list)))
-    assert "romanization" not in data
+    assert not data.romanization and "romanization" not in data.raw
     cfg = load_train_config(None, [f"data={tmp_path / 'd'}", f"init.pretrained={tmp_path / 'roman'}"])
     with pytest.raises(NmtError, match="reads ko_KR romanized .* prepare with --romanize ko_KR"):
         finetune_checkpoint(cfg, PreparedData.load(tmp_path / "d"))
@@ -409,8 +411,8 @@ def test_evaluate_romanizes_references_of_a_romanized_target(romanized_bundle, t
     (model / "bundle.json").write_text(json.dumps(meta))
     source = TestSetSource("flores200", LineRange.parse("1-5"), flores_dir=str(SAMPLE_FLORES))
     cfg = EvalConfig(systems=[parse_system(str(model))], out_dir=tmp_path / "eval", testset=source,
-                     directions="en_XX-ko_KR", comet=False, decode=DecodeOptions(beam=1), backend="fairseq",
-                     threads=1, heatmap_metric=None)
+                     directions="en_XX-ko_KR", comet=False, decode=DecodeOptions(beam=1),
+                     engine=EngineOptions(backend="fairseq", threads=1), heatmap_metric="none")
     result = evaluate(cfg)
     refs = result.directions[0].testset.ref
     flores = (SAMPLE_FLORES / "kor_Hang.devtest").read_text(encoding="utf-8").splitlines()[:5]

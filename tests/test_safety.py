@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_TRAIN, run_nmt, small_raw
+from conftest import TINY_TRAIN, killed_at, run_nmt, run_nmt_process, small_raw
 from nmt import pretrained as mbart
 from nmt.config import load_train_config
 from nmt.errors import NmtError
@@ -199,8 +199,8 @@ def test_resume_from_a_pickled_payload_is_refused_even_when_torch_is_told_otherw
     _Payload.marker = tmp_path / "PWNED"
     torch.save({"model": {}, "payload": _Payload()}, run / "checkpoints" / "checkpoint_last.pt")
     sets = TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=5"]
-    result = run_nmt("train", "-o", run, *[x for s in sets for x in ("--set", s)],
-                     env={_UNSAFE_LOAD_SWITCH: "1"}, timeout=600)
+    result = run_nmt_process("train", "-o", run, *[x for s in sets for x in ("--set", s)],
+                             env={_UNSAFE_LOAD_SWITCH: "1"}, timeout=600)
     _one_line_error(result, "refusing to load", "checkpoint_last.pt")
     assert not _Payload.marker.exists()
 
@@ -288,6 +288,9 @@ def test_click_usage_errors_are_the_projects_one_line(tmp_path):
         result = run_nmt(*args)
         _one_line_error(result, needle, "--help'")
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    real = run_nmt_process("translate", "--bogus")  # through the console entry point, the same
+    assert real.returncode == 2 and real.stderr.startswith("nmt: error: No such option") and "--bogus" in real.stderr
+    assert len(real.stderr.strip().splitlines()) == 1, real.stderr
 
 
 def test_translate_refuses_meaningless_options(trained_bundle, tmp_path):
@@ -323,19 +326,6 @@ def test_recipes_export_offline_settings(tmp_path):
     assert result.stdout.split() == ["1", "1"]
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -344,28 +334,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
 def test_prepare_workers_die_with_a_killed_parent(tmp_path):
-    raw = small_raw(tmp_path, langs=("de_DE", "ja_XX", "ru_RU", "ko_KR"), n=3000)
-    proc = subprocess.Popen(NMT + ["prepare", "--raw", str(raw), "--out", str(tmp_path / "d"), "--workers", "2",
-                                   "--vocab-size", "500"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        workers = []
-        while time.time() < deadline and not workers and proc.poll() is None:
-            workers = _children(proc.pid)
-            time.sleep(0.05)
-        assert workers, "prepare finished before its workers could be seen"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        deadline = time.time() + 10
-        while time.time() < deadline and any(_alive(w) for w in workers):
-            time.sleep(0.1)
-        survivors = [w for w in workers if _alive(w)]
-        assert not survivors, f"worker processes {survivors} outlived their killed parent"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    """nmt prepare is SIGKILLed while its cleaning workers run (it gets to its held-out split inside the
+    worker pool); the workers it had must be gone soon after."""
+    raw = small_raw(tmp_path, langs=("de_DE", "ja_XX"), n=300)
+    pids = tmp_path / "workers.txt"
+    killed_at("nmt.data.clean_stage:_hold_out", "prepare", "--raw", raw, "--out", tmp_path / "d", "--workers", "2",
+              "--vocab-size", "500",
+              first=f"import multiprocessing; open({str(pids)!r}, 'w').write(' '.join(str(p.pid) for p in "
+                    "multiprocessing.active_children()))")
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert len(workers) == 2
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    survivors = [w for w in workers if _alive(w)]
+    assert not survivors, f"worker processes {survivors} outlived their killed parent"
 
 
 def test_sigterm_unwinds_a_translation_and_leaves_no_temporary_file(trained_bundle, tmp_path):

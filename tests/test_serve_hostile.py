@@ -12,9 +12,6 @@ import re
 import resource
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -96,30 +93,11 @@ def test_deeply_nested_json_is_a_one_line_400(keyed):
 def _launch(*args, nofile: int | None = None) -> Server:
     """``Server`` with an open-file limit for the server process (so that a flood of connections
     would exhaust it)."""
-    server = Server.__new__(Server)
-
     def limit():
         if nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    server.proc = subprocess.Popen([sys.executable, "-m", "nmt.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                                    *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=limit)
-    server.stderr, server.url = [], None
-    ready = threading.Event()
-
-    def read():
-        for line in server.proc.stderr:
-            server.stderr.append(line.rstrip("\n"))
-            if line.startswith('{"event": "listening"'):
-                server.url = json.loads(line)["url"]
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    ready.wait(120)
-    assert server.url, "\n".join(server.stderr[-20:])
-    return server
+    return Server(*args, preexec_fn=limit)
 
 
 def test_idle_and_half_sent_connections_are_closed_and_never_exhaust_the_server(exported):

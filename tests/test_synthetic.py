@@ -8,7 +8,8 @@ from conftest import SAMPLE_RAW, TINY_TRAIN, run_nmt, small_raw
 from nmt.data import corpus
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
+from nmt.data.indexed import read_indexed
+from nmt.vocab import read_dictionary
 
 
 def _lines(path):
@@ -47,28 +48,28 @@ def tagged(tmp_path_factory):
 
 def test_tagged_back_translation_binaries(tagged):
     out, manifest = tagged
-    assert manifest["tags"] == [corpus.BT_TAG]
-    symbols = binarize.read_dictionary(out / "bin" / "dict.txt")
+    assert list(manifest.tags) == [corpus.BT_TAG]
+    symbols = read_dictionary(out / "bin" / "dict.txt")
     assert symbols[-1] == corpus.BT_TAG and symbols.count(corpus.BT_TAG) == 1
     tag = len(symbols) - 1
-    de_en = manifest["directions"]["de_DE-en_XX"]
-    en_de = manifest["directions"]["en_XX-de_DE"]
-    assert de_en["train_real"] == en_de["train"] == manifest["pairs"]["de_DE-en_XX"]["train"]["kept"]
-    assert de_en["train_synthetic"] == de_en["synthetic"]["available"] > 250
-    assert de_en["train"] == de_en["train_real"] + de_en["train_synthetic"]
-    assert de_en["synthetic"]["tagged"] is True and de_en["synthetic"]["kind"] == "back-translation"
+    de_en = manifest.directions["de_DE-en_XX"]
+    en_de = manifest.directions["en_XX-de_DE"]
+    assert de_en.train_real == en_de.train == manifest.raw["pairs"]["de_DE-en_XX"]["train"]["kept"]
+    assert de_en.train_synthetic == de_en.synthetic["available"] > 250
+    assert de_en.train == de_en.train_real + de_en.train_synthetic
+    assert de_en.synthetic["tagged"] is True and de_en.synthetic["kind"] == "back-translation"
     clean = json.loads((out / "clean" / "stage.json").read_text())
-    assert clean["synthetic"]["de_DE-en_XX"]["train"]["kept"] == de_en["train_synthetic"]
+    assert clean["synthetic"]["de_DE-en_XX"]["train"]["kept"] == de_en.train_synthetic
     # de->en: the real pairs, then the synthetic ones with the tag in front of the source only
-    src = binarize.read_indexed(out / "bin" / "train.de_DE-en_XX.de_DE")
-    tgt = binarize.read_indexed(out / "bin" / "train.de_DE-en_XX.en_XX")
-    real, synthetic = de_en["train_real"], de_en["train_synthetic"]
+    src = read_indexed(out / "bin" / "train.de_DE-en_XX.de_DE")
+    tgt = read_indexed(out / "bin" / "train.de_DE-en_XX.en_XX")
+    real, synthetic = de_en.train_real, de_en.train_synthetic
     assert len(src) == len(tgt) == real + synthetic
     assert all(s[0] != tag for s in src[:real]) and all(s[0] == tag for s in src[real:])
     assert sum(int((s == tag).sum()) for s in src) == synthetic
     assert all(tag not in t for t in tgt)
     # en->de reads its own files (fairseq looks for src-tgt names first): real pairs only, untagged
-    back = binarize.read_indexed(out / "bin" / "train.en_XX-de_DE.en_XX")
+    back = read_indexed(out / "bin" / "train.en_XX-de_DE.en_XX")
     assert len(back) == real and all(tag not in s for s in back)
     assert [x.tolist() for x in back] == [x.tolist() for x in tgt[:real]]
     # the synthetic text went through the same cleaning, and evaluation overlap removal
@@ -83,16 +84,16 @@ def test_synthetic_ratio_takes_a_fixed_uniform_sample(tmp_path):
     for name in ("a", "b"):
         result = prepare(PrepareConfig(out=str(tmp_path / name), raw=[str(raw)], manifest=manifest, vocab_size=600,
                                        valid_size=20, workers=1))
-        info = result["directions"]["de_DE-en_XX"]
-        assert info["train_synthetic"] == int(0.25 * info["train_real"]) < info["synthetic"]["available"]
-        assert info["synthetic"]["ratio"] == 0.25
-        runs.append([x.tolist() for x in binarize.read_indexed(tmp_path / name / "bin" / "train.de_DE-en_XX.en_XX")])
+        info = result.directions["de_DE-en_XX"]
+        assert info.train_synthetic == int(0.25 * info.train_real) < info.synthetic["available"]
+        assert info.synthetic["ratio"] == 0.25
+        runs.append([x.tolist() for x in read_indexed(tmp_path / name / "bin" / "train.de_DE-en_XX.en_XX")])
     assert runs[0] == runs[1]
     # --synthetic-ratio overrides the manifest's
     result = prepare(PrepareConfig(out=str(tmp_path / "c"), raw=[str(raw)], manifest=manifest, vocab_size=600,
                                    valid_size=20, workers=1, synthetic_ratio=10.0))
-    info = result["directions"]["de_DE-en_XX"]
-    assert info["train_synthetic"] == info["synthetic"]["available"]
+    info = result.directions["de_DE-en_XX"]
+    assert info.train_synthetic == info.synthetic["available"]
 
 
 def test_forward_translation_is_untagged_and_direction_only(tmp_path):
@@ -104,11 +105,11 @@ def test_forward_translation_is_untagged_and_direction_only(tmp_path):
     (tmp_path / "ft.tsv").write_text("".join(f"{x}\t{y}\n" for x, y in zip(en, de)), encoding="utf-8")
     result = prepare(PrepareConfig(out=str(tmp_path / "out"), raw=[str(raw)], manifest=manifest, vocab_size=600,
                                    valid_size=20, workers=1, pairs="en_XX-de_DE"))
-    assert result["tags"] == []
-    assert corpus.BT_TAG not in binarize.read_dictionary(tmp_path / "out" / "bin" / "dict.txt")
-    info = result["directions"]["en_XX-de_DE"]
-    assert info["synthetic"]["tagged"] is False and info["train_synthetic"] > 250
-    assert len(binarize.read_indexed(tmp_path / "out" / "bin" / "train.en_XX-de_DE.en_XX")) == info["train"]
+    assert list(result.tags) == []
+    assert corpus.BT_TAG not in read_dictionary(tmp_path / "out" / "bin" / "dict.txt")
+    info = result.directions["en_XX-de_DE"]
+    assert info.synthetic["tagged"] is False and info.train_synthetic > 250
+    assert len(read_indexed(tmp_path / "out" / "bin" / "train.en_XX-de_DE.en_XX")) == info.train
     assert not (tmp_path / "out" / "bin" / "train.de_DE-en_XX.de_DE.bin").exists()  # de->en not prepared
 
 
@@ -136,12 +137,12 @@ def test_given_dictionary_gets_the_tag_appended(tagged, tmp_path):
     out, _ = tagged
     raw = small_raw(tmp_path, langs=("de_DE",), n=400)
     _bt_corpus(tmp_path)
-    given = binarize.read_dictionary(out / "spm" / "dict.txt")
+    given = read_dictionary(out / "spm" / "dict.txt")
     result = prepare(PrepareConfig(out=str(tmp_path / "out"), raw=[str(raw)], workers=1, valid_size=20,
                                    manifest=_manifest(tmp_path, "synthetic:\n  de_DE-en_XX: [{corpus: bt/mono}]\n"),
                                    spm_model=str(out / "spm" / "spm.model"), dictionary=str(out / "spm" / "dict.txt")))
-    assert result["tags"] == [corpus.BT_TAG]
-    assert binarize.read_dictionary(tmp_path / "out" / "bin" / "dict.txt") == given + [corpus.BT_TAG]
+    assert list(result.tags) == [corpus.BT_TAG]
+    assert read_dictionary(tmp_path / "out" / "bin" / "dict.txt") == given + [corpus.BT_TAG]
 
 
 def test_codec_never_outputs_the_tag(tagged):
@@ -169,7 +170,7 @@ def test_trained_bundle_keeps_the_tag_and_translation_suppresses_it(tagged, tmp_
     assert result.returncode == 0, result.stderr[-2000:]
     bundle = json.loads((run / "bundle.json").read_text())
     assert bundle["tags"] == [corpus.BT_TAG]
-    assert binarize.read_dictionary(run / "dict.txt")[-1] == corpus.BT_TAG
+    assert read_dictionary(run / "dict.txt")[-1] == corpus.BT_TAG
     result = run_nmt("export", "-m", run, "--quantization", "int8")
     assert result.returncode == 0, result.stderr[-2000:]
     from nmt.translate.backends import DecodeOptions

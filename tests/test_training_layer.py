@@ -10,7 +10,7 @@ from nmt.config import load_train_config
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
 from nmt.training.rundir import RunDir
-from nmt.training.settings import LoopSettings
+from nmt.fairseq_backend.settings import LoopSettings
 
 
 def test_prepared_data_is_typed_and_checked(prepared_sample, tmp_path):

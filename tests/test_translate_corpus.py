@@ -1,20 +1,14 @@
 """`nmt translate-corpus`: chunked, resumable after SIGKILL, shardable, deterministic merge."""
 import json
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_FLORES, run_nmt
+from conftest import SAMPLE_FLORES, killed_at, run_nmt
 from nmt.translate.corpus import CorpusJob, translate_corpus
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.translator import Translator
-
-NMT = [sys.executable, "-m", "nmt.cli"]
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
@@ -57,36 +51,23 @@ def test_one_line_out_per_line_in_with_scores(reference, corpus, trained_bundle)
     assert out[40:80] == expected
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def test_killed_runs_resume_without_redoing_chunks_and_equal_the_uninterrupted_run(
         reference, corpus, trained_bundle, tmp_path):
     out = tmp_path / "en.txt"
     parts = tmp_path / "en.txt.parts"
-    cmd = NMT + [str(a) for a in _args(trained_bundle, corpus, out, "--scores", "--workers", "2")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(parts.glob("chunk-*.txt"))) < 2 and proc.poll() is None:
-        time.sleep(0.05)
-    workers = _children(proc.pid)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    pids = tmp_path / "workers.txt"
+    # killed when two chunks are done (the others in flight in the two workers)
+    killed_at("nmt.translate.corpus:_Progress.update", *_args(trained_bundle, corpus, out, "--scores", "--workers", "2"),
+              after=True, nth=2, first=f"import multiprocessing; open({str(pids)!r}, 'w').write(' '.join("
+                                        "str(p.pid) for p in multiprocessing.active_children()))")
+    workers = [int(pid) for pid in pids.read_text().split()]
     finished = {p.name: p.stat().st_mtime_ns for p in parts.glob("chunk-*")}
-    assert finished and not out.exists()
+    assert len(finished) >= 4 and not out.exists()  # two chunks, each with its scores (and maybe more)
     deadline = time.time() + 10
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.1)
-    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "workers outlived the killed run"
+    assert len(workers) == 2 and not [w for w in workers if Path(f"/proc/{w}").exists()], \
+        "workers outlived the killed run"
     result = run_nmt(*_args(trained_bundle, corpus, out, "--scores"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert {p: parts.joinpath(p).stat().st_mtime_ns for p in finished} == finished  # not redone
@@ -111,8 +92,9 @@ def test_shards_split_the_chunks_and_merge_to_the_same_output(reference, corpus,
 def test_a_different_job_in_the_work_directory_is_refused_unless_restarted(corpus, trained_bundle, tmp_path):
     out = tmp_path / "en.txt"
     job = CorpusJob(model=str(trained_bundle), src="de_DE", tgt="en_XX", input=str(corpus), chunk_lines=100,
-                    options=DecodeOptions(beam=1), backend="fairseq")
-    translate_corpus(job, str(out), threads=1)
+                    options=DecodeOptions(beam=1), engine=EngineOptions(backend="fairseq", threads=1))
+    summary = translate_corpus(job, str(out))
+    assert summary.merged and summary.lines == 260 and summary.chunks == summary.chunks_translated == 3
     before = out.read_bytes()
     result = run_nmt(*_args(trained_bundle, corpus, out))  # chunk size 40, not 100
     line = result.stderr.strip().splitlines()[-1]

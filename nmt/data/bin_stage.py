@@ -22,10 +22,9 @@ import numpy as np
 
 from nmt.data import corpus as corpora
 from nmt.data import readers
-from nmt.data import spm as spm_lib
 from nmt.data.clean_stage import synthetic_path
-from nmt.fairseq_backend import binarize
-from nmt.vocab import piece_table
+from nmt.data.indexed import IndexedWriter, ids_with_eos
+from nmt.vocab import UNK, load_spm, piece_table, read_dictionary
 
 
 class _Encoder:
@@ -33,7 +32,7 @@ class _Encoder:
 
     def __init__(self, processor, table, prefixes: list[Path], vocab_size: int, threads: int, chunk: int):
         self.processor, self.table, self.threads, self.chunk = processor, table, threads, chunk
-        self.writers = [binarize.IndexedWriter(prefix, vocab_size) for prefix in prefixes]
+        self.writers = [IndexedWriter(prefix, vocab_size) for prefix in prefixes]
         self.stats = [{"lines": 0, "tokens": 0, "unk": 0} for _ in prefixes]
         self.position = 0  # lines written so far, over all appended files
 
@@ -55,13 +54,13 @@ class _Encoder:
                 if not part:
                     continue
                 ids = self.processor.encode(part, out_type=int, num_threads=self.threads)
-                flat, sizes = binarize.ids_with_eos(ids, self.table)
+                flat, sizes = ids_with_eos(ids, self.table)
                 if prefix_id is not None:
                     flat, sizes = _with_prefix(flat, sizes, prefix_id)
                 self.writers[k].add_batch(flat, sizes)
                 self.stats[k]["lines"] += len(part)
                 self.stats[k]["tokens"] += len(flat)
-                self.stats[k]["unk"] += int((flat == binarize.UNK).sum())
+                self.stats[k]["unk"] += int((flat == UNK).sum())
             self.position += len(batch)
             if progress is not None:
                 progress.update(count)
@@ -80,13 +79,6 @@ def _with_prefix(flat: np.ndarray, sizes: np.ndarray, symbol: int) -> tuple[np.n
     """Every sentence of ``(flat, sizes)`` with ``symbol`` in front."""
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return np.insert(flat, starts, symbol), sizes + 1
-
-
-def binarize_file(processor, table, text_path: Path, prefixes: list[Path], vocab_size: int, threads: int,
-                  chunk: int = 20000, progress=None) -> list[dict]:
-    """Encode a text file into ``len(prefixes)`` datasets, line ``i`` going to ``prefixes[i % n]``."""
-    return binarize_parts(processor, table, [(text_path, None, None)], prefixes, vocab_size, threads, chunk,
-                          progress)
 
 
 def binarize_parts(processor, table, parts, prefixes: list[Path], vocab_size: int, threads: int,
@@ -134,7 +126,7 @@ def _chosen_lines(item: dict, name: str) -> np.ndarray | None:
 def _write_dictionaries(spm_dir: Path, language_list: list, out: Path, tags: list) -> None:
     out.mkdir(exist_ok=True)
     shutil.copyfile(spm_dir / "dict.txt", out / "dict.txt")
-    missing = [tag for tag in tags if tag not in binarize.read_dictionary(out / "dict.txt")]
+    missing = [tag for tag in tags if tag not in read_dictionary(out / "dict.txt")]
     if missing:  # reserved tags go after the subwords (language tokens follow when the model is built)
         with open(out / "dict.txt", "a", encoding="utf-8", newline="\n") as handle:
             handle.write("".join(f"{tag} 1\n" for tag in missing))
@@ -154,11 +146,11 @@ def stage_bin(cfg, clean_dir: Path, spm_dir: Path, language_list: list, pair_nam
     other direction of its pair (the real pairs), since fairseq reads ``src-tgt`` files first."""
     plan, tags = plan or {}, tags or []
     wanted = {f"{s}-{t}" for s, t in directions or []}
-    processor = spm_lib.load(spm_dir / "spm.model")
+    processor = load_spm(spm_dir / "spm.model")
     dirs = shard_dirs(out, cfg.shards)
     for directory in {out, *dirs}:
         _write_dictionaries(spm_dir, language_list, directory, tags)
-    symbols = binarize.read_dictionary(out / "dict.txt")
+    symbols = read_dictionary(out / "dict.txt")
     table = piece_table(processor, symbols)
     tag_id = symbols.index(tags[0]) if tags else None
     clean_pairs = json.loads((clean_dir / "stage.json").read_text())["pairs"]

@@ -48,6 +48,7 @@ from nmt.data.sample import Reservoir
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open
 from nmt.romanize import Romanization, load as load_romanizer, romanize_lines
+from nmt.text import normalize
 from nmt.workers import worker_pool
 
 log = logging.getLogger("nmt.prepare")
@@ -192,8 +193,8 @@ def _write_eval_split(pair: PairData, split: str, out: Path, cfg, keys: list) ->
                 for x, y in zip(src, tgt):
                     if x is None or y is None:
                         continue
-                    x = cleaning.normalize(x, cfg.filters.normalization)
-                    y = cleaning.normalize(y, cfg.filters.normalization)
+                    x = normalize(x, cfg.filters.normalization)
+                    y = normalize(y, cfg.filters.normalization)
                     if x and y:
                         rows.append((x, y))
                 xs, ys = [row[0] for row in rows], [row[1] for row in rows]
@@ -219,7 +220,7 @@ def _eval_set_keys(paths, normalization: str, size: int) -> np.ndarray:
     for file in files:
         for chunk in readers.iter_chunks(file, size):
             lines, _ = readers.decode(chunk, file, 1, on_bad_utf8="skip")
-            keys.append(dedup.line_keys([x for x in (cleaning.normalize(x, normalization)
+            keys.append(dedup.line_keys([x for x in (normalize(x, normalization)
                                                      for x in lines if x is not None) if x]))
     return dedup.sorted_unique(keys)
 

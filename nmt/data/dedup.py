@@ -19,10 +19,6 @@ import xxhash
 _KEY = np.uint64
 
 
-def line_key(text: str) -> int:
-    return xxhash.xxh3_64_intdigest(text.encode("utf-8"))
-
-
 def line_keys(lines) -> np.ndarray:
     return np.fromiter((xxhash.xxh3_64_intdigest(x.encode("utf-8")) for x in lines), dtype=_KEY,
                        count=len(lines))

@@ -18,6 +18,7 @@ the counts. Memory: a score, an index and a flag per line (the ranking), never t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,20 @@ def _count_lines(path: Path) -> int:
     return sum(1 for _ in readers.iter_lines(path))
 
 
+@dataclass(frozen=True)
+class FilterResult:
+    """What ``filter_translations`` kept (``PREFIX.filter.json`` holds the same and the settings)."""
+
+    lines: int
+    kept: int
+    dropped: dict  # reason (empty, score, ratio) -> pairs
+    score_threshold: float | None  # the highest score dropped by --drop-worst
+    files: list  # the two written files
+
+
 def filter_translations(src: Path, hyp: Path, src_lang: str, tgt_lang: str, out_prefix: Path,
                         scores: Path | None = None, drop_worst: float = 0.0, max_ratio: float | None = None,
-                        chunk_lines: int = 100_000) -> dict:
+                        chunk_lines: int = 100_000) -> FilterResult:
     """Write the kept pairs to ``out_prefix.{src_lang}`` / ``.{tgt_lang}``; return the counts."""
     src, hyp, out_prefix = Path(src), Path(hyp), Path(out_prefix)
     source_lang, target_lang = langs.get(src_lang), langs.get(tgt_lang)
@@ -114,4 +126,4 @@ def filter_translations(src: Path, hyp: Path, src_lang: str, tgt_lang: str, out_
             "score_threshold": threshold, "max_ratio": max_ratio,
             "files": [f"{out_prefix.name}.{src_lang}", f"{out_prefix.name}.{tgt_lang}"]}
     write_json(Path(f"{out_prefix}.filter.json"), info)
-    return info
+    return FilterResult(n_src, kept, dropped, threshold, [out_prefix.parent / name for name in info["files"]])

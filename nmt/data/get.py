@@ -302,8 +302,24 @@ def _assemble(out: Path, chosen: dict, layout: str) -> list[str]:
     return written
 
 
-def get(cfg: GetConfig) -> dict:
-    """Fetch every chosen dataset; write the layout and provenance.json. Returns the provenance."""
+@dataclass(frozen=True)
+class Fetched:
+    """One dataset as ``nmt data get`` wrote it (its full record is in provenance.json)."""
+
+    dataset: str
+    pair: str
+    pairs: int  # line pairs written
+
+
+@dataclass(frozen=True)
+class GetResult:
+    out: Path
+    datasets: list  # Fetched, in the order they were fetched
+    provenance: Path  # provenance.json: versions, sources, checksums, citations
+
+
+def get(cfg: GetConfig) -> GetResult:
+    """Fetch every chosen dataset; write the layout and provenance.json."""
     cfg.check()
     spec = load_list(cfg.dataset_list)
     chosen = select(spec, cfg)
@@ -332,7 +348,8 @@ def get(cfg: GetConfig) -> dict:
             raise NmtError(_failure_line(failures, out, len(records)))
         provenance["files"] = {name: sha256_file(out / name) for name in _assemble(out, chosen, cfg.layout)}
         write_json(out / "provenance.json", provenance)
-    return provenance
+    return GetResult(out, [Fetched(did, info["pair"], info["pairs"]) for did, info in records.items()],
+                     out / "provenance.json")
 
 
 def _failure_line(failures: dict, out: Path, finished: int) -> str:

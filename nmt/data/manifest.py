@@ -1,11 +1,11 @@
 """A prepared-data directory as ``nmt train`` and ``nmt pretrain`` read it.
 
-``nmt prepare`` writes ``manifest.json`` at the top of its output directory;
-``PreparedData.load`` reads it back, checks that the directory is finished and
-of this nmt's format, and gives the fields training needs typed, with the file
-paths of the directory's layout (``clean/``, ``spm/``, ``bin/``). The
-manifest as written stays available as ``raw`` (the data report prints more
-of it).
+``nmt prepare`` writes ``manifest.json`` at the top of its output directory
+(``write_manifest``, here); ``PreparedData.load`` reads it back, checks that the
+directory is finished and of this nmt's format, and gives the fields training needs
+typed, with the file paths of the directory's layout (``clean/``, ``spm/``,
+``bin/``). The manifest as written stays available as ``raw`` (the data report
+prints more of it).
 """
 from __future__ import annotations
 
@@ -14,26 +14,42 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt import langs
-from nmt.data import DEFAULT_NORMALIZATION
+from nmt import __version__, langs
 from nmt.data.stages import stage_fingerprint
 from nmt.errors import NmtError
 from nmt.romanize import Romanization
+from nmt.fileio import write_json
+from nmt.text import DEFAULT_NORMALIZATION
 
 FORMAT_VERSION = 1  # of manifest.json and the stage layout; nmt prepare --force rewrites older ones
 
 
 @dataclass(frozen=True)
 class DirectionData:
-    """One prepared direction: the pair whose text it uses (``de_DE-en_XX`` serves both ways) and line counts."""
+    """One prepared direction: the pair whose text it uses (``de_DE-en_XX`` serves both ways) and line counts.
+
+    With synthetic corpora, ``train`` counts real and synthetic pairs, split in ``train_real`` /
+    ``train_synthetic``, and ``synthetic`` says how they were taken."""
 
     data: str
     train: int
     valid: int
     test: int
+    train_real: int | None = None
+    train_synthetic: int | None = None
+    synthetic: dict | None = None  # real, synthetic, available, ratio, kind, tagged, replace_real
 
     def to_dict(self) -> dict:
-        return {"data": self.data, "train": self.train, "valid": self.valid, "test": self.test}
+        out = {"data": self.data, "train": self.train, "valid": self.valid, "test": self.test}
+        if self.synthetic is not None:
+            out.update(train_real=self.train_real, train_synthetic=self.train_synthetic, synthetic=self.synthetic)
+        return out
+
+    @classmethod
+    def from_dict(cls, info: dict) -> "DirectionData":
+        optional = {k: int(info[k]) for k in ("train_real", "train_synthetic") if info.get(k) is not None}
+        return cls(data=str(info["data"]), train=int(info["train"]), valid=int(info["valid"]),
+                   test=int(info["test"]), synthetic=info.get("synthetic"), **optional)
 
 
 @dataclass(frozen=True)
@@ -52,15 +68,13 @@ class PreparedData:
     @classmethod
     def load(cls, data: str | os.PathLike) -> "PreparedData":
         """Read a prepared-data directory's manifest, with a clear error when it is not one."""
-        return cls.from_dict(load_prepared(data), data)
+        return cls.from_dict(_read_manifest(data), data)
 
     @classmethod
     def from_dict(cls, manifest: dict, data: str | os.PathLike) -> "PreparedData":
         where = Path(data) / "manifest.json"
         try:
-            directions = {str(name): DirectionData(data=str(info["data"]), train=int(info["train"]),
-                                                   valid=int(info["valid"]), test=int(info["test"]))
-                          for name, info in manifest["directions"].items()}
+            directions = {str(name): DirectionData.from_dict(info) for name, info in manifest["directions"].items()}
             filters = (manifest.get("settings") or {}).get("filters") or {}
             prepared = cls(path=Path(data), languages=[str(x) for x in manifest["languages"]],
                            lang_tok_style=str(manifest["lang_tok_style"]), directions=directions,
@@ -100,7 +114,34 @@ class PreparedData:
         return stage_fingerprint(self.path / "bin")
 
 
-def load_prepared(data: str | os.PathLike) -> dict:
+def write_manifest(out: Path, *, languages: list, lang_tok_style: str, directions: dict, pairs: dict, spm: dict,
+                   dictionary_size: int, shards: int, tags: list, tokens: dict, settings: dict,
+                   seconds: float, romanization: dict | None = None) -> PreparedData:
+    """Write ``out/manifest.json`` (``directions``: name -> ``DirectionData``; ``pairs``: the clean stage's
+    counts per pair; ``spm``, ``tokens``: what the spm and bin stages recorded; ``settings``: nmt prepare's)
+    and return it as read back."""
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "nmt_version": __version__,
+        "data_dir": str(out / "bin"),
+        "languages": list(languages),
+        "lang_tok_style": lang_tok_style,
+        "directions": {name: d.to_dict() for name, d in directions.items()},
+        "pairs": pairs,
+        "spm": spm,
+        "dictionary_size": dictionary_size,
+        "shards": shards,
+        "tags": list(tags),
+        "tokens": tokens,
+        "settings": settings,
+        "seconds_this_run": seconds,
+        **({"romanization": romanization} if romanization else {}),
+    }
+    write_json(out / "manifest.json", manifest)
+    return PreparedData.from_dict(json.loads(json.dumps(manifest)), out)
+
+
+def _read_manifest(data: str | os.PathLike) -> dict:
     """A prepared-data directory's ``manifest.json`` as written, after checking the directory is finished."""
     data = Path(data)
     path = data / "manifest.json"

@@ -28,20 +28,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from nmt import __version__, langs, vocab
+from nmt import langs
 from nmt.data import clean as cleaning
 from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
 from nmt.data import lid
 from nmt.data import spm as spm_lib
-from nmt.data.manifest import FORMAT_VERSION
+from nmt.data.manifest import FORMAT_VERSION, DirectionData, PreparedData, write_manifest
 from nmt.data import stages
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize
-from nmt.fileio import read_text, write_json
+from nmt.fileio import read_text
 from nmt.locks import OutputLock
 from nmt.romanize import Romanization
+from nmt.vocab import (check_dictionary_file, check_pair, check_spm_file, load_spm, read_dictionary, spm_pieces,
+                       write_dictionary)
 
 log = logging.getLogger("nmt.prepare")
 
@@ -98,9 +99,9 @@ class PrepareConfig:
         if (self.spm_model is None) != (self.dictionary is None):
             raise NmtError("--spm-model and --dict go together: give both or neither")
         if self.spm_model is not None:
-            spm_lib.check_model_file(self.spm_model)
-            binarize.check_dictionary_file(self.dictionary)
-            vocab.check_pair(self.spm_model, self.dictionary)
+            check_spm_file(self.spm_model)
+            check_dictionary_file(self.dictionary)
+            check_pair(self.spm_model, self.dictionary)
         if not 0 <= self.seed < 2 ** 31:
             raise NmtError(f"--seed must be between 0 and {2 ** 31 - 1}, got {self.seed}")
         if not 0 < self.spm_temperature < float("inf"):
@@ -133,7 +134,7 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
     if cfg.spm_model:
         shutil.copyfile(cfg.spm_model, out / "spm.model")
         shutil.copyfile(cfg.dictionary, out / "dict.txt")
-        symbols = binarize.read_dictionary(cfg.dictionary)
+        symbols = read_dictionary(cfg.dictionary)
         return {"source": "given", "spm_model": str(cfg.spm_model), "dictionary": str(cfg.dictionary),
                 "dictionary_size": len(symbols)}
     files: dict[str, list[Path]] = {}
@@ -149,11 +150,11 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
              cfg.vocab_size, len(sample), ", ".join(f"{k} {v}" for k, v in sorted(taken.items())))
     model = spm_lib.train(sample, out / "spm", cfg.vocab_size, cfg.spm_model_type,
                           cfg.character_coverage, cfg.byte_fallback, cfg.seed, cfg.n_workers)
-    processor = spm_lib.load(model)
-    pieces = spm_lib.pieces(processor)
+    processor = load_spm(model)
+    pieces = spm_pieces(processor)
     if pieces[:4] != ["<s>", "<pad>", "</s>", "<unk>"]:
         raise RuntimeError(f"unexpected sentencepiece specials {pieces[:4]}")
-    binarize.write_dictionary(out / "dict.txt", pieces[4:])
+    write_dictionary(out / "dict.txt", pieces[4:])
     (out / "spm.vocab").unlink(missing_ok=True)
     os.replace(model, out / "spm.model")
     return {"source": "trained", "vocab_size": cfg.vocab_size, "model_type": cfg.spm_model_type,
@@ -177,8 +178,8 @@ def _language_list(cfg: PrepareConfig, directions) -> list:
     return [code for code in langs.MBART50_LANGS if code in used]
 
 
-def prepare(cfg: PrepareConfig) -> dict:
-    """Run (or resume) all stages; return the manifest."""
+def prepare(cfg: PrepareConfig) -> PreparedData:
+    """Run (or resume) all stages; return the prepared data (its manifest, typed)."""
     cfg.check()
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
@@ -195,7 +196,7 @@ def prepare(cfg: PrepareConfig) -> dict:
         raise
 
 
-def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
+def _prepare_locked(cfg: PrepareConfig, out: Path) -> PreparedData:
     t_start = time.time()
     pairs, synthetic, ratio = _corpora(cfg)
     directions = corpora.resolve_directions(cfg.pairs, pairs)
@@ -215,7 +216,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
         raise NmtError(f"--romanize {', '.join(unused_roman)}: not a language of the prepared directions "
                        f"({', '.join(f'{s}-{t}' for s, t in directions)})")
     tags = [corpora.BT_TAG] if any(d.tag for d in synthetic.values()) else []
-    if tags and cfg.dictionary and corpora.BT_TAG not in binarize.read_dictionary(cfg.dictionary):
+    if tags and cfg.dictionary and corpora.BT_TAG not in read_dictionary(cfg.dictionary):
         log.warning("tagged synthetic corpora: the tag %s is appended to the given dictionary %s; a model "
                     "initialised from a pretrained checkpoint with that dictionary cannot take it (set 'tag: "
                     "false' there)", corpora.BT_TAG, cfg.dictionary)
@@ -278,10 +279,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
             raise
         stage_info[name] = {"fingerprint": fingerprint, **info}
 
-    manifest = _manifest(cfg, directions, language_list, stage_info, out)
-    manifest["seconds_this_run"] = round(time.time() - t_start, 2)
-    write_json(out / "manifest.json", manifest)
-    return manifest
+    return _write_manifest(cfg, directions, language_list, stage_info, out, round(time.time() - t_start, 2))
 
 
 def _corpora(cfg: PrepareConfig):
@@ -304,40 +302,26 @@ def _corpora(cfg: PrepareConfig):
     return pairs, synthetic, ratio
 
 
-def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
+def _write_manifest(cfg, directions, language_list, stage_info, out: Path, seconds: float) -> PreparedData:
     pair_info = stage_info["clean"]["pairs"]
     synthetic_counts = stage_info["bin"].get("synthetic", {})
     per_direction = {}
     for src, tgt in directions:
         name = f"{src}-{tgt}" if f"{src}-{tgt}" in pair_info else f"{tgt}-{src}"
         info = pair_info[name]
-        per_direction[f"{src}-{tgt}"] = {
-            "data": name,
-            "train": info["train"]["kept"],
-            "valid": info["valid"]["lines"],
-            "test": info["test"]["lines"],
-        }
-        if f"{src}-{tgt}" in synthetic_counts:
-            counts = synthetic_counts[f"{src}-{tgt}"]
-            per_direction[f"{src}-{tgt}"].update(train=counts["real"] + counts["synthetic"], train_real=counts["real"],
-                                                 train_synthetic=counts["synthetic"], synthetic=counts)
+        counts = synthetic_counts.get(f"{src}-{tgt}")
+        mixed = {} if counts is None else dict(train_real=counts["real"], train_synthetic=counts["synthetic"],
+                                               synthetic=counts)
+        per_direction[f"{src}-{tgt}"] = DirectionData(
+            data=name, train=info["train"]["kept"] if counts is None else counts["real"] + counts["synthetic"],
+            valid=info["valid"]["lines"], test=info["test"]["lines"], **mixed)
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY or k == "out"}
-    return {
-        "format_version": FORMAT_VERSION,
-        "nmt_version": __version__,
-        "data_dir": str(out / "bin"),
-        "languages": language_list,
-        "lang_tok_style": cfg.lang_tok_style,
-        "directions": per_direction,
-        "pairs": pair_info,
-        "spm": {k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
-        "dictionary_size": stage_info["bin"]["dictionary_size"],
-        "shards": stage_info["bin"].get("shards", 1),
-        "tags": stage_info["bin"].get("tags", []),
-        "tokens": stage_info["bin"]["files"],
-        "settings": settings,
-        **({"romanization": _romanization(cfg, stage_info["clean"])} if cfg.romanize else {}),
-    }
+    return write_manifest(out, languages=language_list, lang_tok_style=cfg.lang_tok_style, directions=per_direction,
+                          pairs=pair_info, spm={k: v for k, v in stage_info["spm"].items() if k != "fingerprint"},
+                          dictionary_size=stage_info["bin"]["dictionary_size"],
+                          shards=stage_info["bin"].get("shards", 1), tags=stage_info["bin"].get("tags", []),
+                          tokens=stage_info["bin"]["files"], settings=settings, seconds=seconds,
+                          romanization=_romanization(cfg, stage_info["clean"]) if cfg.romanize else None)
 
 
 def _romanization(cfg: PrepareConfig, clean_info: dict) -> dict:

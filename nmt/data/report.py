@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from nmt import langs
-from nmt.data.manifest import load_prepared
+from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
 from nmt.fileio import read_lines, replace_dir
 
@@ -121,7 +121,7 @@ def pair_markdown(name: str, counts: dict, stats: dict, png: str) -> list[str]:
 def report(data, out=None, top: int = 5, samples: int = 5, seed: int = 1) -> Path:
     """Write DATA's report into ``out`` (default DATA/report); returns the Markdown file."""
     data = Path(data)
-    manifest = load_prepared(data)
+    manifest = PreparedData.load(data).raw
     out = Path(out) if out else data / "report"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

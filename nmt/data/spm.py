@@ -23,10 +23,6 @@ from pathlib import Path
 from nmt.data import readers
 from nmt.data.sample import Reservoir
 from nmt.errors import NmtError
-from nmt.vocab import check_spm_file as check_model_file, load_spm as load, spm_pieces as pieces
-
-# loading and checking a model is the vocabulary's (nmt.vocab): re-exported under the old names
-__all__ = ["temperature_ratios", "sample_by_temperature", "train", "load", "check_model_file", "pieces"]
 
 
 def temperature_ratios(counts: dict[str, int], temperature: float) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""CLI commands of evaluation (registered by nmt.cli): ``nmt evaluate``."""
+"""CLI command of evaluation (registered by nmt.cli): ``nmt evaluate``."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from nmt.cli_util import decoding_options, friendly_errors, options_from
-from nmt.errors import NmtError
+from nmt.cli_util import decoding_options, friendly_errors, opt, option, options_from, typed_options
+from nmt.evaluate.groups import DEFAULT_BUCKETS
+from nmt.evaluate.runner import HEATMAP_METRICS, PAIRED_TESTS, EvalConfig
+from nmt.evaluate.testsets import KINDS, testset_source
 from nmt.translate.options import QualityOptions
 
 
@@ -19,51 +21,55 @@ from nmt.translate.options import QualityOptions
               "earlier report directory), or one file with --direction.")
 @click.option("--compare", is_flag=True, help="Compare the SYSTEM arguments (bundles, bundle checkpoints, "
               "hypothesis directories; NAME=PATH to name one); the first is the baseline.")
-@click.option("--directions", "--direction", "-d", "directions",
-              help="SRC-TGT list (de_DE-en_XX,en_XX-ja_XX) or trained | all | to-en | from-en | non-en. "
-                   "Default: the model's trained directions, or every direction with hypothesis files.")
-@click.option("--testset", type=click.Choice(["flores200", "ml50", "files"]),
-              help="Test set kind. Default: files with --src/--ref, ml50 with --ml50-dir, else flores200.")
-@click.option("--flores-dir", type=click.Path(), envvar="NMT_FLORES_DIR", show_envvar=True,
-              help="FLORES-200 directory of {flores_code}.devtest files [default: the embedded sample].")
-@click.option("--ml50-dir", type=click.Path(), help="ML50 raw directory (test.xx_XX-en_XX.* files).")
-@click.option("--split", default="test", show_default=True, help="Split of --ml50-dir to use.")
-@click.option("--src", "src_file", help="Source file, or a pattern with {src} {tgt} {src_iso} {tgt_iso} "
-              "{src_flores} {tgt_flores} for several directions (e.g. wmt/newstest2021.{src_iso}-{tgt_iso}.{src_iso}).")
-@click.option("--ref", "ref_file", help="Reference file or pattern (as --src).")
-@click.option("--testset-name", help="Name of a --src/--ref test set in the report (e.g. newstest2021).")
-@click.option("--lines", help="1-based inclusive line ranges of every test file, e.g. 1-500 or 1-100,301-400 "
-              "[default: all lines].")
-@click.option("--out-dir", "-o", required=True, type=click.Path(file_okay=False),
-              help="Report directory: report.md/.csv/.json, hyps/, segments/, heatmaps.")
-@click.option("--tokenize", help="BLEU tokenizer for every target (13a) and/or per target (ja_XX=char,zh_CN=zh) "
-              "[default: per language: zh, ja-mecab, ko-mecab, flores200 (else char), 13a].")
-@click.option("--comet-model", default="Unbabel/wmt22-comet-da", show_default=True,
-              help="COMET model: hub name (from the local HF cache) or path to a local COMET model directory.")
-@click.option("--no-comet", is_flag=True, help="Skip COMET.")
-@click.option("--comet-encoder", type=click.Path(), help="Local directory with the COMET encoder's tokenizer and "
-              "config.json (for a checkpoint whose encoder is not in the HF cache).")
-@click.option("--comet-batch-size", default=16, show_default=True)
-@click.option("--comet-gpus", default=0, show_default=True, help="0: COMET on CPU; 1: on one GPU.")
-@click.option("--comet-cache", type=click.Path(file_okay=False), help="Segment-score cache directory "
-              "[default: $NMT_CACHE_DIR/comet or ~/.cache/nmt/comet].")
-@click.option("--comet-download", is_flag=True, help="Allow downloading the COMET model and its encoder "
-              "(off by default: everything is read from local files).")
-@click.option("--require-comet", is_flag=True, help="Fail (exit 2) instead of reporting COMET as n/a.")
-@click.option("--paired-test", type=click.Choice(["bs", "ar", "both"]), default="bs", show_default=True,
-              help="With --compare: paired bootstrap resampling, approximate randomization, or both.")
-@click.option("--bootstrap-samples", default=1000, show_default=True)
-@click.option("--ar-trials", default=10000, show_default=True)
-@click.option("--alpha", default=0.05, show_default=True, help="Significance level for the * marks.")
-@click.option("--train-counts", type=click.Path(), help="Training counts for resource buckets: a bundle, its "
-              "training.json or a prepared-data manifest.json [default: the model's training.json].")
-@click.option("--resource-buckets", help="Bucket thresholds in training pairs "
-              "[default: high=1000000,medium=100000,low=10000,very-low=0].")
-@click.option("--heatmap", "heatmap_metric", default="chrF", show_default=True,
-              type=click.Choice(["chrF", "BLEU", "chrF++", "COMET", "none"]),
-              help="Metric of the source x target heatmap PNG (drawn when there are >= 2 sources and targets).")
-@click.option("--decimals", default=1, show_default=True, help="Decimals of BLEU/chrF in report.md.")
-@click.option("--no-segments", is_flag=True, help="Do not write per-segment scores (segments/*.jsonl).")
+@typed_options(
+    EvalConfig, "cfg",
+    opt("directions", "--directions", "--direction", "-d",
+        help="SRC-TGT list (de_DE-en_XX,en_XX-ja_XX) or trained | all | to-en | from-en | non-en. "
+             "Default: the model's trained directions, or every direction with hypothesis files."),
+    opt("out_dir", "--out-dir", "-o", required=True, type=click.Path(file_okay=False),
+        help="Report directory: report.md/.csv/.json, hyps/, segments/, heatmaps."),
+    opt("tokenize", "--tokenize", help="BLEU tokenizer for every target (13a) and/or per target (ja_XX=char,"
+        "zh_CN=zh) [default: per language: zh, ja-mecab, ko-mecab, flores200 (else char), 13a]."),
+    opt("comet", "--comet/--no-comet", help="Score with COMET (n/a with the reason when no model is there)."),
+    opt("comet_model", "--comet-model",
+        help="COMET model: hub name (from the local HF cache) or path to a local COMET model directory."),
+    opt("comet_encoder", "--comet-encoder", type=click.Path(), help="Local directory with the COMET encoder's "
+        "tokenizer and config.json (for a checkpoint whose encoder is not in the HF cache)."),
+    opt("comet_batch_size", "--comet-batch-size"),
+    opt("comet_gpus", "--comet-gpus", help="0: COMET on CPU; 1: on one GPU."),
+    opt("comet_cache", "--comet-cache", type=click.Path(file_okay=False),
+        help="Segment-score cache directory [default: $NMT_CACHE_DIR/comet or ~/.cache/nmt/comet]."),
+    opt("comet_download", "--comet-download", is_flag=True,
+        help="Allow downloading the COMET model and its encoder (off by default: everything is read from local "
+             "files)."),
+    opt("require_comet", "--require-comet", is_flag=True, help="Fail (exit 2) instead of reporting COMET as n/a."),
+    opt("paired_test", "--paired-test", type=click.Choice(PAIRED_TESTS),
+        help="With --compare: paired bootstrap resampling, approximate randomization, or both."),
+    opt("bootstrap_samples", "--bootstrap-samples"),
+    opt("ar_trials", "--ar-trials"),
+    opt("alpha", "--alpha", help="Significance level for the * marks."),
+    opt("train_counts", "--train-counts", type=click.Path(), help="Training counts for resource buckets: a "
+        "bundle, its training.json or a prepared-data manifest.json [default: the model's training.json]."),
+    opt("buckets", "--resource-buckets", help=f"Bucket thresholds in training pairs [default: {DEFAULT_BUCKETS}]."),
+    opt("heatmap_metric", "--heatmap", type=click.Choice(HEATMAP_METRICS),
+        help="Metric of the source x target heatmap PNG (drawn when there are >= 2 sources and targets)."),
+    opt("decimals", "--decimals", help="Decimals of BLEU/chrF in report.md."),
+    opt("segments", "--segments/--no-segments", help="Write per-segment scores (segments/*.jsonl)."),
+)
+@option(testset_source, "kind", "--testset", type=click.Choice(KINDS),
+        help="Test set kind. Default: files with --src/--ref, ml50 with --ml50-dir, else flores200.")
+@option(testset_source, "flores_dir", "--flores-dir", type=click.Path(), envvar="NMT_FLORES_DIR", show_envvar=True,
+        help="FLORES-200 directory of {flores_code}.devtest files [default: the embedded sample].")
+@option(testset_source, "ml50_dir", "--ml50-dir", type=click.Path(), help="ML50 raw directory (test.xx_XX-en_XX.* "
+        "files).")
+@option(testset_source, "split", "--split", help="Split of --ml50-dir to use.")
+@option(testset_source, "src", "--src", help="Source file, or a pattern with {src} {tgt} {src_iso} {tgt_iso} "
+        "{src_flores} {tgt_flores} for several directions (e.g. wmt/newstest2021.{src_iso}-{tgt_iso}.{src_iso}).")
+@option(testset_source, "ref", "--ref", help="Reference file or pattern (as --src).")
+@option(testset_source, "name", "--testset-name", help="Name of a --src/--ref test set in the report "
+        "(e.g. newstest2021).")
+@option(testset_source, "lines", "--lines", help="1-based inclusive line ranges of every test file, e.g. 1-500 "
+        "or 1-100,301-400 [default: all lines].")
 @decoding_options(sampling=True, without=("nbest", "batch_sentences", "quantization", "shortlist"))
 @options_from(QualityOptions, "quality", rename={"comet_model": "--mbr-comet-model", "comet_encoder":
                                                  "--mbr-comet-encoder"}, without=("comet_batch_size", "comet_gpus"))
@@ -73,11 +79,7 @@ from nmt.translate.options import QualityOptions
                    "qe-model, qe-encoder, pivot, or beam, len-penalty, sampling, sampling-topk, sampling-topp, "
                    "epsilon, temperature, seed.")
 @friendly_errors
-def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50_dir, split, src_file, ref_file,
-             testset_name, lines, out_dir, tokenize, comet_model, no_comet, comet_encoder, comet_batch_size,
-             comet_gpus, comet_cache, comet_download, require_comet, paired_test, bootstrap_samples, ar_trials,
-             alpha, train_counts, resource_buckets, heatmap_metric, decimals, no_segments, decode, engine, quality,
-             system_options):
+def evaluate(systems, model, hyp, compare, cfg: EvalConfig, decode, engine, quality, system_options, **testset):
     """Score translations per direction: BLEU, chrF, chrF++ and COMET, with signatures.
 
     \b
@@ -95,85 +97,25 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
     """
     # imported here, not at the top: nmt.cli loads every command module at start-up
     from nmt.evaluate.report import write_report
-    from nmt.evaluate.runner import EvalConfig, evaluate as run_evaluation
-    from nmt.evaluate.systems import parse_system
-    from nmt.evaluate.testsets import LineRange, TestSetSource
+    from nmt.evaluate.runner import evaluate as run_evaluation
+    from nmt.evaluate.systems import apply_system_options, choose_systems
 
-    chosen = [name for name, value in (("--model", model), ("--hyp", hyp), ("--compare", compare)) if value]
-    if len(chosen) != 1:
-        raise NmtError("give exactly one of --model BUNDLE, --hyp PATH or --compare SYSTEM SYSTEM ..."
-                       + (f" (got {' and '.join(chosen)})" if chosen else ""))
-    if systems and not compare:
-        raise NmtError(f"unexpected argument(s) {' '.join(systems)}: system arguments need --compare")
-    if compare and len(systems) < 2:
-        raise NmtError("--compare needs at least two systems (the first is the baseline)")
-    if model:
-        if not (Path(model) / "bundle.json").is_file():
-            raise NmtError(f"--model {model} is not a model bundle (no bundle.json); for hypothesis files use --hyp")
-        specs = [model]
-    else:
-        specs = [hyp] if hyp else list(systems)
-    parsed = [parse_system(spec) for spec in specs]
-    if hyp and parsed[0].translates:
-        raise NmtError(f"--hyp {hyp} is a model bundle; use --model to translate with it")
-    quality = dataclasses.replace(quality, comet_batch_size=comet_batch_size, comet_gpus=comet_gpus)
+    context = click.get_current_context()
+    command = {"argv": ["nmt", "evaluate", *sys.argv[2:]] if sys.argv[1:2] == ["evaluate"] else None,
+               "options": {k.split("__")[-1]: list(v) if isinstance(v, tuple) else v for k, v in context.params.items()}}
+    # the MBR utility model runs with the evaluation's COMET batch size and device
+    quality = dataclasses.replace(quality, comet_batch_size=cfg.comet_batch_size, comet_gpus=cfg.comet_gpus)
     quality.check()
     decode.check()
-    apply_system_options(parsed, decode, quality, system_options)
-
-    kind = testset or ("files" if (src_file or ref_file) else "ml50" if ml50_dir else "flores200")
-    if (src_file or ref_file) and kind != "files":
-        raise NmtError(f"--src/--ref give a plain-file test set; they cannot be combined with --testset {kind}")
-    source = TestSetSource(kind, LineRange.parse(lines), flores_dir=flores_dir, ml50_dir=ml50_dir, split=split,
-                           src_pattern=src_file, ref_pattern=ref_file, name=testset_name)
-    cfg = EvalConfig(
-        systems=parsed, out_dir=Path(out_dir), testset=source, directions=directions, tokenize=tokenize,
-        comet=not no_comet, comet_model=comet_model, comet_encoder=comet_encoder, comet_batch_size=comet_batch_size,
-        comet_gpus=comet_gpus, comet_cache=comet_cache, comet_download=comet_download, require_comet=require_comet,
-        paired_tests=("bs", "ar") if paired_test == "both" else (paired_test,), bootstrap_samples=bootstrap_samples,
-        ar_trials=ar_trials, alpha=alpha, train_counts=train_counts, buckets=resource_buckets,
-        heatmap_metric=None if heatmap_metric == "none" else heatmap_metric, decimals=decimals,
-        segments=not no_segments, decode=decode, backend=engine.backend, device=engine.device,
-        threads=engine.threads, batch_tokens=engine.batch_tokens, command={
-            "argv": ["nmt", "evaluate", *sys.argv[2:]] if sys.argv[1:2] == ["evaluate"] else None,
-            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in click.get_current_context().params.items()}},
-    )
-    if bootstrap_samples < 1 or ar_trials < 1 or not 0 < alpha < 1 or decimals < 0:
-        raise NmtError("--bootstrap-samples and --ar-trials must be >= 1, --alpha in (0, 1), --decimals >= 0")
-    evaluation = run_evaluation(cfg)
-    outputs = write_report(evaluation)
-    click.echo(Path(outputs["markdown"]).read_text(encoding="utf-8"), nl=False)
-    extra = [Path(p).name for p in outputs.get("heatmaps", [])]
-    click.echo(f"report: {outputs['markdown']} (also report.csv, report.json"
+    chosen = choose_systems(model, hyp, compare, systems)
+    apply_system_options(chosen, decode, quality, system_options)
+    cfg = dataclasses.replace(cfg, systems=chosen, decode=decode,
+                              engine=engine, testset=testset_source(**testset), command=command)
+    files = write_report(run_evaluation(cfg))
+    click.echo(Path(files.markdown).read_text(encoding="utf-8"), nl=False)
+    extra = [Path(p).name for p in files.heatmaps]
+    click.echo(f"report: {files.markdown} (also report.csv, report.json"
                + (f", {', '.join(extra)}" if extra else "") + ")", err=True)
-
-
-def apply_system_options(systems, decode, quality: QualityOptions, specs) -> None:
-    """Every translating system decodes with ``decode`` and ``quality``, changed per system by
-    ``NAME:KEY=VALUE`` (a field of ``QualityOptions``, or one of ``SYSTEM_DECODE_KEYS``)."""
-    from nmt.translate.options import SYSTEM_DECODE_KEYS, with_values
-
-    per_system: dict = {}
-    for spec in specs:
-        name, sep, setting = spec.partition(":")
-        key, eq, value = setting.partition("=")
-        if not sep or not eq or not key.strip():
-            raise NmtError(f"--system-option {spec!r}: write NAME:KEY=VALUE, e.g. pivot:pivot=en_XX")
-        per_system.setdefault(name.strip(), {})[key.strip()] = value.strip()
-    names = {s.name: s for s in systems}
-    for name, values in per_system.items():
-        if name not in names:
-            raise NmtError(f"--system-option: no system named {name!r}; the systems are {', '.join(names)}")
-        if not names[name].translates:
-            raise NmtError(f"--system-option: system {name} reads hypothesis files; only a model bundle decodes")
-    quality_keys = {f.name for f in dataclasses.fields(QualityOptions)}
-    for system in systems:  # hypothesis files were decoded elsewhere: nothing to apply
-        if system.translates:
-            values = per_system.get(system.name, {})
-            own = {k: v for k, v in values.items() if k.replace("-", "_") not in quality_keys}
-            system.quality = quality.with_values({k: v for k, v in values.items() if k not in own})
-            system.decode = with_values(decode, own, SYSTEM_DECODE_KEYS)
-            system.decode.check()
 
 
 COMMANDS = [evaluate]

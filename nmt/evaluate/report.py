@@ -19,7 +19,7 @@ Numbers are stored at full precision (JSON floats; ``repr`` in the CSV) and
 averages and differences are taken over full-precision values; only markdown
 cells and heatmap labels round, once (``--decimals`` for BLEU/chrF/chrF++, 4
 decimals for COMET). Per-segment JSONL is written with
-``nmt.translate.stream.json_line`` (one object a line whatever the text holds).
+``nmt.fileio.json_line`` (one object a line whatever the text holds).
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ import csv
 import io
 import platform
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nmt import __version__
 from nmt.evaluate.groups import ENGLISH_GROUPS, average
 from nmt.evaluate.plot import heatmap, worth_plotting
 from nmt.evaluate.significance import seed as significance_seed
-from nmt.fileio import atomic_open, write_json
-from nmt.translate.stream import json_line
+from nmt.fileio import atomic_open, json_line, write_json
 
 NA = "n/a"
 
@@ -230,10 +230,8 @@ def _cell(d, metric, index, value, base, decimals, alpha) -> str:
         return text
     if base is None:
         return text
-    delta = _signed(metric, value - base, decimals)
-    parts = [delta]
-    star = ""
-    shown_change = bool(delta.strip("+-0."))  # no mark on a difference that prints as +0.0
+    parts, star = [_signed(metric, value - base, decimals)], ""
+    shown_change = bool(parts[0].strip("+-0."))  # no mark on a difference that prints as +0.0
     for j, (test, res) in enumerate(results.items()):
         p = res[index].p_value
         parts.append(_p_text(p) if len(results) == 1 else f"{_p_text(p)} ({test})")
@@ -252,11 +250,10 @@ def _notes(ev) -> list[str]:
             notes.append(f"BLEU {d.direction}: {d.tokenizer_note}")
     for name, info in ev.system_info.items():
         if info["kind"] == "bundle":
-            dec = info.get("decode", {})
+            dec, quality = info.get("decode", {}), (f"; {info['quality_text']}" if info.get("quality_text") else "")
             notes.append(f"{name}: translated with {info.get('backend')} on {info.get('device')}, checkpoint "
                          f"{info.get('checkpoint')}, beam {dec.get('beam')}, lenpen {dec.get('len_penalty')}, "
-                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}"
-                         + (f"; {info['quality_text']}" if info.get("quality_text") else ""))
+                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}{quality}")
     if ev.buckets is not None:
         notes.append("resource buckets by training pairs per direction: "
                      + "; ".join(ev.buckets.label(n) for n in ev.buckets.order()))
@@ -344,19 +341,29 @@ def json_report(ev, outputs: dict) -> dict:
 
 
 # -- writing -------------------------------------------------------------------------
-def write_report(ev) -> dict:
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: str
+    csv: str
+    json: str
+    segments: list = field(default_factory=list)  # per-segment JSONL files (none with segments off)
+    heatmaps: list = field(default_factory=list)  # PNG files
+
+    def to_dict(self) -> dict:
+        """As report.json lists them."""
+        return {k: v for k, v in asdict(self).items() if k != "segments" or v}
+
+
+def write_report(ev) -> ReportFiles:
     out = Path(ev.config.out_dir)
-    outputs = {"markdown": str(out / "report.md"), "csv": str(out / "report.csv"), "json": str(out / "report.json")}
-    if ev.config.segments:
-        outputs["segments"] = _write_segments(ev, out)
-    outputs["heatmaps"] = _write_heatmaps(ev, out)
-    with atomic_open(out / "report.md") as handle:
+    files = ReportFiles(str(out / "report.md"), str(out / "report.csv"), str(out / "report.json"),
+                        _write_segments(ev, out) if ev.config.segments else [], _write_heatmaps(ev, out))
+    with atomic_open(files.markdown) as handle:
         handle.write(markdown(ev))
-    with atomic_open(out / "report.csv") as handle:
+    with atomic_open(files.csv) as handle:
         handle.write(csv_text(ev))
-    write_json(out / "report.json", json_report(ev, outputs))
-    ev.outputs = outputs
-    return outputs
+    write_json(files.json, json_report(ev, files.to_dict()))
+    return files
 
 
 def _write_segments(ev, out: Path) -> list[str]:
@@ -378,7 +385,7 @@ def _write_segments(ev, out: Path) -> list[str]:
 
 
 def _write_heatmaps(ev, out: Path) -> list[str]:
-    metric = ev.config.heatmap_metric
+    metric = ev.config.heatmap
     pairs = [(d.testset.src_lang, d.testset.tgt_lang) for d in ev.directions]
     if not metric or not worth_plotting(pairs):
         return []

@@ -17,12 +17,15 @@ from pathlib import Path
 from nmt import langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.evaluate import metrics, significance as sig, target_checks
+from nmt import metrics
+from nmt.evaluate import significance as sig, target_checks
+from nmt.comet import DEFAULT_MODEL as COMET_MODEL
 from nmt.evaluate.groups import Buckets, english_side, load_train_counts
 from nmt.evaluate.systems import BundleTranslator, System, read_hypotheses, unique_names
 from nmt.evaluate.testsets import TestSet, TestSetSource, all_pairs
 from nmt.fileio import write_lines
 from nmt.romanize import romanize_lines
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -30,37 +33,59 @@ SACREBLEU_METRICS = ("BLEU", "chrF", "chrF++")
 DIRECTION_KEYWORDS = ("trained", "all", "to-en", "from-en", "non-en")
 
 
+PAIRED_TESTS = ("bs", "ar", "both")
+HEATMAP_METRICS = (*SACREBLEU_METRICS, "COMET", "none")
+
+
 @dataclass
 class EvalConfig:
-    systems: list  # System objects, baseline first
     out_dir: Path
-    testset: TestSetSource
+    systems: list = field(default_factory=list)  # System objects, baseline first
+    testset: TestSetSource | None = None
     directions: str | None = None  # keyword or comma list; None = trained (bundle) / all (hypotheses)
     tokenize: str | None = None  # BLEU tokenizer override(s), see metrics.parse_tokenize
     comet: bool = True
-    comet_model: str = "Unbabel/wmt22-comet-da"
+    comet_model: str = COMET_MODEL
     comet_encoder: str | None = None
     comet_batch_size: int = 16
     comet_gpus: int = 0
     comet_cache: str | None = None
     comet_download: bool = False
     require_comet: bool = False
-    paired_tests: tuple = ("bs",)  # bs, ar
-    bootstrap_samples: int = 1000
-    ar_trials: int = 10000
+    paired_test: str = "bs"  # with several systems: bs (paired bootstrap) | ar (approximate randomization) | both
+    bootstrap_samples: int = sig.DEFAULT_SAMPLES["bs"]
+    ar_trials: int = sig.DEFAULT_SAMPLES["ar"]
     alpha: float = 0.05
     train_counts: str | None = None  # bundle dir / training.json / manifest.json
-    buckets: str | None = None
-    heatmap_metric: str | None = "chrF"
+    buckets: str | None = None  # resource bucket thresholds (None: groups.DEFAULT_BUCKETS)
+    heatmap_metric: str = "chrF"  # BLEU | chrF | chrF++ | COMET | none
     decimals: int = 1
     segments: bool = True
     # translation (bundle systems)
-    decode: object = None  # DecodeOptions
-    backend: str = "auto"
-    device: str = "cpu"
-    threads: int = 0
-    batch_tokens: int = 4000
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    engine: EngineOptions = field(default_factory=EngineOptions)
     command: dict = field(default_factory=dict)  # argv and options, for the JSON report
+
+    @property
+    def paired_tests(self) -> tuple:
+        return ("bs", "ar") if self.paired_test == "both" else (self.paired_test,)
+
+    @property
+    def heatmap(self) -> str | None:
+        return None if self.heatmap_metric == "none" else self.heatmap_metric
+
+    def check(self) -> None:
+        if self.paired_test not in PAIRED_TESTS:
+            raise NmtError(f"unknown paired test {self.paired_test!r}; choose bs, ar or both")
+        if self.heatmap_metric not in HEATMAP_METRICS:
+            raise NmtError(f"--heatmap must be one of BLEU, chrF, chrF++, COMET or none, not {self.heatmap_metric!r}")
+        if self.heatmap_metric == "COMET" and not self.comet:
+            raise NmtError("--heatmap COMET needs COMET (drop --no-comet)")
+        if self.bootstrap_samples < 1 or self.ar_trials < 1 or not 0 < self.alpha < 1 or self.decimals < 0:
+            raise NmtError("--bootstrap-samples and --ar-trials must be >= 1, --alpha in (0, 1), --decimals >= 0")
+        if self.testset is None:
+            raise NmtError("no test set: give the evaluation a TestSetSource")
+        self.decode.check()
 
 
 @dataclass
@@ -100,7 +125,6 @@ class Evaluation:
     buckets: Buckets | None
     notes: list
     significance: dict  # test -> {"name", "n_samples", "signatures"}
-    outputs: dict = field(default_factory=dict)
 
 
 # -- direction selection ---------------------------------------------------------
@@ -177,17 +201,10 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
     systems = unique_names(list(cfg.systems))
     if not systems:
         raise NmtError("nothing to evaluate: give --model, --hyp or --compare SYSTEM SYSTEM ...")
+    cfg.check()
     tok_overrides = metrics.parse_tokenize(cfg.tokenize)
     buckets = Buckets.parse(cfg.buckets)
-    for test in cfg.paired_tests:
-        if test not in ("bs", "ar"):
-            raise NmtError(f"unknown paired test {test!r}; choose bs, ar or both")
-    if cfg.heatmap_metric and cfg.heatmap_metric not in (*SACREBLEU_METRICS, "COMET"):
-        raise NmtError(f"--heatmap must be one of BLEU, chrF, chrF++, COMET or none, not {cfg.heatmap_metric!r}")
-    if cfg.heatmap_metric == "COMET" and not cfg.comet:
-        raise NmtError("--heatmap COMET needs COMET (drop --no-comet)")
-    translators = {s.name: BundleTranslator(s, cfg.decode, cfg.backend, cfg.device, cfg.threads, cfg.batch_tokens)
-                   for s in systems if s.translates}
+    translators = {s.name: BundleTranslator(s, cfg.decode, cfg.engine) for s in systems if s.translates}
     directions, notes = choose_directions(cfg, translators)
     for system in (s for s in systems if s.translates):
         romanized = Bundle.load(system.path, need_checkpoint=False).romanized

@@ -17,6 +17,7 @@ writes), or one line per line of the whole test file, in which case the same
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ from nmt.comet import Flags
 from nmt.errors import NmtError
 from nmt.fileio import read_lines
 from nmt.translate.options import QualityOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -43,7 +45,7 @@ class System:
     path: Path  # bundle directory, hypothesis directory or hypothesis file
     checkpoint: Path | None = None  # a specific checkpoint of a bundle
     quality: QualityOptions = field(default_factory=QualityOptions)  # a bundle's MBR / reranking / pivoting
-    decode: object = None  # DecodeOptions of this system (None: the evaluation's)
+    decode: DecodeOptions | None = None  # DecodeOptions of this system (None: the evaluation's)
 
     @property
     def translates(self) -> bool:
@@ -103,6 +105,54 @@ def parse_system(spec: str) -> System:
     return System(name or path.stem, "hyps", path)
 
 
+def choose_systems(model=None, hyp=None, compare: bool = False, specs=()) -> list[System]:
+    """The systems of one evaluation: a model bundle to translate with, hypotheses (a file or a directory),
+    or ``compare`` for ``specs`` (bundles, bundle checkpoints, hypothesis directories; the first is the
+    baseline). Exactly one of the three."""
+    chosen = [name for name, value in (("--model", model), ("--hyp", hyp), ("--compare", compare)) if value]
+    if len(chosen) != 1:
+        raise NmtError("give exactly one of --model BUNDLE, --hyp PATH or --compare SYSTEM SYSTEM ..."
+                       + (f" (got {' and '.join(chosen)})" if chosen else ""))
+    if specs and not compare:
+        raise NmtError(f"unexpected argument(s) {' '.join(specs)}: system arguments need --compare")
+    if compare and len(specs) < 2:
+        raise NmtError("--compare needs at least two systems (the first is the baseline)")
+    if model and not (Path(model) / "bundle.json").is_file():
+        raise NmtError(f"--model {model} is not a model bundle (no bundle.json); for hypothesis files use --hyp")
+    systems = [parse_system(str(spec)) for spec in ([model] if model else [hyp] if hyp else list(specs))]
+    if hyp and systems[0].translates:
+        raise NmtError(f"--hyp {hyp} is a model bundle; use --model to translate with it")
+    return systems
+
+
+def apply_system_options(systems, decode, quality: QualityOptions, specs) -> None:
+    """Every translating system decodes with ``decode`` and ``quality``, changed per system by
+    ``NAME:KEY=VALUE`` (a field of ``QualityOptions``, or one of ``SYSTEM_DECODE_KEYS``)."""
+    from nmt.translate.options import SYSTEM_DECODE_KEYS, with_values
+
+    per_system: dict = {}
+    for spec in specs:
+        name, sep, setting = spec.partition(":")
+        key, eq, value = setting.partition("=")
+        if not sep or not eq or not key.strip():
+            raise NmtError(f"--system-option {spec!r}: write NAME:KEY=VALUE, e.g. pivot:pivot=en_XX")
+        per_system.setdefault(name.strip(), {})[key.strip()] = value.strip()
+    names = {s.name: s for s in systems}
+    for name, values in per_system.items():
+        if name not in names:
+            raise NmtError(f"--system-option: no system named {name!r}; the systems are {', '.join(names)}")
+        if not names[name].translates:
+            raise NmtError(f"--system-option: system {name} reads hypothesis files; only a model bundle decodes")
+    quality_keys = {f.name for f in dataclasses.fields(QualityOptions)}
+    for system in systems:  # hypothesis files were decoded elsewhere: nothing to apply
+        if system.translates:
+            values = per_system.get(system.name, {})
+            own = {k: v for k, v in values.items() if k.replace("-", "_") not in quality_keys}
+            system.quality = quality.with_values({k: v for k, v in values.items() if k not in own})
+            system.decode = with_values(decode, own, SYSTEM_DECODE_KEYS)
+            system.decode.check()
+
+
 def unique_names(systems: list[System]) -> list[System]:
     """Make system names unique and safe as folder names (they name hypothesis folders)."""
     seen: dict[str, int] = {}
@@ -138,10 +188,10 @@ MBR_FLAGS = Flags("--mbr-comet-model", "--mbr-comet-encoder", download=None, ski
 class BundleTranslator:
     """Translate test sets with a bundle (one ``Translator``, loaded on first use)."""
 
-    def __init__(self, system: System, options, backend: str = "auto", device: str = "cpu", threads: int = 0,
-                 batch_tokens: int = 4000):
-        self.system, self.options, self.backend, self.device = system, system.decode or options, backend, device
-        self.threads, self.batch_tokens = threads, batch_tokens
+    def __init__(self, system: System, options: DecodeOptions, engine: EngineOptions):
+        self.system, self.options = system, system.decode or options
+        checkpoint = str(system.checkpoint) if system.checkpoint else None
+        self.engine = dataclasses.replace(engine, checkpoint=checkpoint)
         self._translator = None
         # translation speed over everything this system translated (model loading excluded)
         self.seconds, self.sentences, self.tokens = 0.0, 0, 0
@@ -152,8 +202,7 @@ class BundleTranslator:
             from nmt.translate.quality import QualityTranslator
             from nmt.translate.translator import Translator
 
-            translator = Translator(self.system.path, backend=self.backend, device=self.device, threads=self.threads,
-                                    checkpoint=str(self.system.checkpoint) if self.system.checkpoint else None)
+            translator = Translator(self.system.path, **self.engine.translator_kwargs())
             self._translator = QualityTranslator(translator, self.system.quality, mbr_flags=MBR_FLAGS)
         return self._translator
 
@@ -165,7 +214,7 @@ class BundleTranslator:
         translator = self.translator  # loaded before the clock starts
         t0 = time.perf_counter()
         results = translator.translate(testset.src, testset.src_lang, testset.tgt_lang, options=self.options,
-                                       batch_tokens=self.batch_tokens)
+                                       **self.engine.batching_kwargs())
         self.seconds += time.perf_counter() - t0
         self.sentences += len(results)
         self.tokens += sum(len(r.hypotheses[0].tokens) for r in results if r.hypotheses)
@@ -189,7 +238,7 @@ class BundleTranslator:
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
                            "max_len_b": opts.max_len_b, "split_sentences": opts.split_sentences,
-                           "batch_tokens": self.batch_tokens,
+                           "batch_tokens": self.engine.batch_tokens,
                            **({"sampling": {k: getattr(opts, k) for k in ("sampling_topk", "sampling_topp", "epsilon",
                                                                            "temperature", "seed")}}
                               if opts.sampling else {})},
@@ -199,7 +248,7 @@ class BundleTranslator:
         rate = (lambda n: round(n / self.seconds, 2) if self.seconds > 0 else None)
         return {"sentences": self.sentences, "output_tokens": self.tokens, "seconds": round(self.seconds, 3),
                 "sentences_per_s": rate(self.sentences), "tokens_per_s": rate(self.tokens),
-                "threads": self.threads, "device": self.device}
+                "threads": self.engine.threads, "device": self.engine.device}
 
     def _model_size(self) -> dict:
         """Parameters (from training.json) and the bytes the backend loads: the CTranslate2 export's

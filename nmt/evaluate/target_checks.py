@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from nmt import __version__
 from nmt.data import lid
-from nmt.evaluate.metrics import MetricScore
+from nmt.metrics import MetricScore
 
 OFF_TARGET = "off-target %"
 EMPTY = "empty %"

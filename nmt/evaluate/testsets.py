@@ -133,6 +133,18 @@ def load_pair(name: str, src_lang: str, tgt_lang: str, src_file: Path, ref_file:
                    [src_all[i] for i in idx], [ref_all[i] for i in idx], idx, len(src_all))
 
 
+def testset_source(kind: str | None = None, lines: str | None = None, flores_dir=None, ml50_dir=None,
+                   split: str = "test", src: str | None = None, ref: str | None = None,
+                   name: str | None = None) -> "TestSetSource":
+    """The test set of ``nmt evaluate``: ``kind`` flores200 | ml50 | files (default: files with
+    ``src``/``ref``, ml50 with ``ml50_dir``, else flores200); ``lines``: 1-based ranges (``1-500``)."""
+    kind = kind or ("files" if (src or ref) else "ml50" if ml50_dir else "flores200")
+    if (src or ref) and kind != "files":
+        raise NmtError(f"--src/--ref give a plain-file test set; they cannot be combined with --testset {kind}")
+    return TestSetSource(kind, LineRange.parse(lines), flores_dir=flores_dir, ml50_dir=ml50_dir, split=split,
+                         src_pattern=src, ref_pattern=ref, name=name)
+
+
 class TestSetSource:
     """Finds the files of a test set per direction; ``load`` reads and selects lines."""
 

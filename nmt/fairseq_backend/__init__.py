@@ -2,9 +2,9 @@
 
 Everything fairseq-specific lives in this package: building fairseq's
 arguments from nmt's typed configs (``training``), the training loop around
-fairseq's ``Trainer`` (``training``), generation with fairseq's
-``SequenceGenerator`` (``inference``), fairseq's file formats (``binarize``)
-and safe checkpoint loading (here). The rest of nmt never sees an argparse
+fairseq's ``Trainer`` (``loop``; what it takes and returns is typed in
+``settings``), generation with fairseq's ``SequenceGenerator`` (``inference``),
+checkpoint surgery and conversion, and safe checkpoint loading (here). The rest of nmt never sees an argparse
 Namespace or an OmegaConf object.
 
 Checkpoints are always loaded with ``torch.load(weights_only=True)``: only

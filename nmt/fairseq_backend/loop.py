@@ -4,8 +4,11 @@ distributed start-up, with what ``fairseq-train`` lacks for multilingual models 
 * per-direction validation by translation (BLEU / chrF, computed by the caller's
   hooks), best-checkpoint selection and early stopping on it;
 * atomic checkpoints (``checkpoint_files``);
-* a graceful stop on SIGINT / SIGTERM (save, then exit), and a wall-clock
-  budget that survives resumes (fairseq's cumulative training time).
+* a graceful stop on SIGINT / SIGTERM: save, restore the handlers it replaced, then
+  deliver the signal to them (the process ends, or a KeyboardInterrupt is raised, as if
+  the signal had come just after the save; ``LoopResult.signal`` says so when the
+  handler ignored it), and a wall-clock budget that survives resumes (fairseq's
+  cumulative training time).
 
 Imported only when training starts (``training.run``): it imports fairseq and torch.
 """
@@ -27,24 +30,40 @@ from fairseq.trainer import Trainer
 
 from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
 from nmt.fairseq_backend.inference import FairseqGenerator
-from nmt.training.settings import Hooks, LoopSettings
+from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings, LoopState, Scores, StartInfo, Validation, Verdict
 
 log = logging.getLogger("nmt.train")
 
 
-def main(cfg, hooks: Hooks, settings: LoopSettings, **unused) -> None:
-    """One rank's training: what fairseq's ``call_main`` runs in every process."""
-    TrainingLoop(cfg, hooks, settings).run()
+def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None, **unused) -> None:
+    """One rank's training: what fairseq's ``call_main`` runs in every process; the result is appended
+    to ``outcome`` (in this process: a rank spawned by fairseq has its own copy)."""
+    result = TrainingLoop(cfg, hooks, settings).run()
+    if outcome is not None:
+        outcome.append(result)
 
 
 class _StopFlag:
+    """While training: SIGINT / SIGTERM finish the update, save and stop (a second one stops at once).
+    When training ends, the handlers it replaced are put back and the signal is delivered to them."""
+
     def __init__(self):
         self.signal = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "_StopFlag":
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                signal.signal(sig, self._handle)
+                self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
                 pass
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        if self.signal is not None and exc_type is None:  # what the signal was meant for, now that it is saved
+            signal.raise_signal(self.signal)
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # second signal: stop now
@@ -80,8 +99,8 @@ class TrainingLoop:
         self.max_epoch = cfg.optimization.max_epoch or math.inf
         self.max_seconds = settings.max_time_minutes * 60 or math.inf
         self.epoch_itr = None
-        self.state: dict = {}  # nmt's bookkeeping, saved in every checkpoint: best score, history, ...
-        self.stop: _StopFlag | None = None
+        self.state = LoopState()  # nmt's bookkeeping, saved in every checkpoint
+        self.stop = _StopFlag()
         self.last_saved = self.last_validated = self.previous = -1
         self.t_start = time.time()
 
@@ -94,13 +113,11 @@ class TrainingLoop:
             # file first: a pickle that would run code is refused before fairseq's own load sees it
             load_state(resume_from)
         extra_state, self.epoch_itr = checkpoint_utils.load_checkpoint(self.cfg.checkpoint, self.trainer)
-        self.state = dict((extra_state or {}).get("nmt") or {})
+        self.state = LoopState.from_dict((extra_state or {}).get("nmt"))
         if self.settings.finetune and self.trainer.get_num_updates() == 0:
-            self.state = {}  # the pretrained model's bookkeeping does not carry over ...
+            self.state = LoopState()  # the pretrained model's bookkeeping does not carry over ...
             self.trainer._previous_training_time = 0  # ... nor its training clock (fairseq restores it even
             self.trainer._start_time = time.time()  # with --finetune-from-model): the time budget is ours
-        for key, value in (("best_score", None), ("best_update", None), ("bad_validations", 0), ("history", [])):
-            self.state.setdefault(key, value)
 
     def sampling(self) -> dict:
         """Per direction: pairs, share of an epoch and pairs drawn per epoch under temperature sampling."""
@@ -123,17 +140,14 @@ class TrainingLoop:
     def start(self) -> str | None:
         """Report the start; a reason when there is nothing left to train."""
         if self.is_master:
-            self.hooks.on_start({
-                "parameters": sum(p.numel() for p in self.model.parameters()),
-                "start_update": self.trainer.get_num_updates(), "start_epoch": self.epoch_itr.epoch,
-                "sampling": self.sampling(), "world_size": self.world,
-                "device": "cpu" if self.cfg.common.cpu else "cuda",
-            })
-        self.stop = _StopFlag()
+            self.hooks.on_start(StartInfo(
+                parameters=sum(p.numel() for p in self.model.parameters()),
+                start_update=self.trainer.get_num_updates(), start_epoch=self.epoch_itr.epoch,
+                sampling=self.sampling(), world_size=self.world, device="cpu" if self.cfg.common.cpu else "cuda"))
         update = self.trainer.get_num_updates()
         reason = self.out_of_budget(update)
         patience = self.settings.patience
-        if patience and self.state["bad_validations"] >= patience:
+        if patience and self.state.bad_validations >= patience:
             reason = "early stopping (before this run: no improvement in the last %d validations)" % patience
         self.last_saved = update if reason else -1
         self.previous = update
@@ -141,20 +155,21 @@ class TrainingLoop:
         return reason
 
     # -- run -----------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self) -> LoopResult:
         self.restore()
-        reason = self.start()
-        epoch_done = False
-        while reason is None:
-            if self.epoch_itr.next_epoch_idx > self.max_epoch:
-                reason = f"reached max_epochs ({int(self.max_epoch)})"
-                break
-            if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
-                self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
-                                                                 load_dataset=self.task.has_sharded_data("train"))
-            reason = self.train_epoch()
-            epoch_done = reason is None and self.end_epoch()
-        self.finish(reason)
+        with self.stop:
+            reason = self.start()
+            epoch_done = False
+            while reason is None:
+                if self.epoch_itr.next_epoch_idx > self.max_epoch:
+                    reason = f"reached max_epochs ({int(self.max_epoch)})"
+                    break
+                if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
+                    self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
+                                                                     load_dataset=self.task.has_sharded_data("train"))
+                reason = self.train_epoch()
+                epoch_done = reason is None and self.end_epoch()
+            return self.finish(reason)
 
     def train_epoch(self) -> str | None:
         """Train through the rest of the epoch; the reason to stop when there is one."""
@@ -222,8 +237,8 @@ class TrainingLoop:
             return f"reached the time budget ({self.settings.max_time_minutes} min)"
         return None
 
-    def finish(self, reason: str) -> None:
-        """Save the last update (validated, unless it was), report the end; exit as signalled."""
+    def finish(self, reason: str) -> LoopResult:
+        """Save the last update (validated, unless it was), report the end."""
         update = self.trainer.get_num_updates()
         if self.last_saved != update:
             if self.last_validated != update:
@@ -231,12 +246,12 @@ class TrainingLoop:
             else:
                 self.save(update)
         log.info("training stopped at update %d: %s", update, reason)
+        result = LoopResult(state=self.state, updates=update, stop_reason=reason,
+                            training_seconds=float(self.trainer.cumulative_training_time()),
+                            epoch=self.epoch_itr.epoch, signal=self.stop.signal)
         if self.is_master:
-            self.hooks.on_end({**self.state, "updates": update, "stop_reason": reason,
-                               "training_seconds": float(self.trainer.cumulative_training_time()),
-                               "epoch": self.epoch_itr.epoch})
-        if self.stop.signal is not None:
-            raise SystemExit(128 + self.stop.signal)
+            self.hooks.on_end(result)
+        return result
 
     # -- validation and checkpoints ----------------------------------------------------
     def valid_loss(self) -> float | None:
@@ -251,18 +266,17 @@ class TrainingLoop:
     def validate(self, update: int) -> bool:
         """Validate and save; return True when early stopping says stop."""
         loss = self.valid_loss()
-        decision = None
+        verdict = None
         if self.is_master:
-            score, details = self.score(update, loss)
-            decision = self.judge(update, loss, score, details)
+            verdict = self.judge(update, loss, self.score(update, loss))
         if self.world > 1:
-            decision = distributed_utils.broadcast_object(decision, src_rank=0,
-                                                          group=distributed_utils.get_data_parallel_group())
-            self.state.update(decision["state"])
-        self.save(update, best=decision["improved"])
-        return decision["stop"]
+            verdict = distributed_utils.broadcast_object(verdict, src_rank=0,
+                                                         group=distributed_utils.get_data_parallel_group())
+            self.state = verdict.state
+        self.save(update, best=verdict.improved)
+        return verdict.stop
 
-    def score(self, update: int, loss: float | None) -> tuple[float | None, dict]:
+    def score(self, update: int, loss: float | None) -> Scores:
         """The hooks' score of the model by translation (none without generation settings)."""
         generation = self.settings.generation
         was_training = self.trainer.model.training
@@ -270,7 +284,7 @@ class TrainingLoop:
         try:
             if generation is None:
                 log.info("validation @ %d | loss %.3f", update, loss if loss is not None else float("nan"))
-                return None, {}
+                return Scores()
             model = self.trainer.get_model()
             generator = FairseqGenerator(model, self.task.target_dictionary, list(generation.languages),
                                          generation.lang_tok_style, generation.encoder_langtok,
@@ -279,31 +293,32 @@ class TrainingLoop:
         finally:
             self.trainer.model.train(was_training)
 
-    def judge(self, update: int, loss: float | None, score: float | None, details: dict) -> dict:
+    def judge(self, update: int, loss: float | None, scores: Scores) -> Verdict:
         """Best checkpoint and early stopping from this validation (rank 0)."""
         state, patience = self.state, self.settings.patience
+        score = scores.score
         if self.settings.metric == "loss" or score is None:
             score = -loss if loss is not None else None
-        improved = score is not None and (state["best_score"] is None or score > state["best_score"])
+        improved = score is not None and (state.best_score is None or score > state.best_score)
         if improved:
-            state["best_score"], state["best_update"] = score, update
-            state["bad_validations"] = 0
+            state.best_score, state.best_update = score, update
+            state.bad_validations = 0
         elif score is not None:
-            state["bad_validations"] += 1
-        state["history"].append({"update": update, "valid_loss": loss, "score": score, **details})
-        should_stop = bool(patience and state["bad_validations"] >= patience)
+            state.bad_validations += 1
+        state.history.append(Validation(update, loss, score, dict(scores.details)))
+        should_stop = bool(patience and state.bad_validations >= patience)
         if should_stop:
             log.info("early stopping: no improvement in the last %d validations (best %.3f at update %s)",
-                     patience, state["best_score"], state["best_update"])
-        return {"improved": improved, "stop": should_stop, "state": state}
+                     patience, state.best_score, state.best_update)
+        return Verdict(improved=improved, stop=should_stop, state=state)
 
     def save(self, update: int, best: bool = False) -> None:
-        extra = {"train_iterator": self.epoch_itr.state_dict(), "val_loss": None, "nmt": self.state,
-                 "best": self.state["best_score"]}
+        extra = {"train_iterator": self.epoch_itr.state_dict(), "val_loss": None, "nmt": self.state.to_dict(),
+                 "best": self.state.best_score}
         self.trainer.consolidate_optimizer()  # every rank: sharded optimizers gather their state here
         state = utils.move_to_cpu(self.trainer.state_dict())  # every rank (it may communicate)
         if not self.trainer.should_save_checkpoint_on_current_rank:
             return
         state["extra_state"].update(extra)
         last = checkpoint_files.store(state, self.save_dir, update, best, self.settings.keep_last)
-        self.hooks.on_checkpoint(update, str(last), best, dict(self.state))
+        self.hooks.on_checkpoint(update, str(last), best, self.state)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nmt.errors import NmtError
 from nmt.fairseq_backend import install_safe_globals
-from nmt.training.settings import Hooks, LoopSettings
+from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings
 
 
 def resolve_device(device: str) -> str:
@@ -29,19 +29,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def model_args(m: dict, arch: str = "transformer") -> list[str]:
-    """Architecture arguments for a preset-shaped model (``m`` = ModelConfig.resolved())."""
+def model_args(m, arch: str = "transformer") -> list[str]:
+    """Architecture arguments for a preset-shaped model (``m``: a ``ModelShape``, ModelConfig.resolved())."""
     args = [
         "--arch", arch,
-        "--encoder-embed-dim", str(m["embed_dim"]), "--decoder-embed-dim", str(m["embed_dim"]),
-        "--encoder-ffn-embed-dim", str(m["ffn_dim"]), "--decoder-ffn-embed-dim", str(m["ffn_dim"]),
-        "--encoder-attention-heads", str(m["heads"]), "--decoder-attention-heads", str(m["heads"]),
-        "--encoder-layers", str(m["encoder_layers"]), "--decoder-layers", str(m["decoder_layers"]),
-        "--max-source-positions", str(m["max_positions"]), "--max-target-positions", str(m["max_positions"]),
+        "--encoder-embed-dim", str(m.embed_dim), "--decoder-embed-dim", str(m.embed_dim),
+        "--encoder-ffn-embed-dim", str(m.ffn_dim), "--decoder-ffn-embed-dim", str(m.ffn_dim),
+        "--encoder-attention-heads", str(m.heads), "--decoder-attention-heads", str(m.heads),
+        "--encoder-layers", str(m.encoder_layers), "--decoder-layers", str(m.decoder_layers),
+        "--max-source-positions", str(m.max_positions), "--max-target-positions", str(m.max_positions),
     ]
-    if m["share_all_embeddings"]:
+    if m.share_all_embeddings:
         args.append("--share-all-embeddings")
-    if m["normalize_before"]:
+    if m.normalize_before:
         args += ["--encoder-normalize-before", "--decoder-normalize-before"]
     if arch.startswith("mbart"):  # the mBART layout: learned positions, embedding layer norm, GELU
         args += ["--layernorm-embedding", "--encoder-learned-pos", "--decoder-learned-pos",
@@ -108,12 +108,12 @@ def fairseq_train_args(cfg, data_bin: str, directions, lang_tok_style: str, save
         "--sampling-method", "temperature",
         "--sampling-temperature", str(t.sampling_temperature),
         "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", str(t.label_smoothing),
-        "--dropout", str(m["dropout"]), "--attention-dropout", str(m["attention_dropout"]),
+        "--dropout", str(m.dropout), "--attention-dropout", str(m.attention_dropout),
     ]
     if t.decoder_langtok:
         args.append("--decoder-langtok")
     if arch_args is None:
-        arch_args = model_args(m, arch="mbart_large" if m["arch"] == "mbart" else "transformer")
+        arch_args = model_args(m, arch="mbart_large" if m.arch == "mbart" else "transformer")
     args += arch_args
     args += optimization_args(t, adam_eps="1e-06" if finetune_from else "1e-08")
     args += runtime_args(cfg, save_dir, device)
@@ -133,10 +133,10 @@ def denoising_args(cfg, data_dir: str, languages, spm_model: str, save_dir: str,
         "--mask", str(n.mask), "--mask-random", str(n.mask_random), "--mask-length", "span-poisson",
         "--poisson-lambda", str(n.poisson_lambda), "--replace-length", "1", "--rotate", "0",
         "--permute-sentences", str(n.permute_sentences), "--insert", "0",
-        "--tokens-per-sample", str(min(n.tokens_per_sample, m["max_positions"])),
+        "--tokens-per-sample", str(min(n.tokens_per_sample, m.max_positions)),
         "--sample-break-mode", "complete", "--multilang-sampling-alpha", str(n.sampling_alpha),
         "--criterion", "cross_entropy",
-        "--dropout", str(m["dropout"]), "--attention-dropout", str(m["attention_dropout"]),
+        "--dropout", str(m.dropout), "--attention-dropout", str(m.attention_dropout),
     ]
     args += model_args(m, arch="mbart_large")
     args += optimization_args(cfg.training)
@@ -144,15 +144,18 @@ def denoising_args(cfg, data_dir: str, languages, spm_model: str, save_dir: str,
     return args
 
 
-def run(argv: list[str], hooks: Hooks, settings: LoopSettings) -> None:
-    """Parse fairseq arguments and run the training loop (spawning ranks if fairseq needs to)."""
+def run(argv: list[str], hooks: Hooks, settings: LoopSettings) -> LoopResult | None:
+    """Parse fairseq arguments and run the training loop (spawning ranks if fairseq needs to); how
+    training ended, or None when fairseq ran it in processes of its own (one per GPU)."""
     install_safe_globals()
     from fairseq.distributed import utils as distributed_utils
 
     from nmt.fairseq_backend import loop
 
     cfg = parse_fairseq_args(argv)
-    distributed_utils.call_main(cfg, loop.main, hooks=hooks, settings=settings)
+    outcome: list = []
+    distributed_utils.call_main(cfg, loop.main, hooks=hooks, settings=settings, outcome=outcome)
+    return outcome[0] if outcome else None
 
 
 def parse_fairseq_args(argv: list[str]):

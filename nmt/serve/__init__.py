@@ -3,7 +3,7 @@
 - ``models``: the served bundles and how language codes pick one;
 - ``batcher``: dynamic batching: the lines of concurrent requests share batches on every decoding worker;
 - ``guard``: body limit and read timeout, API keys, access log, request metrics;
-- ``app``: the routes (nmt's ``/v1`` API, the LibreTranslate subset, health, metrics);
+- ``app``: the routes (nmt's ``/v1`` API, health, metrics, the page); ``libre``: LibreTranslate's API;
 - ``server``: binding, uvicorn (header timeout, connection limit), graceful shutdown;
-- ``limits``: what one server accepts (the options of ``nmt serve``).
+- ``config``: ``ServeConfig`` and ``Limits``, what one server accepts (the options of ``nmt serve``).
 """

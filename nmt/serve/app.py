@@ -30,8 +30,8 @@ from starlette.middleware.cors import CORSMiddleware
 from nmt import __version__, langs
 from nmt.serve import libre, schemas
 from nmt.serve.batcher import Batcher, Cancelled, Overloaded
+from nmt.serve.config import Limits
 from nmt.serve.guard import ApiKeys, Guard
-from nmt.serve.limits import Limits
 from nmt.serve.metrics import Metrics
 from nmt.serve.models import ApiError, ModelSet
 from nmt.translate.backends import DecodeOptions

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 
 log = logging.getLogger("nmt.serve")
 
@@ -76,7 +76,7 @@ class _Line:
 
 class Batcher:
     def __init__(self, translator, metrics, model_id: str, max_queue_lines: int = 2048, window_s: float = 0.005,
-                 batch_tokens: int = 4000):
+                 batch_tokens: int = EngineOptions.batch_tokens):
         self.translator = translator
         self.metrics = metrics
         self.model_id = model_id

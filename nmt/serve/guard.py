@@ -18,8 +18,6 @@ access_log = logging.getLogger("nmt.serve.access")
 # routes whose metrics get their own label; anything else is counted as "other"
 ROUTES = {"/v1/translate", "/v1/models", "/v1/languages", "/translate", "/languages", "/health", "/metrics",
           "/openapi.json", "/", "/detect", "/translate_file", "/frontend/settings"}
-# open without an API key: load balancers and scrapers must reach them
-PUBLIC = {"/health", "/metrics"}
 
 
 def json_response_parts(status: int, message: str, headers: dict | None = None):

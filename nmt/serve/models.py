@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nmt import langs
 from nmt.errors import NmtError
+
+if TYPE_CHECKING:  # annotations only: importing the translator loads the backends
+    from nmt.serve.batcher import Batcher
+    from nmt.translate.translator import Translator
 
 
 class ApiError(Exception):
@@ -26,8 +31,8 @@ class ApiError(Exception):
 class ServedModel:
     id: str
     path: Path
-    translator: object  # nmt.Translator
-    batcher: object = None  # nmt.serve.batcher.Batcher, made when the event loop runs
+    translator: Translator
+    batcher: Batcher | None = None  # made when the event loop runs
 
     @property
     def languages(self) -> list[str]:

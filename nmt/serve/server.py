@@ -34,7 +34,7 @@ from nmt.errors import NmtError
 from nmt.serve.app import build_app
 from nmt.serve.guard import Guard, load_api_keys
 from nmt.serve.models import ModelSet, ServedModel, parse_model_args
-from nmt.serve.limits import Limits
+from nmt.serve.config import ServeConfig
 
 log = logging.getLogger("nmt.serve")
 
@@ -166,37 +166,53 @@ def _connection_budget(wanted: int) -> int:
     return min(wanted, fitting)
 
 
-def _access_logging() -> None:
-    """The access log: one JSON object per line on stderr, without the usual log prefix."""
+@contextlib.contextmanager
+def _server_logging():
+    """While serving: the access log, one JSON object per line on stderr without the usual log prefix,
+    and at most one of the same asyncio / uvicorn error per 10 s (a flood of accept() errors)."""
     access = logging.getLogger("nmt.serve.access")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    before = access.level, access.propagate
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     access.propagate = False
+    once = _OncePer()
+    noisy = [logging.getLogger(name) for name in ("asyncio", "uvicorn.error")]
+    for logger in noisy:
+        logger.addFilter(once)
+    try:
+        yield
+    finally:
+        for logger in noisy:
+            logger.removeFilter(once)
+        access.removeHandler(handler)
+        access.setLevel(before[0])
+        access.propagate = before[1]
 
 
-def load_models(specs, backend: str, quantization: str | None, device: str, threads: int, quality=None) -> ModelSet:
+def load_models(specs, engine, quality=None) -> ModelSet:
     """The served models; ``quality`` (``QualityOptions``): MBR / reranking / pivoting for every request."""
     from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
     served = []
     for model_id, path in parse_model_args(specs):
-        translator = QualityTranslator(Translator(path, backend=backend, device=device, threads=threads,
-                                                  quantization=quantization), quality)
+        translator = QualityTranslator(Translator(path, **engine.translator_kwargs()), quality)
         log.info("model %s: %s, %s backend, languages %s", model_id, path, translator.backend_name,
                  ", ".join(translator.languages))
         served.append(ServedModel(model_id, path, translator))
     return ModelSet(served)
 
 
-def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",),
-              quality=None) -> None:
-    keys = load_api_keys(api_key_file)
-    models = load_models(specs, backend, quantization, device, threads, quality)
-    sock = _bind(host, port)
+def run_serve(cfg: ServeConfig) -> None:
+    """Serve until SIGTERM / SIGINT (the signal handlers, log handler and log filters it installs are
+    removed when it returns)."""
+    limits = cfg.limits
+    limits.check()
+    keys = load_api_keys(cfg.api_key_file)
+    models = load_models(cfg.models, cfg.engine, cfg.quality)
+    sock = _bind(cfg.host, cfg.port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
 
@@ -205,16 +221,13 @@ def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, ba
         print(json.dumps({"event": "listening", "url": f"http://{url_host}:{bound_port}",
                           "models": [m.id for m in models.models]}), file=sys.stderr, flush=True)
 
-    _access_logging()
-    once = _OncePer()
-    for name in ("asyncio", "uvicorn.error"):
-        logging.getLogger(name).addFilter(once)
-    app = build_app(models, limits, keys, on_ready=ready, cors_origins=cors_origins)
+    app = build_app(models, limits, keys, on_ready=ready, cors_origins=cfg.origins)
     http = protocol(limits.header_timeout_s, _connection_budget(limits.max_connections))
     config = uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="on",
                             proxy_headers=False, timeout_graceful_shutdown=int(limits.timeout_s) + 5,
                             server_header=False, timeout_keep_alive=limits.keep_alive_s)
     server = _Server(config, app if isinstance(app, Guard) else app.app)  # the Guard, inside CORS or not
-    server.run(sockets=[sock])
+    with _server_logging():
+        server.run(sockets=[sock])
     if not server.started:
         raise NmtError("the server did not start (see the messages above)")

@@ -14,31 +14,31 @@ from pathlib import Path
 
 from nmt import langs
 from nmt.config import TrainConfig
-from nmt.data import spm as spm_lib
-from nmt.data.clean import normalize
 from nmt.data.manifest import PreparedData
 from nmt.data.stages import file_stamp, fingerprint
 from nmt.errors import NmtError
-from nmt.fairseq_backend import binarize, load_state
+from nmt.data.indexed import IndexedWriter, ids_with_eos
+from nmt.fairseq_backend import load_state
 from nmt.fairseq_backend import training as backend
 from nmt.fairseq_backend.surgery import save_state
 from nmt.fileio import atomic_open, read_json, read_lines, write_json
+from nmt.text import normalize
 from nmt.training.hooks import TrainHooks
-from nmt.training.rundir import RunDir
-from nmt.training.settings import LoopSettings
-from nmt.vocab import piece_table
+from nmt.training.rundir import RunDir, TrainResult
+from nmt.fairseq_backend.settings import LoopSettings
+from nmt.vocab import load_spm, piece_table, read_dictionary
 
 DENOISE_DIR = "denoise-data"
 
 
-def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False) -> dict:
+def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False) -> TrainResult:
     """Denoising pretraining on the prepared data's text; writes an official-layout bundle."""
     run = RunDir(run_dir, "the pretraining run")
     with run.lock("nmt pretrain"):
         return _pretrain_locked(cfg, run, mono_dirs, reset)
 
 
-def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> dict:
+def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> TrainResult:
     data = PreparedData.load(cfg.data)
     device = backend.resolve_device(cfg.training.device)
     if cfg.distributed.world_size > 1 and cfg.distributed.init_method:
@@ -69,21 +69,23 @@ def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> d
     argv = backend.denoising_args(cfg, str(run.path / DENOISE_DIR), languages,
                                   str(run.path / "sentence.bpe.model"), str(run.checkpoints), device)
     run.save_config(cfg)
-    run.log_to_file("pretrain.log")
     hooks = TrainHooks(run.path, cfg, {"kind": "denoising", "data": str(data.path), "sentences": counts},
                        metric="loss")
-    backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"))
+    with run.logging_to("pretrain.log"):
+        loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"))
+    if loop is not None and loop.signal is not None:  # stopped and saved: a rerun resumes, then writes model.pt
+        return run.result(loop)
     best = load_state(run.checkpoints / "checkpoint_best.pt")
     # model.pt is for fine-tuning, like the official one: weights and config, no training state
     # (fairseq would otherwise carry the pretraining clock into the fine-tuning run)
     best["last_optimizer_state"] = None
     best["extra_state"] = {"train_iterator": {"epoch": 1}}
     save_state(best, run.path / "model.pt")
-    run.write_bundle(data, cfg.model.resolved()["max_positions"], languages=languages, lang_tok_style="mbart",
+    run.write_bundle(data, cfg.model.resolved().max_positions, languages=languages, lang_tok_style="mbart",
                      encoder_langtok="src", decoder_langtok=True, directions=[], checkpoint="model.pt",
                      spm="sentence.bpe.model", dictionary="dict.txt", kind="denoising", add_mask=True,
                      pretrained_on=counts)
-    return run.training_manifest()
+    return run.result(loop)
 
 
 def _mono_text(data: PreparedData, extra_dirs) -> dict:
@@ -115,8 +117,8 @@ def _binarize(run_path: Path, texts: dict, languages: list, inputs: str) -> None
     """``denoise-data/{lang}/{train,valid}``: the text encoded with the run's vocabulary; done.json last."""
     denoise = run_path / DENOISE_DIR
     shutil.rmtree(denoise, ignore_errors=True)
-    processor = spm_lib.load(run_path / "sentence.bpe.model")
-    symbols = binarize.read_dictionary(run_path / "dict.txt")
+    processor = load_spm(run_path / "sentence.bpe.model")
+    symbols = read_dictionary(run_path / "dict.txt")
     table = piece_table(processor, symbols)
     denoise.mkdir(parents=True)
     shutil.copyfile(run_path / "dict.txt", denoise / "dict.txt")
@@ -125,8 +127,8 @@ def _binarize(run_path: Path, texts: dict, languages: list, inputs: str) -> None
         (denoise / lang).mkdir()
         for split in ("train", "valid"):
             lines = texts[lang][split]
-            writer = binarize.IndexedWriter(denoise / lang / split, len(symbols))
-            flat, sizes = binarize.ids_with_eos(processor.encode(lines, out_type=int), table)
+            writer = IndexedWriter(denoise / lang / split, len(symbols))
+            flat, sizes = ids_with_eos(processor.encode(lines, out_type=int), table)
             writer.add_batch(flat, sizes)
             writer.close()
             counts.setdefault(lang, {})[split] = len(lines)

@@ -13,9 +13,9 @@ from pathlib import Path
 from nmt.bundle import Bundle
 from nmt.config import TrainConfig
 from nmt.errors import NmtError
-from nmt.evaluate import metrics
+from nmt import metrics
 from nmt.fileio import write_json
-from nmt.training.settings import Hooks
+from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopState, Scores, StartInfo
 from nmt.translate.backends import DecodeOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 from nmt.translate.translator import Translator
@@ -88,17 +88,17 @@ class TrainHooks(Hooks):
     def _save_manifest(self) -> None:
         write_json(self.run_dir / "training.json", self.manifest)
 
-    def on_start(self, info: dict) -> None:
-        self.manifest.update(parameters=info["parameters"], world_size=info["world_size"], device=info["device"])
-        self.manifest.setdefault("sampling", info["sampling"])
+    def on_start(self, info: StartInfo) -> None:
+        self.manifest.update(parameters=info.parameters, world_size=info.world_size, device=info.device)
+        self.manifest.setdefault("sampling", info.sampling)
         starts = self.manifest.setdefault("starts", [])
-        starts.append({"update": info["start_update"], "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        verb = "resuming at update %d" % info["start_update"] if info["start_update"] else "starting"
-        log.info("%s: %s parameters, %d process(es) on %s", verb, f"{info['parameters']:,}",
-                 info["world_size"], info["device"])
-        if info["sampling"]:
+        starts.append({"update": info.start_update, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        verb = "resuming at update %d" % info.start_update if info.start_update else "starting"
+        log.info("%s: %s parameters, %d process(es) on %s", verb, f"{info.parameters:,}", info.world_size,
+                 info.device)
+        if info.sampling:
             log.info("temperature sampling over directions (pairs -> sampled per epoch, share of an epoch):")
-            for direction, row in info["sampling"].items():
+            for direction, row in info.sampling.items():
                 log.info("  %-14s %8d -> %8d  (%.1f%%)", direction, row["pairs"],
                          row["sampled_pairs_per_epoch"], 100 * row["share"])
         self._save_manifest()
@@ -110,7 +110,7 @@ class TrainHooks(Hooks):
         for key in ("loss", "nll_loss", "ppl", "wps", "lr", "gnorm"):
             self._scalar(f"train/{key}", stats.get(key), update)
 
-    def validate(self, generator, update: int, valid_loss):
+    def validate(self, generator, update: int, valid_loss) -> Scores:
         if self._bundle is None:
             self._bundle = Bundle.load(self.run_dir, need_checkpoint=False)
             self._codec = SubwordCodec(self._bundle.spm_path, self._bundle.dict_path, self._bundle.normalization,
@@ -140,23 +140,24 @@ class TrainHooks(Hooks):
                  average["bleu"] or 0, time.time() - t0)
         log.info("  chrF/BLEU per direction: %s", per_dir)
         score = None if self.metric == "loss" else average[self.metric]
-        return score, {"bleu": scores["bleu"], "chrf": scores["chrf"], "avg_bleu": average["bleu"],
-                       "avg_chrf": average["chrf"]}
+        return Scores(score, {"bleu": scores["bleu"], "chrf": scores["chrf"], "avg_bleu": average["bleu"],
+                              "avg_chrf": average["chrf"]})
 
-    def on_checkpoint(self, update: int, path: str, best: bool, state: dict) -> None:
-        self.manifest.update(updates=update, best={"metric": self.metric, "score": state.get("best_score"),
-                                                   "update": state.get("best_update")},
-                             validations=state.get("history", []))
+    def _record(self, state: LoopState) -> None:
+        self.manifest.update(best={"metric": self.metric, "score": state.best_score, "update": state.best_update},
+                             validations=[v.to_dict() for v in state.history])
+
+    def on_checkpoint(self, update: int, path: str, best: bool, state: LoopState) -> None:
+        self.manifest.update(updates=update)
+        self._record(state)
         self._save_manifest()
         if self.writer:
             self.writer.flush()
 
-    def on_end(self, state: dict) -> None:
-        self.manifest.update(updates=state["updates"], stop_reason=state["stop_reason"],
-                             training_seconds=round(state["training_seconds"], 1), epochs=state["epoch"],
-                             best={"metric": self.metric, "score": state.get("best_score"),
-                                   "update": state.get("best_update")},
-                             validations=state.get("history", []))
+    def on_end(self, result: LoopResult) -> None:
+        self.manifest.update(updates=result.updates, stop_reason=result.stop_reason,
+                             training_seconds=round(result.training_seconds, 1), epochs=result.epoch)
+        self._record(result.state)
         self._save_manifest()
         if self.writer:
             self.writer.close()

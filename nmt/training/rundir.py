@@ -7,19 +7,36 @@ discards the run first.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
+from nmt.fairseq_backend.settings import LoopResult
 from nmt.fileio import read_json, read_yaml
 from nmt.locks import OutputLock
 
 LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training command did: the bundle it wrote, how training ended, the best checkpoint."""
+
+    bundle: Path
+    updates: int
+    stop_reason: str
+    best_metric: str | None  # chrf | bleu | loss: what picked the best checkpoint
+    best_score: float | None  # for loss: minus the validation loss
+    best_update: int | None
+    training_seconds: float
+    signal: int | None = None  # an ignored SIGINT / SIGTERM stopped training (after saving); else it reached its handler
 
 
 class RunDir:
@@ -88,21 +105,37 @@ class RunDir:
         bundle.save()
         return bundle
 
-    def log_to_file(self, name: str) -> None:
-        """Send the log (all loggers) to ``name`` in the run directory too, once."""
-        log_to_file(self.path / name)
+    @contextlib.contextmanager
+    def logging_to(self, name: str):
+        """While the block runs, the log (all loggers) also goes to ``name`` in the run directory."""
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        root = logging.getLogger()
+        if any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path.resolve()) for h in root.handlers):
+            yield
+            return
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            handler.close()
 
     def training_manifest(self) -> dict:
         """``training.json`` as written by the hooks ({} when there is none)."""
         path = self.path / "training.json"
         return read_json(path) if path.is_file() else {}
 
+    def result(self, loop: LoopResult | None) -> TrainResult:
+        """The run's result, from ``training.json`` (rank 0 writes it) and how the loop ended in this process
+        (None: fairseq ran it in processes of its own)."""
+        record = self.training_manifest()
+        best = record.get("best") or {}
+        return TrainResult(bundle=self.path, updates=int(record.get("updates", 0)),
+                           stop_reason=str(record.get("stop_reason", "")), best_metric=best.get("metric"),
+                           best_score=best.get("score"), best_update=best.get("update"),
+                           training_seconds=float(record.get("training_seconds", 0.0)),
+                           signal=loop.signal if loop is not None else None)
 
-def log_to_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    if any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path.resolve()) for h in root.handlers):
-        return
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)

@@ -20,8 +20,8 @@ from nmt.fairseq_backend import training as backend
 from nmt.fileio import read_lines, sha256_file
 from nmt.pretrained import finetune_checkpoint
 from nmt.training.hooks import TrainHooks, bleu_unusable
-from nmt.training.rundir import RunDir
-from nmt.training.settings import Generation, LoopSettings
+from nmt.training.rundir import RunDir, TrainResult
+from nmt.fairseq_backend.settings import Generation, LoopSettings
 
 # the run's copies of the prepared data's vocabulary: the bundle's own files
 VOCABULARY = (("spm.model", "spm_model"), ("dict.txt", "dictionary"), ("lang_dict.txt", "lang_dict"))
@@ -86,21 +86,30 @@ def prepare_run_dir(cfg: TrainConfig, run: RunDir, data: PreparedData, direction
                      add_mask=data.lang_tok_style == "mbart", **origin)
 
 
-def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False) -> dict | list:
-    """Train (or resume) and return the training manifest; ``dry_run`` returns the fairseq arguments."""
-    run = RunDir(run_dir, "the run (it becomes the model bundle)")
+def _plan(cfg: TrainConfig, run: RunDir, reset: bool):
+    """The checked inputs of a run: prepared data, directions, device, fine-tuning start, fairseq arguments."""
     data = PreparedData.load(cfg.data)
     directions = _direction_list(cfg, data)
     device = backend.resolve_device(cfg.training.device)
     _check_run(cfg, data, device, reset)
     start = finetune_checkpoint(cfg, data) if cfg.init.pretrained else None
-    max_positions = start.max_positions if start else cfg.model.resolved()["max_positions"]
     argv = backend.fairseq_train_args(cfg, fairseq_data_path(data.path, data.raw), directions, data.lang_tok_style,
                                       str(run.checkpoints), device,
                                       finetune_from=start.checkpoint if start else None,
                                       arch_args=start.arch_args if start else None)
-    if dry_run:
-        return argv
+    return data, directions, device, start, argv
+
+
+def fairseq_arguments(cfg: TrainConfig, run_dir) -> list[str]:
+    """The ``fairseq-train`` arguments that ``train(cfg, run_dir)`` runs with (nothing is trained)."""
+    return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False)[-1]
+
+
+def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
+    """Train (or resume) a model into ``run_dir`` (the bundle)."""
+    run = RunDir(run_dir, "the run (it becomes the model bundle)")
+    data, directions, device, start, argv = _plan(cfg, run, reset)
+    max_positions = start.max_positions if start else cfg.model.resolved().max_positions
     valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
     no_bleu = bleu_unusable([f"{s}-{t}" for s, t in valid_dirs], cfg.validation.metric)
     # torchrun / SLURM set RANK for every process; otherwise the config says (fairseq's own spawning
@@ -110,16 +119,16 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
         if rank == 0:
             stack.enter_context(run.lock("nmt train"))
             prepare_run_dir(cfg, run, data, directions, reset, max_positions)
-        run.log_to_file(f"train{'' if rank == 0 else f'.rank{rank}'}.log")
+        stack.enter_context(run.logging_to(f"train{'' if rank == 0 else f'.rank{rank}'}.log"))
         valid_sets = load_valid_sets(data, valid_dirs, cfg.validation.max_sentences)
         hooks = TrainHooks(run.path, cfg, _manifest_base(cfg, run, data, directions, valid_sets, reset), valid_sets,
                            no_bleu)
         generation = Generation(languages=tuple(data.languages), lang_tok_style=data.lang_tok_style,
                                 encoder_langtok=cfg.training.encoder_langtok,
                                 decoder_langtok=cfg.training.decoder_langtok)
-        backend.run(argv, hooks, LoopSettings.from_config(cfg, device, generation=generation,
-                                                          finetune=start is not None))
-        return run.training_manifest()
+        loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, generation=generation,
+                                                                 finetune=start is not None))
+        return run.result(loop)
 
 
 def _manifest_base(cfg: TrainConfig, run: RunDir, data: PreparedData, directions, valid_sets: dict,
@@ -130,4 +139,3 @@ def _manifest_base(cfg: TrainConfig, run: RunDir, data: PreparedData, directions
             "directions": {f"{s}-{t}": data.directions[f"{s}-{t}"].to_dict() for s, t in directions},
             "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
             "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
-

@@ -1,5 +1,6 @@
 """Decoding backends. Each takes batches of dictionary ids and returns n-best lists of
-``(dictionary ids, score)``; the target-language token is forced on every backend."""
+``(dictionary ids, score)``; the target-language token is forced on every backend.
+``Backend`` is the interface ``Translator`` relies on; a new backend implements it."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from nmt import langs
 from nmt.errors import NmtError
@@ -80,6 +82,10 @@ class DecodeOptions:
         return int(min(self.max_len_a * width + self.max_len_b, max_positions - 1))
 
 
+BACKENDS = ("auto", "fairseq", "ctranslate2")
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass
 class EngineOptions:
     """How a ``Translator`` runs and batches (everything but the search, which is ``DecodeOptions``)."""
@@ -101,6 +107,39 @@ class EngineOptions:
     def batching_kwargs(self) -> dict:
         """The batching keyword arguments of ``Translator.translate``."""
         return dict(batch_tokens=self.batch_tokens, max_batch_sentences=self.batch_sentences)
+
+
+# one decoded batch: per sentence, the n-best (dictionary ids, score), best first
+Output = list[list[tuple[list[int], float]]]
+
+
+class Backend(Protocol):
+    """What ``Translator`` needs of a decoding backend."""
+
+    name: str  # reported as the translator's backend_name
+    parallel: int  # batches ``generate_many`` decodes at a time
+
+    def max_source_tokens(self) -> int:
+        """The longest source (dictionary ids, without language token and </s>) the model takes."""
+
+    def output_cap(self, n_ids: int, opts: DecodeOptions) -> int:
+        """The output cap of a sentence of ``n_ids`` dictionary ids (``DecodeOptions.max_len``)."""
+
+    def batch_sentences(self, opts: DecodeOptions) -> int:
+        """Sentences per batch when the caller does not say."""
+
+    def generate(self, batch: Sequence[list[int]], src: str, tgt: str, opts: DecodeOptions) -> Output:
+        """Decode one batch."""
+
+    def generate_many(self, batches: Iterable[Sequence[list[int]]], src: str, tgt: str,
+                      opts: DecodeOptions) -> Iterator[Output]:
+        """Decode batches; the outputs in the batches' order."""
+
+    def supports(self, opts: DecodeOptions) -> str | None:
+        """Why this backend cannot decode with ``opts`` (``Translator`` then uses the fairseq checkpoint), or None."""
+
+    def score(self, sources, targets, src: str, tgt: str) -> list[float]:
+        """Forced decoding: the model's score of each target given its source."""
 
 
 class FairseqBackend:

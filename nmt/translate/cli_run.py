@@ -13,6 +13,7 @@ from nmt.errors import NmtError
 from nmt.fileio import atomic_open, check_input_file, refuse_same_file
 from nmt.translate import stream
 from nmt.translate.backends import DecodeOptions, EngineOptions
+from nmt.translate.files import MAX_FILE_BYTES
 from nmt.translate.options import QualityOptions
 from nmt.translate.quality import QualityTranslator
 from nmt.translate.translator import Translation, Translator, check_threads
@@ -168,10 +169,23 @@ def _translate_html(translator, chunk, number, src, tgt, run: TranslateRun, prog
     return documents
 
 
-def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeOptions, engine: EngineOptions,
-                       too_long: str, max_bytes: int, force: bool, quality: QualityOptions | None = None) -> None:
-    """``nmt translate-file``: one document in, the same kind of document out (written atomically);
-    ``quality``: MBR, reranking or pivoting of its sentences."""
+@dataclass
+class FileTranslation:
+    """One ``nmt translate-file`` but its two paths: the model, the languages, how to decode."""
+
+    model: str
+    src: str
+    tgt: str
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    too_long: str = "truncate"  # a sentence over the model's limit: its beginning, or left out (warned)
+    max_bytes: int = MAX_FILE_BYTES  # larger files are refused
+    force: bool = False  # overwrite OUT if it exists
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting of its sentences
+
+
+def run_translate_file(input_path, output_path, job: FileTranslation) -> None:
+    """``nmt translate-file``: one document in, the same kind of document out (written atomically)."""
     import dataclasses
 
     from nmt.translate.files import file_kind, translate_document
@@ -182,26 +196,28 @@ def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeO
         raise NmtError(f"OUT must be a {kind} file like IN, got {target.name}")
     if not source.is_file():
         raise NmtError(f"input file {source} does not exist")
-    if target.exists() and (target.resolve() == source.resolve() or not force):
+    if target.exists() and (target.resolve() == source.resolve() or not job.force):
         raise NmtError(f"{target} already exists; pass --force to overwrite it" if target.resolve() != source.resolve()
                        else "OUT is IN: write the translation to another file")
-    if source.stat().st_size > max_bytes:
-        raise NmtError(f"{source.name} is {source.stat().st_size:,} bytes; the limit is {max_bytes:,} (--max-bytes)")
-    bundle = Bundle.load(model, need_checkpoint=False)
+    if source.stat().st_size > job.max_bytes:
+        raise NmtError(f"{source.name} is {source.stat().st_size:,} bytes; the limit is {job.max_bytes:,} "
+                       "(--max-bytes)")
+    src, tgt, decode, engine = job.src, job.tgt, job.decode, job.engine
+    bundle = Bundle.load(job.model, need_checkpoint=False)
     bundle.check_language(src, "source language")
     bundle.check_language(tgt, "target language")
     decode.check()
-    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), quality)
+    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), job.quality)
     whole = dataclasses.replace(decode, split_sentences="never")  # the file's sentences come already split
     notes = []
 
     def translate(units):
-        results = translator.translate(units, src, tgt, whole, too_long=too_long, **engine.batching_kwargs())
+        results = translator.translate(units, src, tgt, whole, too_long=job.too_long, **engine.batching_kwargs())
         notes.extend(r.warning.split(": ", 1)[-1] for r in results if r.warning)
         return [r.text for r in results]
 
     data = translate_document(source.read_bytes(), source.name, translate, src, tgt, decode.split_sentences,
-                              max_bytes)
+                              job.max_bytes)
     for note in notes:
         print(f"nmt: warning: {source.name}: {note}", file=sys.stderr)
     with atomic_open(target, "wb") as out:

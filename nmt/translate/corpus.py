@@ -27,6 +27,7 @@ by the corpus. ``--workers N`` runs N processes, each with its own model and
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -40,13 +41,12 @@ from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import (atomic_open, check_input_file, count_lines, refuse_same_file, sha256_file,
-                        write_json)
+from nmt.fileio import atomic_open, check_input_file, count_lines, refuse_same_file, sha256_file, write_json
 from nmt.locks import OutputLock
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.options import QualityOptions
 from nmt.translate.stream import decode_line
-from nmt.workers import worker_pool
+from nmt.workers import with_state, worker_pool
 
 log = logging.getLogger("nmt.translate.corpus")
 
@@ -55,26 +55,25 @@ JOB_VERSION = 2  # 2: the resolved engine and its files' hashes
 
 @dataclass
 class CorpusJob:
-    """Everything that decides the translations; a work directory holds exactly one job."""
+    """Everything that decides the translations (a work directory holds exactly one job), and the
+    engine that makes them (its device and threads change the speed, not the translations)."""
 
     model: str
     src: str
     tgt: str
     input: str
-    chunk_lines: int = 50_000
+    chunk_lines: int = 50_000  # the unit of resuming and of sharding
     options: DecodeOptions = field(default_factory=DecodeOptions)
-    batch_tokens: int = 4000
-    batch_sentences: int | None = None
-    too_long: str = "skip"
-    backend: str = "auto"
-    quantization: str | None = None
-    shortlist: bool = True
-    scores: bool = False
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    too_long: str = "truncate"  # truncate | skip (empty output + warning)
+    scores: bool = False  # also write OUTPUT.scores: the best hypothesis' score per line
     quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
     def check(self) -> None:
         self.options.check()
         self.quality.check()
+        if self.engine.checkpoint is not None:
+            raise NmtError("corpus translation uses the bundle's checkpoint (its job record names it)")
         if self.chunk_lines < 1:
             raise NmtError(f"--chunk-lines must be >= 1, got {self.chunk_lines}")
         check_input_file(self.input)
@@ -86,18 +85,19 @@ class CorpusJob:
         from nmt.translate.translator import resolve_engine
 
         stat = os.stat(self.input)
-        engine = resolve_engine(bundle, self.backend, self.quantization)
-        root = engine.path if engine.path.is_dir() else engine.path.parent
+        engine = self.engine
+        resolved = resolve_engine(bundle, engine.backend, engine.quantization)
+        root = resolved.path if resolved.path.is_dir() else resolved.path.parent
         return {
             "version": JOB_VERSION,
             "input": {"size": stat.st_size, "sha256": sha256_file(self.input)},
-            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint, "backend": engine.backend,
-                      "quantization": engine.quantization,
-                      "files": {str(p.relative_to(root)): sha256_file(p) for p in engine.files()}},
+            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint, "backend": resolved.backend,
+                      "quantization": resolved.quantization,
+                      "files": {str(p.relative_to(root)): sha256_file(p) for p in resolved.files()}},
             "src": self.src, "tgt": self.tgt, "chunk_lines": self.chunk_lines,
-            "options": _recorded_options(self.options), "batch_tokens": self.batch_tokens,
-            "batch_sentences": self.batch_sentences, "too_long": self.too_long, "backend": self.backend,
-            "quantization": self.quantization, "shortlist": self.shortlist, "scores": self.scores,
+            "options": _recorded_options(self.options), "batch_tokens": engine.batch_tokens,
+            "batch_sentences": engine.batch_sentences, "too_long": self.too_long, "backend": engine.backend,
+            "quantization": engine.quantization, "shortlist": engine.shortlist, "scores": self.scores,
             # recorded only when used, so that the work directories of earlier jobs stay valid
             **({"quality": asdict(self.quality)} if self.quality.active else {}),
         }
@@ -109,6 +109,19 @@ _LATER_OPTIONS = {"sampling_topp": DecodeOptions.sampling_topp, "epsilon": Decod
 
 def _recorded_options(options: DecodeOptions) -> dict:
     return {k: v for k, v in asdict(options).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """What one ``translate_corpus`` call did."""
+
+    lines: int  # of the whole input
+    chunks: int  # of the whole input
+    shard: str  # "i/N"
+    chunks_in_shard: int
+    chunks_done_before: int  # found complete in the work directory
+    chunks_translated: int  # by this call
+    merged: bool  # the output was assembled (every chunk of every shard is done)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -124,8 +137,10 @@ def chunk_file(work: Path, index: int, suffix: str = "txt") -> Path:
 
 
 def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard: str = "1/1", workers: int = 1,
-                     device: str = "cpu", threads: int = 0, merge_only: bool = False, restart: bool = False) -> dict:
-    """Translate (or resume) ``job`` into ``output``; returns a summary of what was done."""
+                     merge_only: bool = False, restart: bool = False) -> CorpusSummary:
+    """Translate (or resume) ``job`` into ``output`` (chunks in ``work``, default ``OUTPUT.parts``), only
+    the chunks of ``shard``, with ``workers`` processes; ``merge_only``: just assemble the output;
+    ``restart``: discard a different job's chunks."""
     job.check()
     for path in (output, f"{output}.scores"):
         refuse_same_file(job.input, path)
@@ -150,10 +165,9 @@ def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard
         n_chunks = (total + job.chunk_lines - 1) // job.chunk_lines
         mine = [k for k in range(n_chunks) if k % shard_n == shard_i - 1]
         todo = [k for k in mine if not _chunk_done(work_dir, k, _chunk_size(k, total, job.chunk_lines), job.scores)]
-        summary = {"lines": total, "chunks": n_chunks, "shard": f"{shard_i}/{shard_n}", "chunks_in_shard": len(mine),
-                   "chunks_done_before": len(mine) - len(todo), "chunks_translated": 0, "merged": False}
-        if todo and not merge_only:
-            summary["chunks_translated"] = _run_chunks(job, work_dir, todo, total, workers, device, threads)
+        translated = _run_chunks(job, work_dir, todo, total, workers) if todo and not merge_only else 0
+        summary = CorpusSummary(lines=total, chunks=n_chunks, shard=f"{shard_i}/{shard_n}", chunks_in_shard=len(mine),
+                                chunks_done_before=len(mine) - len(todo), chunks_translated=translated, merged=False)
         missing = [k for k in range(n_chunks)
                    if not _chunk_done(work_dir, k, _chunk_size(k, total, job.chunk_lines), job.scores)]
         if missing:
@@ -164,8 +178,7 @@ def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard
                      shard_i, shard_n, len(missing), output)
             return summary
         _merge(work_dir, n_chunks, output, job.scores)
-        summary["merged"] = True
-        return summary
+        return dataclasses.replace(summary, merged=True)
 
 
 def _check_job(work_dir: Path, identity: dict, restart: bool) -> None:
@@ -214,25 +227,20 @@ def _read_chunks(path: str, chunk_lines: int, wanted: set):
 
 # --------------------------------------------------------------------------- workers
 
-_translator = None
-
-
-def _load_model(job: CorpusJob, device: str, threads: int, gpu_queue) -> None:
-    """Pool initializer: one model per worker process (one GPU each with --device cuda)."""
-    global _translator
-    if device == "cuda" and gpu_queue is not None:
+def _load_model(job: CorpusJob, threads: int, gpu_queue):
+    """One model per worker (the pool's initializer: one GPU each with --device cuda)."""
+    if job.engine.device == "cuda" and gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
     from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
-    _translator = QualityTranslator(Translator(job.model, backend=job.backend, device=device, threads=threads,
-                                               quantization=job.quantization, shortlist=job.shortlist), job.quality)
+    translator = Translator(job.model, **dataclasses.replace(job.engine, threads=threads).translator_kwargs())
+    return QualityTranslator(translator, job.quality)
 
 
-def _translate_chunk(job: CorpusJob, work_dir: Path, index: int, lines: list) -> int:
-    results = _translator.translate(lines, job.src, job.tgt, job.options, batch_tokens=job.batch_tokens,
-                                    max_batch_sentences=job.batch_sentences, too_long=job.too_long,
-                                    first_line_number=index * job.chunk_lines + 1)
+def _translate_chunk(translator, job: CorpusJob, work_dir: Path, index: int, lines: list) -> int:
+    results = translator.translate(lines, job.src, job.tgt, job.options, too_long=job.too_long,
+                                   first_line_number=index * job.chunk_lines + 1, **job.engine.batching_kwargs())
     for result in results:
         if result.warning:
             print(f"nmt: warning: {result.warning}", file=sys.stderr)
@@ -244,17 +252,17 @@ def _translate_chunk(job: CorpusJob, work_dir: Path, index: int, lines: list) ->
     return len(lines)
 
 
-def _run_chunks(job: CorpusJob, work_dir: Path, todo: list, total: int, workers: int, device: str,
-                threads: int) -> int:
-    threads = threads or (os.cpu_count() or 1)
+def _run_chunks(job: CorpusJob, work_dir: Path, todo: list, total: int, workers: int) -> int:
+    device = job.engine.device
+    threads = job.engine.threads or (os.cpu_count() or 1)
     per_worker = max(1, threads // workers) if device == "cpu" else 0
     progress = _Progress(sum(_chunk_size(k, total, job.chunk_lines) for k in todo))
     chunks = _read_chunks(job.input, job.chunk_lines, set(todo))
     done = 0
     if workers == 1:  # in this process
-        _load_model(job, device, per_worker, None)
+        translator = _load_model(job, per_worker, None)
         for index, lines in chunks:
-            progress.update(_translate_chunk(job, work_dir, index, lines))
+            progress.update(_translate_chunk(translator, job, work_dir, index, lines))
             done += 1
         progress.finish()
         return done
@@ -264,11 +272,11 @@ def _run_chunks(job: CorpusJob, work_dir: Path, todo: list, total: int, workers:
         gpu_queue = context.Queue()
         for gpu in range(workers):
             gpu_queue.put(gpu)
-    with worker_pool(workers, initializer=_load_model, initargs=(job, device, per_worker, gpu_queue),
+    with worker_pool(workers, initializer=_load_model, initargs=(job, per_worker, gpu_queue),
                      start_method="spawn") as pool:
         pending: deque = deque()
         for index, lines in chunks:
-            pending.append(pool.submit(_translate_chunk, job, work_dir, index, lines))
+            pending.append(pool.submit(with_state, _translate_chunk, job, work_dir, index, lines))
             while len(pending) >= 2 * workers:  # bounded memory: at most two chunks per worker in flight
                 progress.update(pending.popleft().result())
                 done += 1

@@ -22,8 +22,7 @@ import sys
 import threading
 from typing import BinaryIO, Iterator
 
-# the line-break rules live in nmt.fileio; re-exported for the modules that write lines
-from nmt.fileio import LINE_BREAK_RE, LINE_BREAKS, json_line, line_break_in  # noqa: F401
+from nmt.fileio import json_line
 
 _EOF = object()
 

@@ -25,12 +25,12 @@ from nmt.errors import NmtError
 from nmt.fileio import one_line
 from nmt.romanize import Romanization, romanize_lines
 from nmt.translate import sentences
-from nmt.translate.backends import CTranslate2Backend, DecodeOptions, FairseqBackend
+from nmt.translate.backends import BACKENDS, Backend, CTranslate2Backend, DecodeOptions, EngineOptions, FairseqBackend
 from nmt.vocab import SubwordCodec
 
 log = logging.getLogger("nmt.translate")
 
-BACKENDS = ("auto", "fairseq", "ctranslate2")
+TOO_LONG = ("skip", "truncate")  # a line over the model's limit: empty output + warning, or its beginning
 MAX_THREADS_PER_CORE = 4
 
 
@@ -127,6 +127,8 @@ def _resolve_device(device: str) -> str:
 
 
 class Translator:
+    backend: Backend
+
     def __init__(self, model: str | os.PathLike | Bundle, backend: str = "auto", device: str = "cpu",
                  threads: int = 0, checkpoint: str | None = None, quantization: str | None = None,
                  precision: str = "fp32", shortlist: bool = True):
@@ -160,7 +162,7 @@ class Translator:
         self._precision = precision
 
     @classmethod
-    def from_backend(cls, bundle: Bundle, backend, codec: SubwordCodec) -> "Translator":
+    def from_backend(cls, bundle: Bundle, backend: Backend, codec: SubwordCodec) -> "Translator":
         """Wrap an existing backend (used for validation during training, on prepared text: that text is
         romanized already, so this translator romanizes nothing)."""
         self = cls.__new__(cls)
@@ -223,7 +225,8 @@ class Translator:
         return list(self.bundle.languages)
 
     def translate(self, lines: Sequence[str | None], src: str, tgt: str, options: DecodeOptions | None = None,
-                  batch_tokens: int = 4000, max_batch_sentences: int | None = None, too_long: str = "skip",
+                  batch_tokens: int = EngineOptions.batch_tokens, max_batch_sentences: int | None = None,
+                  too_long: str = "skip",
                   first_line_number: int = 1, progress=None) -> list[Translation]:
         """Translate ``lines`` from ``src`` to ``tgt``; one ``Translation`` per line, in order.
 
@@ -236,6 +239,8 @@ class Translator:
         ``options.split_sentences`` other than ``never``, the units batched are the lines' sentences."""
         options = options or DecodeOptions()
         self.check_request(src, tgt, options)
+        if too_long not in TOO_LONG:
+            raise NmtError(f"--too-long must be one of {', '.join(TOO_LONG)}, not {too_long!r}")
         kwargs = dict(batch_tokens=batch_tokens, max_batch_sentences=max_batch_sentences, too_long=too_long)
         if options.split_sentences != "never":
             cut = sentences.segment_lines(lines, src, options.split_sentences)
@@ -306,7 +311,7 @@ class Translator:
             work.append((i, ids))
         return results, work
 
-    def plan(self, work: list, options: DecodeOptions, batch_tokens: int = 4000,
+    def plan(self, work: list, options: DecodeOptions, batch_tokens: int = EngineOptions.batch_tokens,
              max_batch_sentences: int | None = None) -> list[list]:
         """``work`` items ``(key, ids)`` cut into batches: sorted by output cap and length, at most
         ``batch_tokens`` padded tokens and ``max_batch_sentences`` items, one cap per batch."""

@@ -44,7 +44,7 @@ with ``CANARY GUID``, is copied verbatim into the hypothesis, and validation
 refuses a submission whose canary differs from the source.
 
 Line breaks. A unit is one line, so a hypothesis holding any character that
-``str.splitlines()`` breaks at (``nmt.translate.stream.LINE_BREAKS``: \\n, \\r,
+``str.splitlines()`` breaks at (``nmt.fileio.LINE_BREAKS``: \\n, \\r,
 \\v, \\f, U+001C-U+001E, U+0085, U+2028, U+2029) is refused, in every format,
 with a one-line error naming its document and segment (silently replacing it
 would change the translation). JSONL output escapes U+0085, U+2028 and U+2029

@@ -32,7 +32,7 @@ from nmt import __version__, langs
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import atomic_path, sha256_file
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.options import QualityOptions
 from nmt.translate.quality import QualityTranslator
 from nmt.translate.translator import Translator
@@ -70,27 +70,27 @@ def model_language(code: str, languages: list[str]) -> str:
     return candidates[0]
 
 
+SUBMISSION_FORMATS = ("same",) + formats.FORMATS  # same: the test set's
+
+
 @dataclass
 class PackageConfig:
-    test_sets: list
     output: str
     team: str
     system: str
-    constrained: bool | None = None
+    test_sets: list = field(default_factory=list)
+    constrained: bool | None = None  # the constrained track's data rules (required: WMT asks every submission)
     primary: bool = True
     model: str | None = None
     hyps: list = field(default_factory=list)
     docs: str | None = None
     src_lang: str | None = None
     tgt_lang: str | None = None
-    fmt: str = "same"
+    fmt: str = "same"  # same (the test set's) | xml | txt | jsonl
     hyp_system: str | None = None  # which <hyp system=...> to take from an XML hypothesis file
-    options: object = None  # DecodeOptions
-    batch_tokens: int = 4000
-    too_long: str = "truncate"
-    backend: str = "auto"
-    device: str = "cpu"
-    threads: int = 0
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    too_long: str = "truncate"  # truncate (translate a unit's beginning) | skip (leave it empty)
     allow_empty: bool = False
     description: str | None = None
     force: bool = False
@@ -116,7 +116,7 @@ def check_config(cfg: PackageConfig) -> None:
     cfg.quality.check()
     if cfg.hyps and cfg.quality.active:
         raise NmtError("--mbr, --rerank and --pivot decode with --model; --hyps were translated elsewhere")
-    if cfg.fmt not in ("same",) + formats.FORMATS:
+    if cfg.fmt not in SUBMISSION_FORMATS:
         raise NmtError(f"unknown --format {cfg.fmt!r}")
     check_output_path(cfg.output, cfg.force)
 
@@ -129,7 +129,7 @@ def check_output_path(output, force: bool) -> None:
         raise NmtError(f"{output} already exists; pass --force to overwrite it")
 
 
-def translate_test_set(translator, testset: TestSet, options, batch_tokens=4000, too_long="truncate"):
+def translate_test_set(translator, testset: TestSet, options, batch_tokens: int, too_long: str):
     """Hypotheses for every unit of ``testset`` (canary units copied), and the translator's warnings
     by unit position (e.g. why a line came back empty)."""
     hyps: list = [None] * len(testset.units)
@@ -177,7 +177,7 @@ def _bundle_info(translator, options, cfg) -> dict:
         "directions": list(bundle.directions), "checkpoint": bundle.checkpoint, "backend": translator.backend_name,
         "sha256": {"checkpoint": sha256_file(checkpoint) if checkpoint.is_file() else None,
                    "bundle.json": sha256_file(bundle.path / "bundle.json"), **bundle.hashes},
-        "decoding": {**asdict(options), "batch_tokens": cfg.batch_tokens, "too_long": cfg.too_long},
+        "decoding": {**asdict(options), "batch_tokens": cfg.engine.batch_tokens, "too_long": cfg.too_long},
         # languages the model reads romanized: uroman ran on their source text before translation
         **({"romanization": translator.romanization.record()} if translator.romanization else {}),
         # decoding for quality: what chose the hypotheses (MBR / reranking, the utility's signature), pivoting
@@ -193,10 +193,24 @@ def _bundle_info(translator, options, cfg) -> dict:
     return info
 
 
-def build_package(cfg: PackageConfig) -> dict:
-    """Read, translate (or load), validate and archive; returns the metadata written."""
+@dataclass(frozen=True)
+class PackagedFile:
+    path: str  # in the archive
+    segments: int
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    archive: Path
+    files: list  # PackagedFile per submission file
+    warnings: list  # every warning (metadata.json keeps the first 200)
+    metadata: dict  # metadata.json as written
+
+
+def build_package(cfg: PackageConfig) -> PackageResult:
+    """Read, translate (or load), validate and archive."""
     check_config(cfg)
-    options = cfg.options or DecodeOptions()
+    options = cfg.options
     testsets = [formats.read_test_set(path, cfg.docs, cfg.src_lang, cfg.tgt_lang) for path in cfg.test_sets]
     names = {}
     for testset in testsets:
@@ -216,15 +230,14 @@ def build_package(cfg: PackageConfig) -> dict:
                         model_language(code, bundle.languages)
         if cfg.quality.pivot:
             bundle.check_language(cfg.quality.pivot, "--pivot language")
-        translator = QualityTranslator(Translator(bundle, backend=cfg.backend, device=cfg.device, threads=cfg.threads),
-                                       cfg.quality)
+        translator = QualityTranslator(Translator(bundle, **cfg.engine.translator_kwargs()), cfg.quality)
         model_info = _bundle_info(translator, options, cfg)
 
     members, files, warnings, pairs = {}, [], [], {}
     for index, (name, (testset, fmt)) in enumerate(names.items()):
         notes = {}
         if translator is not None:
-            hyps, notes = translate_test_set(translator, testset, options, cfg.batch_tokens, cfg.too_long)
+            hyps, notes = translate_test_set(translator, testset, options, cfg.engine.batch_tokens, cfg.too_long)
         else:
             hyps = formats.read_hypotheses(cfg.hyps[index], testset, cfg.hyp_system)
         empty = formats.check_hypotheses(testset, hyps, cfg.allow_empty, reasons=notes)
@@ -262,7 +275,7 @@ def build_package(cfg: PackageConfig) -> dict:
         log.warning("%s", warning)
     if len(warnings) > 20:
         log.warning("... and %d more warnings (all in metadata.json)", len(warnings) - 20)
-    return metadata
+    return PackageResult(Path(cfg.output), [PackagedFile(f["path"], f["segments"]) for f in files], warnings, metadata)
 
 
 def _sha256(data: bytes) -> str:

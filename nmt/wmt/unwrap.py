@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from nmt.errors import NmtError
-from nmt.wmt.testset import TestSet
+from nmt.fileio import LINE_BREAKS, write_lines
+from nmt.wmt.testset import TestSet, detect_format
 from nmt.wmt.txt_format import docs_line
-from nmt.wmt.xml_format import seg_number
+from nmt.wmt.xml_format import read_xml, seg_number
 
-LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")  # runs of what str.splitlines() breaks at
+LINE_BREAK_RUNS = re.compile(f"[{re.escape(LINE_BREAKS)}]+")  # runs of what str.splitlines() breaks at
 
 
 def _safe_name(name: str) -> str:
@@ -41,7 +44,7 @@ def unwrap(testset: TestSet, skip_testsuites: bool = False) -> tuple[dict, dict]
     out: dict[str, list] = {}
 
     def clean(text):
-        flat = LINE_BREAKS.sub(" ", text)
+        flat = LINE_BREAK_RUNS.sub(" ", text)
         counts["line_breaks"] += flat != text
         return flat
 
@@ -68,3 +71,31 @@ def unwrap(testset: TestSet, skip_testsuites: bool = False) -> tuple[dict, dict]
                 lines.append(clean(text))
         out[key] = lines
     return out, counts
+
+
+@dataclass(frozen=True)
+class UnwrapResult:
+    files: list  # the text files written, in column order
+    segments: int  # lines in each
+    line_breaks: int  # segments whose line breaks became spaces
+    missing: dict  # file suffix -> empty lines (segments that column lacks)
+
+
+def unwrap_file(xml_file, output_dir=".", prefix: str | None = None, skip_testsuites: bool = False,
+                force: bool = False) -> UnwrapResult:
+    """Write ``unwrap``'s columns of a WMT XML file as ``output_dir/PREFIX.SUFFIX`` text files (PREFIX: the
+    file's name without .xml); existing files are refused unless ``force``."""
+    path = Path(xml_file)
+    if not path.is_file():
+        raise NmtError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    if detect_format(path) != "xml":
+        raise NmtError(f"nmt unwrap reads WMT XML files (.xml); {path.name} is not one (txt is already plain text)")
+    columns, counts = unwrap(read_xml(path), skip_testsuites)
+    prefix = prefix or (path.name[:-4] if path.name.lower().endswith(".xml") else path.name)
+    targets = {suffix: Path(output_dir) / f"{prefix}.{suffix}" for suffix in columns}
+    existing = [str(t) for t in targets.values() if t.exists()]
+    if existing and not force:
+        raise NmtError(f"{existing[0]} already exists; pass --force to overwrite")
+    for suffix, lines in columns.items():
+        write_lines(targets[suffix], lines)
+    return UnwrapResult(list(targets.values()), counts["segments"], counts["line_breaks"], dict(counts["missing"]))

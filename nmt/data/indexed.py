@@ -1,12 +1,11 @@
-"""fairseq's on-disk formats, written without starting fairseq.
+"""fairseq's ``mmap`` indexed datasets (``.bin`` + ``.idx``), written without fairseq.
 
-* ``dict.txt``: read and written by ``nmt.vocab`` (the names here are kept for
-  the callers that import them from this module).
-* ``mmap`` indexed datasets (``.bin`` + ``.idx``), the format that
-  ``fairseq-preprocess --dataset-impl mmap`` writes: the ``.bin`` is the
-  concatenated token ids (uint16 when the dictionary has fewer than 65,500
-  symbols, else uint32); the ``.idx`` holds a magic string, version 1, a dtype
-  code, the number of items, their sizes (int32) and byte offsets (int64).
+This is the format that ``fairseq-preprocess --dataset-impl mmap`` writes: the
+``.bin`` is the concatenated token ids (uint16 when the dictionary has fewer than
+65,500 symbols, else uint32); the ``.idx`` holds a magic string, version 1, a dtype
+code, the number of items, their sizes (int32) and byte offsets (int64). It is a
+file format, not fairseq code, so the data stages write it (``dict.txt`` is
+``nmt.vocab``'s).
 
 The bytes are the same as fairseq's own builder writes (checked by the tests
 and by the prepare benchmark against ``fairseq-preprocess``).
@@ -20,11 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nmt.fileio import atomic_path
-from nmt.vocab import BOS, EOS, PAD, SPECIALS, UNK, check_dictionary_file, read_dictionary, write_dictionary
-
-# the vocabulary's names are re-exported for the callers that read them here
-__all__ = ["BOS", "EOS", "PAD", "SPECIALS", "UNK", "check_dictionary_file", "read_dictionary", "write_dictionary",
-           "best_dtype", "IndexedWriter", "read_indexed", "ids_with_eos"]
+from nmt.vocab import EOS
 
 _MAGIC = b"MMIDIDX\x00\x00"
 _DTYPE_CODES = {np.dtype(np.uint16): 8, np.dtype(np.uint32): 9, np.dtype(np.int64): 5}
