@@ -69,7 +69,7 @@ ARMS = ("romanized", "native", "extended")  # the first is the evaluation baseli
 
 def speed(args) -> None:
     from nmt import langs, romanize
-    from nmt.data.clean import normalize
+    from nmt.text import normalize
 
     texts = {}
     for lang in LANGS10:

@@ -52,7 +52,7 @@ def main():
 def write_romanized(shared: Path, out: Path) -> None:
     """``uroman-VERSION.tsv``: language, FLORES line number, the line (normalised), its romanization."""
     from nmt import langs, romanize
-    from nmt.data.clean import normalize
+    from nmt.text import normalize
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

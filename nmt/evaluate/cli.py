@@ -102,7 +102,9 @@ def evaluate(systems, model, hyp, compare, cfg: EvalConfig, decode, engine, qual
 
     context = click.get_current_context()
     command = {"argv": ["nmt", "evaluate", *sys.argv[2:]] if sys.argv[1:2] == ["evaluate"] else None,
-               "options": {k.split("__")[-1]: list(v) if isinstance(v, tuple) else v for k, v in context.params.items()}}
+               # by field name; the MBR options keep their prefix (quality__comet_model is not --comet-model)
+               "options": {k if k.startswith("quality__") else k.split("__")[-1]: list(v) if isinstance(v, tuple)
+                           else v for k, v in context.params.items()}}
     # the MBR utility model runs with the evaluation's COMET batch size and device
     quality = dataclasses.replace(quality, comet_batch_size=cfg.comet_batch_size, comet_gpus=cfg.comet_gpus)
     quality.check()

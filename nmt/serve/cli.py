@@ -62,7 +62,6 @@ def serve(cfg: ServeConfig, limits: Limits, engine, quality):
     /v1/translate request may choose its own pivot language ("pivot": "en_XX", or "none")."""
     from nmt.serve.server import run_serve
 
-    quality.check()
     run_serve(dataclasses.replace(cfg, limits=limits, engine=engine, quality=quality))
 
 

@@ -14,7 +14,7 @@ from nmt.errors import NmtError
 
 if TYPE_CHECKING:  # annotations only: importing the translator loads the backends
     from nmt.serve.batcher import Batcher
-    from nmt.translate.translator import Translator
+    from nmt.translate.quality import QualityTranslator
 
 
 class ApiError(Exception):
@@ -31,7 +31,7 @@ class ApiError(Exception):
 class ServedModel:
     id: str
     path: Path
-    translator: Translator
+    translator: QualityTranslator  # a Translator that also decodes for quality (--mbr, --rerank, --pivot)
     batcher: Batcher | None = None  # made when the event loop runs
 
     @property

@@ -210,6 +210,7 @@ def run_serve(cfg: ServeConfig) -> None:
     removed when it returns)."""
     limits = cfg.limits
     limits.check()
+    cfg.quality.check()
     keys = load_api_keys(cfg.api_key_file)
     models = load_models(cfg.models, cfg.engine, cfg.quality)
     sock = _bind(cfg.host, cfg.port)
