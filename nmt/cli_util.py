@@ -7,7 +7,9 @@ command one ``Cls`` object instead of a parameter per option. ``option(owner, na
 is the same for a single option whose value the command receives as it is (its default
 being a field or a keyword argument of ``owner``). Each such option remembers where its
 default comes from (``SourcedOption.source``), so a test can check every command's
-defaults against their classes.
+defaults against their classes. ``options_from(Cls, "name")`` makes an option of every
+field of a class that keeps each option's help in its fields' metadata
+(``QualityOptions``: the same options on every translating command).
 """
 from __future__ import annotations
 

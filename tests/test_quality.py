@@ -98,14 +98,14 @@ def test_decoding_option_mistakes():
 
 @pytest.mark.parametrize("command", ["translate", "translate-corpus", "translate-file", "evaluate", "package", "serve"])
 def test_quality_option_defaults_are_the_class(command):
-    params = {p.name: p for p in main.commands[command].params}
+    params = {p.name: p for p in main.get_command(click.Context(main), command).params}
     skipped = ("comet_batch_size", "comet_gpus") if command == "evaluate" else ()
     for spec in dataclasses.fields(QualityOptions):
         if spec.name in skipped:
             continue
         assert params[f"quality__{spec.name}"].default == spec.default, (command, spec.name)
     if command == "evaluate":  # its own --comet-model is the metric's
-        flags = {o for p in main.commands[command].params for o in p.opts}
+        flags = {o for p in params.values() for o in p.opts}
         assert {"--mbr-comet-model", "--mbr-comet-encoder", "--comet-model", "--system-option"} <= flags
 
 

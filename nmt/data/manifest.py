@@ -17,8 +17,8 @@ from pathlib import Path
 from nmt import __version__, langs
 from nmt.data.stages import stage_fingerprint
 from nmt.errors import NmtError
-from nmt.romanize import Romanization
 from nmt.fileio import write_json
+from nmt.romanize import Romanization
 from nmt.text import DEFAULT_NORMALIZATION
 
 FORMAT_VERSION = 1  # of manifest.json and the stage layout; nmt prepare --force rewrites older ones
