@@ -27,6 +27,7 @@ from fairseq.trainer import Trainer
 
 from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
 from nmt.fairseq_backend.inference import FairseqGenerator
+from nmt.fairseq_backend.schedule import BudgetSchedule
 from nmt.training.settings import Hooks, LoopSettings
 
 log = logging.getLogger("nmt.train")
@@ -79,6 +80,10 @@ class TrainingLoop:
         self.max_update = cfg.optimization.max_update or math.inf
         self.max_epoch = cfg.optimization.max_epoch or math.inf
         self.max_seconds = settings.max_time_minutes * 60 or math.inf
+        self.max_cpu_seconds = settings.max_cpu_minutes * 60 or math.inf
+        self.schedule = (BudgetSchedule(settings.lr, self.max_update, settings.warmup_updates, settings.final_lr_ratio)
+                         if settings.lr_schedule == "budget" else None)
+        self.reserve = 0.0  # CPU seconds the last validation took: kept for the final one within the budget
         self.epoch_itr = None
         self.state: dict = {}  # nmt's bookkeeping, saved in every checkpoint: best score, history, ...
         self.stop: _StopFlag | None = None
@@ -99,8 +104,11 @@ class TrainingLoop:
             self.state = {}  # the pretrained model's bookkeeping does not carry over ...
             self.trainer._previous_training_time = 0  # ... nor its training clock (fairseq restores it even
             self.trainer._start_time = time.time()  # with --finetune-from-model): the time budget is ours
-        for key, value in (("best_score", None), ("best_update", None), ("bad_validations", 0), ("history", [])):
+        for key, value in (("best_score", None), ("best_update", None), ("bad_validations", 0), ("history", []),
+                           ("cpu_seconds", 0.0)):
             self.state.setdefault(key, value)
+        # CPU time of earlier runs (saved with their last checkpoint) plus all of this process's so far
+        self.cpu_before = float(self.state["cpu_seconds"]) - time.process_time()
 
     def sampling(self) -> dict:
         """Per direction: pairs, share of an epoch and pairs drawn per epoch under temperature sampling."""
@@ -138,7 +146,22 @@ class TrainingLoop:
         self.last_saved = update if reason else -1
         self.previous = update
         self.t_start = time.time()
+        self.clock_start = (update, float(self.trainer.cumulative_training_time()), self.cpu_seconds())
         return reason
+
+    def cpu_seconds(self) -> float:
+        """CPU time of this training run (all threads, this process and the runs it resumes)."""
+        return self.cpu_before + time.process_time()
+
+    def set_lr(self, update: int) -> None:
+        """The budget schedule's rate for the next update (fairseq's own scheduler is left fixed)."""
+        if self.schedule is None:
+            return
+        start_update, start_wall, start_cpu = self.clock_start
+        self.schedule.observe(update, start_update, (
+            (float(self.trainer.cumulative_training_time()), self.max_seconds, start_wall),
+            (self.cpu_seconds(), self.max_cpu_seconds, start_cpu)))
+        self.trainer.optimizer.set_lr(self.schedule.lr(update))
 
     # -- run -----------------------------------------------------------------------
     def run(self) -> None:
@@ -178,7 +201,9 @@ class TrainingLoop:
 
     def step(self, samples) -> str | None:
         """One update, then logging, validation and saving as due; the reason to stop when there is one."""
-        with metrics.aggregate("train_inner"):
+        self.set_lr(self.trainer.get_num_updates())
+        with metrics.aggregate("train_inner"), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                              enabled=self.settings.cpu_bf16):
             self.trainer.train_step(samples)
         update = self.trainer.get_num_updates()
         stepped = update != self.previous  # no update: fp16 overflow or OOM skipped the step
@@ -209,7 +234,10 @@ class TrainingLoop:
     def log_stats(self, update: int) -> None:
         stats = {k: float(v) for k, v in metrics.get_smoothed_values("train_inner").items()
                  if isinstance(v, (int, float)) or hasattr(v, "__float__")}
-        stats["lr"] = self.trainer.get_lr()
+        stats["lr"] = self.schedule.lr(update) if self.schedule is not None else self.trainer.get_lr()
+        stats["cpu_seconds"] = self.cpu_seconds()
+        if self.schedule is not None and math.isfinite(self.schedule.expected):
+            stats["expected_updates"], stats["warmup_updates"] = self.schedule.expected, self.schedule.warmup_updates()
         stats["epoch"] = self.epoch_itr.epoch
         stats["elapsed"] = time.time() - self.t_start
         self.hooks.on_log(update, stats)
@@ -220,6 +248,10 @@ class TrainingLoop:
             return f"reached max_updates ({int(self.max_update)})"
         if float(self.trainer.cumulative_training_time()) >= self.max_seconds:
             return f"reached the time budget ({self.settings.max_time_minutes} min)"
+        # the final validation and checkpoint are part of the CPU budget: stop when the last one's cost
+        # would no longer fit
+        if self.cpu_seconds() + self.reserve >= self.max_cpu_seconds:
+            return f"reached the CPU-time budget ({self.settings.max_cpu_minutes} CPU min)"
         return None
 
     def finish(self, reason: str) -> None:
@@ -234,9 +266,17 @@ class TrainingLoop:
         if self.is_master:
             self.hooks.on_end({**self.state, "updates": update, "stop_reason": reason,
                                "training_seconds": float(self.trainer.cumulative_training_time()),
+                               "cpu_seconds": self.cpu_seconds(), "lr_schedule": self.schedule_record(),
                                "epoch": self.epoch_itr.epoch})
         if self.stop.signal is not None:
             raise SystemExit(128 + self.stop.signal)
+
+    def schedule_record(self) -> dict:
+        if self.schedule is None:
+            return {"kind": "inverse_sqrt"}
+        return {"kind": "budget", "peak_lr": self.schedule.peak, "warmup_updates": self.schedule.warmup_updates(),
+                "expected_updates": (round(self.schedule.expected) if math.isfinite(self.schedule.expected)
+                                     else None), "final_lr_ratio": self.schedule.final_ratio}
 
     # -- validation and checkpoints ----------------------------------------------------
     def valid_loss(self) -> float | None:
@@ -250,6 +290,7 @@ class TrainingLoop:
 
     def validate(self, update: int) -> bool:
         """Validate and save; return True when early stopping says stop."""
+        cpu_start = self.cpu_seconds()
         loss = self.valid_loss()
         decision = None
         if self.is_master:
@@ -260,6 +301,7 @@ class TrainingLoop:
                                                           group=distributed_utils.get_data_parallel_group())
             self.state.update(decision["state"])
         self.save(update, best=decision["improved"])
+        self.reserve = self.cpu_seconds() - cpu_start
         return decision["stop"]
 
     def score(self, update: int, loss: float | None) -> tuple[float | None, dict]:
@@ -298,6 +340,7 @@ class TrainingLoop:
         return {"improved": improved, "stop": should_stop, "state": state}
 
     def save(self, update: int, best: bool = False) -> None:
+        self.state["cpu_seconds"] = self.cpu_seconds()
         extra = {"train_iterator": self.epoch_itr.state_dict(), "val_loss": None, "nmt": self.state,
                  "best": self.state["best_score"]}
         self.trainer.consolidate_optimizer()  # every rank: sharded optimizers gather their state here

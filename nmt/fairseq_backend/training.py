@@ -49,11 +49,14 @@ def model_args(m: dict, arch: str = "transformer") -> list[str]:
     return args
 
 
-def optimization_args(t, lr_scheduler: str = "inverse_sqrt", adam_eps: str = "1e-08") -> list[str]:
+def optimization_args(t, adam_eps: str = "1e-08") -> list[str]:
+    # the budget schedule is nmt's (the loop sets the rate before every update): fairseq's is left fixed
+    schedule = (["--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(t.warmup_updates),
+                 "--warmup-init-lr", "1e-07"] if t.lr_schedule == "inverse_sqrt" else ["--lr-scheduler", "fixed"])
     return [
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", adam_eps,
-        "--lr", str(t.lr), "--lr-scheduler", lr_scheduler, "--warmup-updates", str(t.warmup_updates),
-        "--warmup-init-lr", "1e-07", "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
+        "--lr", str(t.lr), *schedule,
+        "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
         "--max-tokens", str(t.max_tokens), "--update-freq", str(t.update_freq),
         "--max-update", str(t.max_updates), "--seed", str(t.seed),
     ] + (["--max-epoch", str(t.max_epochs)] if t.max_epochs else [])

@@ -104,9 +104,11 @@ class TrainHooks(Hooks):
         self._save_manifest()
 
     def on_log(self, update: int, stats: dict) -> None:
-        log.info("update %d | epoch %d | loss %.3f | ppl %.1f | wps %.0f | lr %.2e", update, stats.get("epoch", 0),
+        budget = (f" | of ~{stats['expected_updates']:.0f} (warm-up {stats['warmup_updates']})"
+                  if stats.get("expected_updates") is not None else "")
+        log.info("update %d | epoch %d | loss %.3f | ppl %.1f | wps %.0f | lr %.2e%s", update, stats.get("epoch", 0),
                  stats.get("loss", float("nan")), stats.get("ppl", float("nan")), stats.get("wps", 0),
-                 stats.get("lr", 0))
+                 stats.get("lr", 0), budget)
         for key in ("loss", "nll_loss", "ppl", "wps", "lr", "gnorm"):
             self._scalar(f"train/{key}", stats.get(key), update)
 
@@ -151,7 +153,9 @@ class TrainHooks(Hooks):
 
     def on_end(self, state: dict) -> None:
         self.manifest.update(updates=state["updates"], stop_reason=state["stop_reason"],
-                             training_seconds=round(state["training_seconds"], 1), epochs=state["epoch"],
+                             training_seconds=round(state["training_seconds"], 1),
+                             cpu_seconds=round(state["cpu_seconds"], 1), lr_schedule=state.get("lr_schedule"),
+                             epochs=state["epoch"],
                              best={"metric": self.metric, "score": state.get("best_score"),
                                    "update": state.get("best_update")},
                              validations=state.get("history", []))

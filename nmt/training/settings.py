@@ -27,6 +27,12 @@ class LoopSettings:
     metric: str = "chrf"  # what picks the best checkpoint: chrf | bleu | loss
     patience: int = 0  # validations without improvement before stopping (0: never)
     max_time_minutes: float = 0.0  # training-time budget across resumes (0: none)
+    max_cpu_minutes: float = 0.0  # CPU-time budget of the training process across resumes (0: none)
+    lr_schedule: str = "inverse_sqrt"  # budget: nmt's schedule fitted to the budget; else fairseq's own
+    lr: float = 1e-3  # peak learning rate (budget schedule)
+    warmup_updates: int = 0  # budget schedule: 0 = a share of the updates the budget allows
+    final_lr_ratio: float = 0.0
+    cpu_bf16: bool = False  # bfloat16 autocast of the training step on CPU
     threads: int = 0  # torch CPU threads (0: torch's default)
     finetune: bool = False  # starts from a pretrained model: its bookkeeping and clock do not carry over
     generation: Generation | None = None  # validation by translation; None: by loss only (denoising)
@@ -38,6 +44,10 @@ class LoopSettings:
         return cls(validate_every=cfg.validation.every_updates, save_every=cfg.checkpoint.every_updates,
                    keep_last=cfg.checkpoint.keep_last, metric=metric or cfg.validation.metric,
                    patience=cfg.validation.patience, max_time_minutes=cfg.training.max_time_minutes,
+                   max_cpu_minutes=cfg.training.max_cpu_minutes, lr_schedule=cfg.training.lr_schedule,
+                   lr=cfg.training.lr, warmup_updates=cfg.training.warmup_updates,
+                   final_lr_ratio=cfg.training.final_lr_ratio,
+                   cpu_bf16=device == "cpu" and cfg.training.precision == "bf16",
                    threads=(cfg.training.threads or os.cpu_count() or 1) if device == "cpu" else 0,
                    finetune=finetune, generation=generation)
 

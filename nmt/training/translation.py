@@ -50,8 +50,8 @@ def load_valid_sets(data: PreparedData, directions, max_sentences: int) -> dict:
 
 
 def _check_run(cfg: TrainConfig, data: PreparedData, device: str, reset: bool) -> None:
-    if device == "cpu" and cfg.training.precision != "fp32":
-        raise NmtError(f"training.precision {cfg.training.precision} needs a GPU; use fp32 on CPU")
+    if device == "cpu" and cfg.training.precision == "fp16":
+        raise NmtError("training.precision fp16 needs a GPU; use fp32 or bf16 (bfloat16 autocast) on CPU")
     if device == "cpu" and cfg.distributed.world_size > 1 and not cfg.distributed.init_method:
         raise NmtError("data-parallel training on CPU needs distributed.init_method (tcp://HOST:PORT) and one "
                        "nmt train process per rank (distributed.rank); see docs/DISTRIBUTED.md")
