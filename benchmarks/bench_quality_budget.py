@@ -461,9 +461,9 @@ def _scores(report: dict, system: str, direction: str) -> dict:
     for entry in report["directions"]:
         if entry["direction"] == direction:
             res = entry["systems"][system]
-            cell = {m: res["scores"][m]["score"] for m in ("bleu", "chrf")}
+            cell = {m.lower(): res["scores"][m]["score"] for m in ("BLEU", "chrF")}
             if "significance" in res:
-                cell["vs_baseline"] = {m: res["significance"]["bs"][m] for m in ("bleu", "chrf")}
+                cell["vs_baseline"] = {m.lower(): res["significance"]["bs"][m] for m in ("BLEU", "chrF")}
             return cell
     raise KeyError((system, direction))
 

@@ -82,6 +82,7 @@ class TrainingConfig:
     lr_schedule: str = "budget"
     warmup_updates: int = 0  # 0: 4% of the updates the budget allows (50 to 4000)
     final_lr_ratio: float = 0.0
+    lr_decay_share: float = 1.0  # budget schedule: the rate decays over this last share of the budget
     max_tokens: int = 4096
     update_freq: int = 1  # gradient accumulation
     label_smoothing: float = 0.1
@@ -92,7 +93,9 @@ class TrainingConfig:
     decoder_langtok: bool = True  # target starts with the target-language token
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | fp16 (GPU) | bf16 (GPU; on CPU bfloat16 autocast)
+    # auto: bf16 on a CPU with native bfloat16 (AVX512-BF16/AMX), else fp32 | fp32 | fp16 (GPU) |
+    # bf16 (GPU; on a CPU bfloat16 autocast)
+    precision: str = "auto"
     threads: int = 0  # CPU threads for torch (0: all cores)
     log_every: int = 50
 
@@ -159,7 +162,7 @@ class TrainConfig:
         _choice("model.arch", self.model.arch, ("transformer", "mbart"))
         _choice("training.encoder_langtok", self.training.encoder_langtok, ("src", "tgt"))
         _choice("training.device", self.training.device, ("auto", "cpu", "cuda"))
-        _choice("training.precision", self.training.precision, ("fp32", "fp16", "bf16"))
+        _choice("training.precision", self.training.precision, ("auto", "fp32", "fp16", "bf16"))
         _choice("training.lr_schedule", self.training.lr_schedule, ("budget", "inverse_sqrt"))
         _choice("validation.metric", self.validation.metric, ("chrf", "bleu", "loss"))
         _choice("distributed.backend", self.distributed.backend, ("auto", "nccl", "gloo"))
@@ -183,6 +186,8 @@ class TrainConfig:
                                                 and self.training.warmup_updates < 1):
             raise NmtError(f"config key training.warmup_updates must be >= 1 with lr_schedule inverse_sqrt "
                            f"(>= 0 with budget, 0: automatic), got {self.training.warmup_updates}")
+        if not 0 < self.training.lr_decay_share <= 1:
+            raise NmtError(f"config key training.lr_decay_share must be in (0, 1], got {self.training.lr_decay_share}")
         if not 0 <= self.training.final_lr_ratio <= 1:
             raise NmtError(f"config key training.final_lr_ratio must be in [0, 1], got {self.training.final_lr_ratio}")
         for key, value in (("training.max_time_minutes", self.training.max_time_minutes),

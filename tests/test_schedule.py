@@ -26,6 +26,7 @@ def test_warmup_then_linear_decay_to_the_end_of_an_update_budget():
 def test_automatic_warmup_is_a_share_of_the_budget_within_bounds():
     assert BudgetSchedule(1e-3, 10_000).warmup_updates() == 400
     assert BudgetSchedule(1e-3, 300).warmup_updates() == WARMUP_MIN
+    assert BudgetSchedule(1e-3, 40).warmup_updates() == 10  # a very short budget: a quarter of it at most
     assert BudgetSchedule(1e-3, 10_000_000).warmup_updates() == WARMUP_MAX
     assert BudgetSchedule(1e-3, math.inf).warmup_updates() == WARMUP_MAX
 

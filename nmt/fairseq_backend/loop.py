@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -28,9 +29,11 @@ from fairseq.trainer import Trainer
 from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
 from nmt.fairseq_backend.inference import FairseqGenerator
 from nmt.fairseq_backend.schedule import BudgetSchedule
+from nmt.memory import keep_freed_memory, release_free_memory
 from nmt.training.settings import Hooks, LoopSettings
 
 log = logging.getLogger("nmt.train")
+TRIM_EVERY = int(os.environ.get("NMT_TRIM_EVERY", "50"))  # updates between returns of free heap pages
 
 
 def main(cfg, hooks: Hooks, settings: LoopSettings, **unused) -> None:
@@ -61,6 +64,7 @@ class TrainingLoop:
 
     def __init__(self, cfg, hooks: Hooks, settings: LoopSettings):
         install_safe_globals()
+        keep_freed_memory()  # before the first batch: every step's large tensors reuse the same memory
         if settings.threads:
             torch.set_num_threads(settings.threads)
         metrics.reset()
@@ -81,8 +85,8 @@ class TrainingLoop:
         self.max_epoch = cfg.optimization.max_epoch or math.inf
         self.max_seconds = settings.max_time_minutes * 60 or math.inf
         self.max_cpu_seconds = settings.max_cpu_minutes * 60 or math.inf
-        self.schedule = (BudgetSchedule(settings.lr, self.max_update, settings.warmup_updates, settings.final_lr_ratio)
-                         if settings.lr_schedule == "budget" else None)
+        self.schedule = (BudgetSchedule(settings.lr, self.max_update, settings.warmup_updates, settings.final_lr_ratio,
+                                        settings.lr_decay_share) if settings.lr_schedule == "budget" else None)
         self.reserve = 0.0  # CPU seconds the last validation took: kept for the final one within the budget
         self.epoch_itr = None
         self.state: dict = {}  # nmt's bookkeeping, saved in every checkpoint: best score, history, ...
@@ -207,6 +211,8 @@ class TrainingLoop:
             self.trainer.train_step(samples)
         update = self.trainer.get_num_updates()
         stepped = update != self.previous  # no update: fp16 overflow or OOM skipped the step
+        if stepped and update % TRIM_EVERY == 0:
+            release_free_memory()  # bounds the fragmented heap (see nmt.memory)
         self.previous = update
         if stepped and update % self.cfg.common.log_interval == 0 and self.is_master:
             self.log_stats(update)
@@ -276,7 +282,8 @@ class TrainingLoop:
             return {"kind": "inverse_sqrt"}
         return {"kind": "budget", "peak_lr": self.schedule.peak, "warmup_updates": self.schedule.warmup_updates(),
                 "expected_updates": (round(self.schedule.expected) if math.isfinite(self.schedule.expected)
-                                     else None), "final_lr_ratio": self.schedule.final_ratio}
+                                     else None), "final_lr_ratio": self.schedule.final_ratio,
+                "decay_share": self.schedule.decay_share}
 
     # -- validation and checkpoints ----------------------------------------------------
     def valid_loss(self) -> float | None:
@@ -301,6 +308,7 @@ class TrainingLoop:
                                                           group=distributed_utils.get_data_parallel_group())
             self.state.update(decision["state"])
         self.save(update, best=decision["improved"])
+        release_free_memory()  # what generation allocated
         self.reserve = self.cpu_seconds() - cpu_start
         return decision["stop"]
 

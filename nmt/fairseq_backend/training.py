@@ -29,6 +29,24 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX): bf16 autocast then trains about
+    1.8x faster at the small preset's width (benchmarks/RESULTS.md); elsewhere it is emulated and slow."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto``: bf16 autocast on a CPU with native bfloat16, fp32 everywhere else (GPUs included: mixed
+    precision was slower than fp32 at 8k-token batches on an H200, benchmarks/RESULTS.md)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
 def model_args(m: dict, arch: str = "transformer") -> list[str]:
     """Architecture arguments for a preset-shaped model (``m`` = ModelConfig.resolved())."""
     args = [

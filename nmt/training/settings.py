@@ -32,6 +32,7 @@ class LoopSettings:
     lr: float = 1e-3  # peak learning rate (budget schedule)
     warmup_updates: int = 0  # budget schedule: 0 = a share of the updates the budget allows
     final_lr_ratio: float = 0.0
+    lr_decay_share: float = 1.0
     cpu_bf16: bool = False  # bfloat16 autocast of the training step on CPU
     threads: int = 0  # torch CPU threads (0: torch's default)
     finetune: bool = False  # starts from a pretrained model: its bookkeeping and clock do not carry over
@@ -46,7 +47,7 @@ class LoopSettings:
                    patience=cfg.validation.patience, max_time_minutes=cfg.training.max_time_minutes,
                    max_cpu_minutes=cfg.training.max_cpu_minutes, lr_schedule=cfg.training.lr_schedule,
                    lr=cfg.training.lr, warmup_updates=cfg.training.warmup_updates,
-                   final_lr_ratio=cfg.training.final_lr_ratio,
+                   final_lr_ratio=cfg.training.final_lr_ratio, lr_decay_share=cfg.training.lr_decay_share,
                    cpu_bf16=device == "cpu" and cfg.training.precision == "bf16",
                    threads=(cfg.training.threads or os.cpu_count() or 1) if device == "cpu" else 0,
                    finetune=finetune, generation=generation)

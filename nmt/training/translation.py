@@ -9,6 +9,8 @@ configuration is refused with the list of differences unless ``reset``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 
 from nmt import langs
@@ -22,6 +24,8 @@ from nmt.pretrained import finetune_checkpoint
 from nmt.training.hooks import TrainHooks, bleu_unusable
 from nmt.training.rundir import RunDir
 from nmt.training.settings import Generation, LoopSettings
+
+log = logging.getLogger("nmt.train")
 
 # the run's copies of the prepared data's vocabulary: the bundle's own files
 VOCABULARY = (("spm.model", "spm_model"), ("dict.txt", "dictionary"), ("lang_dict.txt", "lang_dict"))
@@ -47,6 +51,15 @@ def load_valid_sets(data: PreparedData, directions, max_sentences: int) -> dict:
         ref_lines, _ = read_lines(data.clean_file("valid", name, tgt))
         sets[f"{src}-{tgt}"] = (src_lines[:max_sentences], ref_lines[:max_sentences])
     return sets
+
+
+def with_resolved_precision(cfg: TrainConfig, device: str) -> TrainConfig:
+    """A copy of ``cfg`` whose ``training.precision`` says what ``auto`` chose on this device."""
+    precision = backend.resolve_precision(cfg.training.precision, device)
+    if precision != cfg.training.precision:
+        log.info("training.precision auto: %s on this %s", precision,
+                 "CPU (native bfloat16)" if precision == "bf16" else device)
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, precision=precision))
 
 
 def _check_run(cfg: TrainConfig, data: PreparedData, device: str, reset: bool) -> None:
@@ -95,6 +108,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     _check_run(cfg, data, device, reset)
     start = finetune_checkpoint(cfg, data) if cfg.init.pretrained else None
     max_positions = start.max_positions if start else cfg.model.resolved()["max_positions"]
+    saved_cfg, cfg = cfg, with_resolved_precision(cfg, device)  # config.yaml keeps "auto"; the run uses the choice
     argv = backend.fairseq_train_args(cfg, fairseq_data_path(data.path, data.raw), directions, data.lang_tok_style,
                                       str(run.checkpoints), device,
                                       finetune_from=start.checkpoint if start else None,
@@ -109,7 +123,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False, dry_run: bool = False)
     with contextlib.ExitStack() as stack:  # rank 0 holds the run directory's lock until the end
         if rank == 0:
             stack.enter_context(run.lock("nmt train"))
-            prepare_run_dir(cfg, run, data, directions, reset, max_positions)
+            prepare_run_dir(saved_cfg, run, data, directions, reset, max_positions)
         run.log_to_file(f"train{'' if rank == 0 else f'.rank{rank}'}.log")
         valid_sets = load_valid_sets(data, valid_dirs, cfg.validation.max_sentences)
         hooks = TrainHooks(run.path, cfg, _manifest_base(cfg, run, data, directions, valid_sets, reset), valid_sets,
@@ -126,7 +140,7 @@ def _manifest_base(cfg: TrainConfig, run: RunDir, data: PreparedData, directions
                    reset: bool) -> dict:
     """What training.json starts from: the earlier run's (when resuming) and what this run trains on."""
     existing = run.training_manifest() if not reset else {}
-    return {**existing, "data": str(data.path), "preset": cfg.model.preset,
+    return {**existing, "data": str(data.path), "preset": cfg.model.preset, "precision": cfg.training.precision,
             "directions": {f"{s}-{t}": data.directions[f"{s}-{t}"].to_dict() for s, t in directions},
             "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
             "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
