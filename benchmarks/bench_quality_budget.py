@@ -99,8 +99,9 @@ def run_nmt(args, work: Path, minutes: float, name: str) -> dict:
     if not (data / "manifest.json").exists():
         sh(nmt_cmd("prepare", "--raw", work / "raw", "--out", data, "--eval-set", SHARED / "flores200" / "devtest",
                    "--workers", 1, *args.nmt_prepare), log=work / "logs" / "nmt-prepare.log")
+    own = [s.split(":", 1)[1] for s in args.nmt_set if s.split(":", 1)[0] == name]
     sets = [f"data={data}", f"training.max_cpu_minutes={minutes}", f"training.threads={args.threads}",
-            "training.max_updates=10000000", *args.nmt_set]
+            "training.max_updates=10000000", *own]
     cmd = nmt_cmd("train", "--output", run, *[x for s in sets for x in ("--set", s)])
     stats = budgeting.run_budgeted(cmd, log, None, env=env_threads(args.threads))
     if stats["returncode"]:
@@ -328,8 +329,8 @@ def main() -> None:
     ap.add_argument("--systems", default="nmt,marian,onmt")
     ap.add_argument("--pairs", default="de_DE,ko_KR")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--nmt-name", default="nmt", help="name of the nmt system (several configurations: nmt-...)")
-    ap.add_argument("--nmt-set", action="append", default=[], help="extra nmt train --set for this nmt system")
+    ap.add_argument("--nmt-set", action="append", default=[], metavar="SYSTEM:KEY=VALUE",
+                    help="an nmt train --set for one nmt system (systems named nmt-...: several configurations)")
     ap.add_argument("--nmt-prepare", nargs="*", default=[], help="extra nmt prepare options")
     ap.add_argument("--calibration-s", type=float, default=180.0)
     ap.add_argument("--save-every-s", type=float, default=90.0, help="peers: a checkpoint about every N CPU-s")
@@ -338,6 +339,9 @@ def main() -> None:
     args.pairs = args.pairs.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
     systems = args.systems.split(",")
+    for s in args.nmt_set:
+        if ":" not in s or s.split(":", 1)[0] not in systems or not s.startswith("nmt"):
+            ap.error(f"--nmt-set {s!r}: write it as SYSTEM:KEY=VALUE for an nmt system named in --systems")
     work = args.work
     (work / "logs").mkdir(parents=True, exist_ok=True)
     split = bench_data.split(SHARED, args.pairs, work)
