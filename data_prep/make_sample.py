@@ -16,6 +16,9 @@ SIZES = {"de_DE": 3000, "ru_RU": 3000, "ja_XX": 3000, "ko_KR": 800}  # training 
 TEST = 200  # in-domain test pairs per language
 FLORES = {"en_XX": "eng_Latn", "de_DE": "deu_Latn", "ru_RU": "rus_Cyrl", "ja_XX": "jpn_Jpan",
           "ko_KR": "kor_Hang"}
+# romanization: a few FLORES-200 devtest lines per script, with what the pinned uroman makes of them
+ROMANIZE_LANGS = ("ar_AR", "bn_IN", "hi_IN", "ja_XX", "ko_KR", "ru_RU", "uk_UA", "zh_CN", "he_IL", "fa_IR")
+ROMANIZE_LINES = (7, 299, 635)  # short sentences, 1-based
 
 
 def main():
@@ -42,7 +45,25 @@ def main():
     flores.mkdir(parents=True)
     for code in FLORES.values():
         shutil.copyfile(shared / "flores200" / "devtest" / f"{code}.devtest", flores / f"{code}.devtest")
+    write_romanized(shared, out / "romanize")
     print(f"wrote {out}")
+
+
+def write_romanized(shared: Path, out: Path) -> None:
+    """``uroman-VERSION.tsv``: language, FLORES line number, the line (normalised), its romanization."""
+    from nmt import langs, romanize
+    from nmt.data.clean import normalize
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rows = []
+    for lang in ROMANIZE_LANGS:
+        flores = shared / "flores200" / "devtest" / f"{langs.get(lang).flores}.devtest"
+        lines = flores.read_text(encoding="utf-8").splitlines()
+        for number in ROMANIZE_LINES:
+            text = normalize(lines[number - 1])
+            rows.append(f"{lang}\t{number}\t{text}\t{romanize.romanize(text, lang)}\n")
+    (out / f"uroman-{romanize.version()}.tsv").write_text("".join(rows), encoding="utf-8")
 
 
 if __name__ == "__main__":

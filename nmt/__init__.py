@@ -10,4 +10,8 @@ def __getattr__(name):  # lazy: `import nmt` stays cheap, nmt.Translator still w
         from nmt.translate.translator import Translator
 
         return Translator
+    if name in ("QualityTranslator", "QualityOptions"):  # MBR, reranking, pivoting
+        from nmt.translate import quality
+
+        return getattr(quality, name)
     raise AttributeError(name)

@@ -24,7 +24,7 @@ file: same size and, when the modification time differs, e.g. after a copy, the
 same SHA-256). ``nmt translate`` uses an export only while it is current.
 
 What a model needs beyond its files (the normalization its training text had,
-its longest source, its preset) and where it came from are typed fields of
+the languages it reads romanized, its longest source, its preset) and where it came from are typed fields of
 ``Bundle``; ``bundle.json`` keeps them in its ``extra`` block, as every nmt
 version wrote and reads them, and keys a newer nmt added there are kept as
 they are (``other_extra``).
@@ -41,6 +41,7 @@ from nmt.data import DEFAULT_NORMALIZATION, NORMALIZATION_FORMS
 from nmt.errors import NmtError
 from nmt.fileio import read_json, sha256_file, write_json
 from nmt.presets import PRESETS
+from nmt.romanize import Romanization
 
 BUNDLE_FORMAT = "nmt-bundle"
 BUNDLE_VERSION = 1
@@ -73,6 +74,7 @@ class Bundle:
     pretrained_on: dict | None = None  # denoising pretraining: sentences per language and split
     extended_with: dict | None = None  # nmt extend-langs: added language -> how its token started
     trimmed: dict | None = None  # nmt trim-vocab: pieces kept and dropped
+    romanization: dict | None = None  # languages the model reads romanized (nmt.romanize.Romanization's record)
     other_extra: dict = field(default_factory=dict)  # keys this nmt does not know, kept as they are
     nmt_version: str = __version__
 
@@ -97,6 +99,11 @@ class Bundle:
         """The ``extra`` block of bundle.json: the fields above that are set, and the unknown keys."""
         typed = {name: getattr(self, name) for name in EXTRA_FIELDS}
         return {**{k: v for k, v in typed.items() if v is not None}, **self.other_extra}
+
+    @property
+    def romanized(self) -> Romanization:
+        """The languages this model reads in Latin letters (``nmt prepare --romanize``)."""
+        return Romanization.from_record(self.romanization, f"{self.path}/bundle.json")
 
     def check_language(self, code: str, role: str = "language") -> str:
         if code not in self.languages:
@@ -168,7 +175,7 @@ class Bundle:
             raise NmtError(f"{path} is not a model bundle: bundle.json is missing (an unfinished or "
                            "foreign directory? train with nmt train or import with nmt download)")
         meta = read_json(meta_path)
-        if meta.get("format") != BUNDLE_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
             raise NmtError(f"{meta_path} is not an nmt bundle description")
         if meta.get("format_version") != BUNDLE_VERSION:
             raise NmtError(f"{path} is a bundle of format version {meta.get('format_version')} (from nmt "
@@ -206,7 +213,7 @@ class Bundle:
 
 
 EXTRA_FIELDS = ("normalization", "max_source_positions", "preset", "pretrained", "source", "pretrained_on",
-                "extended_with", "trimmed")
+                "extended_with", "trimmed", "romanization")
 
 
 def _extra_fields(extra: dict, meta_path: Path) -> dict:
@@ -224,9 +231,11 @@ def _extra_fields(extra: dict, meta_path: Path) -> dict:
         except (TypeError, ValueError):
             raise NmtError(f"{meta_path}: extra.max_source_positions is {fields['max_source_positions']!r}, not a "
                            "whole number; the bundle is corrupted") from None
-    for key in ("source", "pretrained_on", "extended_with", "trimmed"):
+    for key in ("source", "pretrained_on", "extended_with", "trimmed", "romanization"):
         if key in fields and not isinstance(fields[key], dict):
             raise NmtError(f"{meta_path}: extra.{key} must be an object; the bundle is corrupted")
+    if "romanization" in fields:
+        Romanization.from_record(fields["romanization"], f"{meta_path}: extra")
     for key in ("preset", "pretrained"):
         if key in fields:
             fields[key] = str(fields[key])

@@ -10,11 +10,13 @@ import sys
 import click
 
 from nmt import __version__
-from nmt.cli_util import decoding_options, friendly_errors, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
+from nmt.cli_util import decoding_options, friendly_errors, options_from, usage_error_line  # shared with nmt.evaluate.cli and nmt.wmt.cli
 from nmt.data.clean import FilterConfig
 from nmt.data.prepare import PrepareConfig
 from nmt.errors import NmtError
 from nmt.export import QUANTIZATIONS
+from nmt.romanize import Romanization
+from nmt.translate.options import QualityOptions
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -42,7 +44,7 @@ def main(verbose: bool) -> None:
 
 
 # nmt prepare's option defaults are its configuration's
-_P, _F = PrepareConfig, FilterConfig
+_P, _F, _R = PrepareConfig, FilterConfig, Romanization
 
 
 @main.command()
@@ -89,6 +91,13 @@ _P, _F = PrepareConfig, FilterConfig
 @click.option("--lang-tok-style", default=_P.lang_tok_style, show_default=True,
               type=click.Choice(["multilingual", "mbart"]))
 @click.option("--seed", default=_P.seed, show_default=True)
+@click.option("--romanize", metavar="LANG[,LANG]", default=",".join(_R.languages),
+              help="Write these languages' text in Latin letters (uroman): for scripts the model's vocabulary "
+                   "has not seen. Recorded in the manifest and the bundle; translation romanizes their input "
+                   "itself. Only as sources, unless --romanize-target.")
+@click.option("--romanize-target", is_flag=True, default=_R.target,
+              help="Allow a --romanize language as a target too: the model then writes it romanized, which "
+                   "cannot be turned back into its script (for analysis only).")
 @click.option("--shards", default=_P.shards, show_default=True, type=click.IntRange(min=1),
               help="Split the training data into N fairseq shards (bin/shard0, ...), one per epoch.")
 @click.option("--chunk-lines", default=_P.chunk_lines, show_default=True, type=click.IntRange(min=1),
@@ -98,8 +107,8 @@ _P, _F = PrepareConfig, FilterConfig
 @friendly_errors
 def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, max_len, max_ratio, lid, lid_threshold, valid_size,
             eval_sets, on_bad_utf8, vocab_size, spm_model_type, character_coverage, byte_fallback, spm_temperature,
-            spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, shards, chunk_lines, workers,
-            force):
+            spm_sample_size, spm_model, dictionary, lang_list, lang_tok_style, seed, romanize, romanize_target, shards,
+            chunk_lines, workers, force):
     """Validate, clean, split, learn a shared sentencepiece model and binarize bitext."""
     from nmt.data.prepare import prepare as run_prepare
 
@@ -111,7 +120,7 @@ def prepare(raw, manifest, synthetic_ratio, out, pairs, normalization, min_len, 
         spm_model_type=spm_model_type, character_coverage=character_coverage, byte_fallback=byte_fallback,
         spm_temperature=spm_temperature, spm_sample_size=spm_sample_size, spm_model=spm_model,
         dictionary=dictionary, lang_list=lang_list, lang_tok_style=lang_tok_style, seed=seed,
-        shards=shards, chunk_lines=chunk_lines, workers=workers, force=force,
+        romanize=Romanization.parse(romanize, romanize_target), shards=shards, chunk_lines=chunk_lines, workers=workers, force=force,
     )
     manifest_out = run_prepare(cfg)
     mixed = any("train_synthetic" in info for info in manifest_out["directions"].values())
@@ -166,20 +175,30 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
 @click.option("--output", "-o", "output_path", default="-", show_default=True,
               help="Output file or - for stdout; with several targets, {tgt} in the name or a .TGT suffix.")
 @click.option("--tsv", is_flag=True, help="Input lines are 'src<TAB>tgt<TAB>text' (mixed directions).")
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "html"]), default="text", show_default=True,
+              help="text: a line in, a line out; jsonl: a JSON object out per line (scores, n-best); html: each "
+                   "line is HTML, its text translated and its markup kept.")
 @decoding_options(sampling=True)
+@options_from(QualityOptions, "quality")
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="skip", show_default=True,
               help="A line longer than the model's limit: empty output + warning, or truncate it.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="Use this checkpoint instead of the bundle's (fairseq backend).")
 @friendly_errors
-def translate(model, src, tgt, input_path, output_path, tsv, fmt, decode, engine, too_long, checkpoint):
-    """Translate line by line: N input lines give N output lines, always."""
+def translate(model, src, tgt, input_path, output_path, tsv, fmt, decode, engine, quality, too_long, checkpoint):
+    """Translate line by line: N input lines give N output lines, always.
+
+    \b
+    Decoding for quality (any translating command has these options):
+    nmt translate -m B -s de_DE -t en_XX --mbr chrf --candidates 16 --sampling --sampling-topp 0.9
+    nmt translate -m B -s de_DE -t en_XX --rerank builtin --candidates 8
+    nmt translate -m B -s de_DE -t ja_XX --pivot en_XX       # through English
+    """
     from nmt.translate.cli_run import TranslateRun, run_translate
 
     engine.checkpoint = checkpoint
     run_translate(TranslateRun(model=model, src=src, tgt=tgt, input_path=input_path, output_path=output_path,
-                               tsv=tsv, fmt=fmt, decode=decode, engine=engine, too_long=too_long))
+                               tsv=tsv, fmt=fmt, decode=decode, engine=engine, too_long=too_long, quality=quality))
 
 
 @main.command()
@@ -298,51 +317,16 @@ def download(name, dest, url, sha256, force):
     click.echo(f"bundle: {bundle.path} ({len(bundle.languages)} languages, kind {bundle.kind})", err=True)
 
 
-@main.command("extend-langs")
-@click.option("--model", "-m", required=True, type=click.Path())
-@click.option("--add", required=True, help="Languages to add, comma-separated (ML50 codes).")
-@click.option("--init-from", multiple=True, metavar="NEW=EXISTING",
-              help="Start a new language token from an existing one, e.g. gl_ES=es_XX (repeatable).")
-@click.option("--output", "-o", required=True, type=click.Path())
-@friendly_errors
-def extend_langs(model, add, init_from, output):
-    """Add languages to a pretrained model (new language tokens and embedding rows)."""
-    from nmt.vocab_surgery import extend_languages
-
-    pairs = {}
-    for item in init_from:
-        if "=" not in item:
-            raise NmtError(f"bad --init-from {item!r}: write NEW=EXISTING, e.g. gl_ES=es_XX")
-        new, old = item.split("=", 1)
-        pairs[new.strip()] = old.strip()
-    info = extend_languages(model, [x.strip() for x in add.split(",") if x.strip()], output, pairs)
-    click.echo(json.dumps(info), err=True)
-
-
-@main.command("trim-vocab")
-@click.option("--model", "-m", required=True, type=click.Path())
-@click.option("--text", "texts", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Text in the languages to keep (repeatable); pieces it uses are kept.")
-@click.option("--min-count", default=1, show_default=True)
-@click.option("--output", "-o", required=True, type=click.Path())
-@friendly_errors
-def trim_vocab(model, texts, min_count, output):
-    """Shrink a multilingual model's vocabulary to the pieces some text uses."""
-    from nmt.vocab_surgery import trim_vocabulary
-
-    info = trim_vocabulary(model, texts, output, min_count)
-    click.echo(f"dictionary {info['dictionary_before']} -> {info['dictionary_after']} pieces; parameters "
-               f"{info['parameters_before']:,} -> {info['parameters_after']:,}", err=True)
-
-
 def _register_subpackage_commands() -> None:
+    from nmt.cli_vocab import COMMANDS as vocab_commands
     from nmt.data.cli import COMMANDS as data_commands
     from nmt.evaluate.cli import COMMANDS as evaluate_commands
     from nmt.serve.cli import COMMANDS as serve_commands
     from nmt.translate.cli import COMMANDS as translate_commands
     from nmt.wmt.cli import COMMANDS as wmt_commands
 
-    for command in data_commands + evaluate_commands + translate_commands + serve_commands + wmt_commands:
+    for command in (data_commands + evaluate_commands + translate_commands + serve_commands + wmt_commands
+                    + vocab_commands):
         main.add_command(command)
 
 
@@ -362,6 +346,9 @@ def run() -> None:  # console-script entry point
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main.main(prog_name="nmt", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `nmt`: the help as help, not as one error line
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(2)
     except click.UsageError as exc:
         click.echo(usage_error_line(exc), err=True)
         sys.exit(2)

@@ -13,6 +13,7 @@ int), and its first error becomes one line that names the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -201,7 +202,14 @@ class TrainConfig:
                            "set training.encoder_langtok to tgt (or keep decoder_langtok true)")
         if self.model.arch == "mbart" and not self.model.share_all_embeddings:
             raise NmtError("model.arch mbart always shares its embeddings; model.share_all_embeddings must be true")
+        for section in ("model", "training", "validation", "checkpoint", "distributed", "init", "denoising"):
+            for key, value in dataclasses.asdict(getattr(self, section)).items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise NmtError(f"config key {section}.{key} must be a finite number, got {value}")
         model = self.model.resolved()
+        for key in ("embed_dim", "ffn_dim", "heads", "encoder_layers", "decoder_layers", "max_positions"):
+            if model.get(key) is not None and model[key] < 1:
+                raise NmtError(f"config key model.{key} must be >= 1, got {model[key]}")
         if model["embed_dim"] % model["heads"]:
             raise NmtError(f"model.embed_dim ({model['embed_dim']}) must be divisible by model.heads ({model['heads']})")
 

@@ -10,3 +10,11 @@ class NmtError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
     exit_code = 2
+    transient = False  # True: the same command may succeed later (see NetworkError)
+
+
+class NetworkError(NmtError):
+    """A failure that may pass by itself: a host that cannot be reached, a transfer that broke off,
+    a server answering 5xx. Rerunning the command resumes; any other NmtError needs a fix first."""
+
+    transient = True

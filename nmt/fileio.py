@@ -4,14 +4,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
-import socket
 import stat
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -54,9 +51,20 @@ def atomic_path(path: str | os.PathLike):
     mode ``open()`` would give it (an existing file's mode is kept; a new one
     follows the umask). A symbolic link is followed: its target is replaced and
     the link stays. A device, FIFO or socket is never replaced: the path itself
-    is yielded and written directly (streaming, so not atomic).
+    is yielded and written directly (streaming, so not atomic). A path naming one
+    of this process's open files (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``,
+    or a link to one) is written through that open file, at its position and
+    with its flags (``>> log`` appends), once the block succeeds: never renamed over.
     """
     path = Path(path)
+    fd = open_file_descriptor(path)
+    if fd is not None and not is_special_file(path):
+        with tempfile.TemporaryDirectory(prefix=".nmt-fd-") as scratch:
+            tmp = Path(scratch) / "out"
+            yield tmp
+            with open(tmp, "rb") as source, _through_descriptor(fd, "wb") as target:
+                shutil.copyfileobj(source, target)
+        return
     if is_special_file(path):
         yield path
         return
@@ -69,10 +77,9 @@ def atomic_path(path: str | os.PathLike):
     except FileNotFoundError:
         mode = _new_file_mode()
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.chmod(tmp, mode)
         _fsync_file(tmp)
         os.replace(tmp, path)
@@ -82,17 +89,62 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+# where /dev/stdout and friends lead: this process's open file descriptors
+_FD_LINK = re.compile(r"/dev/(?:(stdin)|(stdout)|(stderr)|fd/(\d+))|/proc/(?:self|thread-self|(\d+))/fd/(\d+)")
+
+
+def open_file_descriptor(path: str | os.PathLike) -> int | None:
+    """The descriptor number when ``path`` (or a link on the way to its target) names one of this
+    process's open files (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``); else None."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on a link chain
+        match = _FD_LINK.fullmatch(current)
+        if match:
+            stdin, stdout, stderr, dev_fd, pid, proc_fd = match.groups()
+            if pid is not None and int(pid) != os.getpid():
+                return None
+            return 0 if stdin else 1 if stdout else 2 if stderr else int(dev_fd or proc_fd)
+        try:
+            target = os.readlink(current)
+        except OSError:
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), target))
+    return None
+
+
+@contextlib.contextmanager
+def _through_descriptor(fd: int, mode: str, encoding: str | None = None):
+    try:
+        handle = os.fdopen(os.dup(fd), mode, encoding=encoding, newline="\n" if encoding else None)
+    except OSError as exc:
+        raise NmtError(f"cannot write to file descriptor {fd}: {exc.strerror}") from None
+    with handle:
+        yield handle
+
+
+# a temporary file of atomic_path: .NAME.PID.RANDOM.tmp (RANDOM: tempfile's 8 characters, no dot)
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")
+
+
+def _new_temporary(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     """Remove temporary files that an earlier writer of ``path`` left when it was killed
-    (SIGKILL leaves no chance to clean up): ``.NAME.PID.*.tmp`` whose PID no longer runs."""
+    (SIGKILL leaves no chance to clean up): ``.NAME.PID.RANDOM.tmp`` of this very NAME whose
+    PID no longer runs. The name is parsed from the end (RANDOM has no dot, PID only digits), so
+    the temporaries of ``NAME.2019`` are never taken for those of ``NAME``."""
     prefix = f".{path.name}."
     try:
         candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
     except OSError:
         return
     for candidate in candidates:
-        pid_text = candidate.name[len(prefix):].split(".", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        match = _TEMPORARY.fullmatch(candidate.name)
+        if match is None or match["name"] != path.name or _pid_alive(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):
             candidate.unlink()
@@ -134,9 +186,15 @@ def _fsync_file(path) -> None:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temporary file for writing; it replaces ``path`` only if the block succeeds."""
+    """Open a temporary file for writing; it replaces ``path`` only if the block succeeds.
+    A path naming an open file of this process (``/dev/stdout``) is written through it directly."""
     if "b" in mode:
         encoding = None
+    fd = open_file_descriptor(path)
+    if fd is not None:
+        with _through_descriptor(fd, mode, encoding) as handle:
+            yield handle
+        return
     with atomic_path(path) as tmp:
         with open(tmp, mode, encoding=encoding, newline="\n" if encoding else None) as handle:
             yield handle
@@ -205,11 +263,36 @@ def read_lines(path, on_bad_utf8: str = "error") -> tuple[list[str | None], int]
                 lines.append(None)
                 bad += 1
                 continue
-            raise NmtError(
-                f"{path}: line {number} is not valid UTF-8 (byte {exc.start}); fix the file "
-                "or pass --on-bad-utf8 skip to drop such lines"
-            ) from None
+            raise NmtError(f"{path}: line {number} is not valid UTF-8 (byte {exc.start}); fix the file") from None
     return lines, bad
+
+
+def check_input_file(path, what: str = "input file", regular: bool = True) -> None:
+    """A one-line error unless ``path`` can be read as input: it exists, is not a directory and, with
+    ``regular``, is a regular file (not a FIFO, device or socket, which can be read only once)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise NmtError(f"{what} {path} does not exist") from None
+    except PermissionError:
+        raise NmtError(f"cannot read {what} {path}: permission denied") from None
+    if stat.S_ISDIR(mode):
+        raise NmtError(f"{what} {path} is a directory; give a file")
+    if regular and not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        raise NmtError(f"{what} {path} is a {kind}, not a regular file: this command reads its input more than "
+                       "once; copy it to a file first")
+
+
+def refuse_same_file(source, output, option: str = "-o") -> None:
+    """A one-line error when writing ``output`` would replace the file ``source`` is read from."""
+    try:
+        same = os.path.samefile(source, output)
+    except OSError:  # the output does not exist yet (or the input is gone: reported elsewhere)
+        return
+    if same:
+        raise NmtError(f"{option} {output} is the input file {source}: writing it would destroy the text being "
+                       "read; write to another file")
 
 
 def count_lines(path) -> int:
@@ -261,87 +344,6 @@ def one_line(text: str) -> str:
     translation never adds a line (a byte-fallback model, or one trained on text holding U+2028,
     can produce one)."""
     return LINE_BREAK_RE.sub(" ", text)
-
-
-class OutputLock:
-    """One nmt process per output directory.
-
-    ``with OutputLock(directory, "nmt train"):`` takes an exclusive ``flock`` on
-    ``directory/.nmt.lock`` and writes the holder's pid, host and command into it.
-    A second process that wants the same directory gets a one-line error naming
-    the holder. The kernel drops the lock when its holder dies (SIGKILL
-    included), so a lock left by a dead process is detected as stale and taken
-    over. The file is removed on release; a waiter that opened the removed file
-    notices (its inode is no longer the path's) and tries again.
-    """
-
-    NAME = ".nmt.lock"
-
-    def __init__(self, directory: str | os.PathLike, command: str, name: str = NAME):
-        self.directory = Path(directory)
-        self.path = self.directory / name
-        self.command = command
-        self._fd: int | None = None
-
-    def acquire(self) -> "OutputLock":
-        import fcntl
-
-        for _ in range(100):
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise NmtError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(fd)
-                os.close(fd)
-                raise NmtError(f"{self.directory} is in use by another nmt process ({holder}); wait for it to "
-                               "finish or stop it, or choose another output directory") from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # released and removed while we waited: take the new file
-                os.close(fd)
-                continue
-            previous = _read_holder(fd)
-            if previous != "unknown holder":
-                log_stale = f"a lock left by a process that no longer runs ({previous}) was taken over"
-                logging.getLogger("nmt").info(log_stale)
-            record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                                 "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, record.encode() + b"\n", 0)
-            self._fd = fd
-            return self
-        raise NmtError(f"could not lock {self.directory}: the lock file keeps changing; is another process "
-                       "starting and stopping there?")
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        os.close(self._fd)  # closing drops the flock
-        self._fd = None
-
-    def __enter__(self) -> "OutputLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        record = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
-    except ValueError:
-        return "unknown holder"
-    if not isinstance(record, dict) or "pid" not in record:
-        return "unknown holder"
-    return (f"pid {record.get('pid')} on {record.get('host')}, {record.get('command')}, "
-            f"since {record.get('since')}")
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -2,7 +2,8 @@
 
 Every language-dependent decision in nmt reads this table: which codes are
 valid, the FLORES-200 code of a language (for evaluation sets), its script,
-whether it separates words with spaces (for length filters), and which
+whether it separates words with spaces (for length filters), what separates
+two sentences of one line (for joining translated sentences), and which
 sacrebleu tokenizer BLEU needs when it is the target language.
 
 Codes are the mBART-50 / ML50 codes (``de_DE``, ``ja_XX``, ...).
@@ -29,6 +30,8 @@ class Language:
     # ja and zh; Thai, Burmese and Khmer are rough estimates).
     chars_per_word: float = 1.0
     bleu_tokenizer: str = "13a"  # sacrebleu tokenizer for this target language
+    # what goes between two translated sentences of one line (none in Japanese and Chinese text)
+    sentence_joiner: str = " "
 
     @property
     def iso(self) -> str:
@@ -66,7 +69,8 @@ _TABLE = [
     Language("gu_IN", "Gujarati", "guj_Gujr"),
     Language("hi_IN", "Hindi", "hin_Deva"),
     Language("it_IT", "Italian", "ita_Latn"),
-    Language("ja_XX", "Japanese", "jpn_Jpan", spaces=False, chars_per_word=2.4, bleu_tokenizer="ja-mecab"),
+    Language("ja_XX", "Japanese", "jpn_Jpan", spaces=False, chars_per_word=2.4, bleu_tokenizer="ja-mecab",
+             sentence_joiner=""),
     Language("kk_KZ", "Kazakh", "kaz_Cyrl"),
     Language("ko_KR", "Korean", "kor_Hang", bleu_tokenizer="ko-mecab"),
     Language("lt_LT", "Lithuanian", "lit_Latn"),
@@ -79,7 +83,8 @@ _TABLE = [
     Language("si_LK", "Sinhala", "sin_Sinh"),
     Language("tr_TR", "Turkish", "tur_Latn"),
     Language("vi_VN", "Vietnamese", "vie_Latn"),
-    Language("zh_CN", "Chinese (Simplified)", "zho_Hans", spaces=False, chars_per_word=1.6, bleu_tokenizer="zh"),
+    Language("zh_CN", "Chinese (Simplified)", "zho_Hans", spaces=False, chars_per_word=1.6, bleu_tokenizer="zh",
+             sentence_joiner=""),
     # ... then the languages mBART-50 added, in its published order.
     Language("af_ZA", "Afrikaans", "afr_Latn"),
     Language("az_AZ", "Azerbaijani", "azj_Latn"),

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt import downloads, langs
+from nmt import archives, downloads, langs
 from nmt.bundle import Bundle
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
@@ -116,7 +116,7 @@ def download(name: str, dest, url: str | None = None, sha256: str | None = None,
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir()
-        downloads.safe_extract(archive, staging)
+        archives.safe_extract(archive, staging)
         roots = [p for p in staging.iterdir()]
         root = roots[0] if len(roots) == 1 and roots[0].is_dir() else staging
         import_official(root, kind=spec["kind"], source={"url": url, "sha256": digest})
@@ -229,6 +229,12 @@ def finetune_checkpoint(cfg, data: PreparedData) -> FinetuneStart:
     if sha256_file(data.spm_model) != sha256_file(bundle.spm_path):
         raise NmtError(f"the data was encoded with another sentencepiece model than {bundle.spm_path}; "
                        f"prepare with: {fix}")
+    used = {lang for name in data.directions for lang in name.split("-")}
+    unromanized = [x for x in bundle.romanized.languages if x in used and not data.romanization.source(x)]
+    if unromanized:
+        raise NmtError(f"the pretrained model {bundle.path} reads {', '.join(unromanized)} romanized (nmt "
+                       f"extend-langs --romanize), the data does not; prepare with --romanize "
+                       f"{','.join(unromanized)}")
     state = check_vocabulary_fits(bundle)
     info = architecture(state)
     preset_changes = [f for f in ("embed_dim", "ffn_dim", "heads", "encoder_layers", "decoder_layers")

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -87,6 +88,20 @@ def check_spm_file(path) -> None:
         raise NmtError(f"sentencepiece model {path} has fewer pieces than its specials; is it the right file?")
 
 
+def check_pair(spm_path, dict_path, max_missing: float = 0.01) -> None:
+    """A one-line error when the dictionary lacks more than ``max_missing`` of the sentencepiece model's
+    pieces: they would all become ``<unk>`` (a dict.txt made with another model)."""
+    processor = load_spm(spm_path)
+    symbols = set(read_dictionary(dict_path))
+    pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())
+              if not (processor.is_control(i) or processor.is_unknown(i) or processor.is_unused(i))]
+    missing = [p for p in pieces if p not in symbols]
+    if pieces and len(missing) > max_missing * len(pieces):
+        raise NmtError(f"the dictionary {dict_path} lacks {len(missing):,} of the {len(pieces):,} pieces of "
+                       f"{spm_path} ({100 * len(missing) / len(pieces):.0f}%, e.g. {missing[0]!r}): text would "
+                       "become <unk>; give the dict.txt made with this sentencepiece model")
+
+
 def spm_pieces(processor) -> list[str]:
     """Every piece of a sentencepiece model, in id order."""
     return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
@@ -99,6 +114,20 @@ def piece_table(processor, symbols: Sequence[str]) -> np.ndarray:
                         dtype=np.int64, count=processor.get_piece_size())
     table[processor.unk_id()] = UNK
     return table
+
+
+@dataclass(frozen=True)
+class NewPieces:
+    """Subword pieces for a new script (``nmt extend-langs --new-pieces-from``): a sentencepiece model is
+    learnt on text in the added languages, and its pieces the vocabulary lacks are added to it."""
+
+    texts: tuple = ()  # files ([LANG=]PATH) of text in the added languages
+    vocab_size: int = 4000  # size of the sentencepiece model learnt on them
+    max_lines: int = 1_000_000  # lines read from the texts, all files together
+
+    def check(self) -> None:
+        if self.texts and (self.vocab_size < 16 or self.max_lines < 1):
+            raise NmtError(f"--new-pieces must be >= 16 (got {self.vocab_size}) and --new-pieces-max-lines >= 1")
 
 
 # -- text <-> ids -----------------------------------------------------------------

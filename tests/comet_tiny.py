@@ -10,6 +10,10 @@ encoder and saved in COMET's on-disk layout::
     OUT/model/encoder/            tokenizer + config.json (no weights: the
                                   checkpoint holds them)
 
+``kind="qe"`` builds a reference-free model the way COMET-Kiwi is one: a
+``comet.models.UnifiedMetric`` whose inputs are only the translation and the
+source (``input_segments: [mt, src]``), for QE reranking.
+
 The weights are random and never trained: the scores mean nothing and must
 never be reported as quality. Tests use it only to check that scoring,
 batching, caching and signatures work with a real COMET model class.
@@ -24,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def build_tiny_comet(out: Path, text_files) -> Path:
-    """Write a tiny COMET model under ``out``; returns the model directory."""
+def build_tiny_comet(out: Path, text_files, kind: str = "regression") -> Path:
+    """Write a tiny COMET model under ``out`` (``kind``: "regression" or "qe"); returns the model directory."""
     import sentencepiece as spm
     import torch
     import yaml
@@ -60,14 +64,17 @@ def build_tiny_comet(out: Path, text_files) -> Path:
     config.save_pretrained(encoder_dir)
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(encoder_dir)  # removed below
 
-    # 3) the COMET regression model on that encoder, saved like a hub COMET model
-    from comet.models import RegressionMetric
+    # 3) the COMET model on that encoder, saved like a hub COMET model
+    from comet.models import RegressionMetric, UnifiedMetric
 
     torch.manual_seed(0)
-    model = RegressionMetric(
-        encoder_model="XLM-RoBERTa", pretrained_model=str(encoder_dir), local_files_only=True,
-        load_pretrained_weights=True, hidden_sizes=[32], layer="mix", layer_transformation="softmax",
-        layer_norm=True, pool="avg", batch_size=8, nr_frozen_epochs=0.0, keep_embeddings_frozen=False)
+    common = dict(encoder_model="XLM-RoBERTa", pretrained_model=str(encoder_dir), local_files_only=True,
+                  load_pretrained_weights=True, hidden_sizes=[32], layer_transformation="softmax", layer_norm=True,
+                  batch_size=8, nr_frozen_epochs=0.0, keep_embeddings_frozen=False)
+    if kind == "qe":  # COMET-Kiwi's shape: a unified model that reads only the translation and the source
+        model = UnifiedMetric(sent_layer="mix", word_layer=1, input_segments=["mt", "src"], **common)
+    else:
+        model = RegressionMetric(layer="mix", pool="avg", **common)
     hparams = dict(model.hparams)
     hparams["pretrained_model"] = "encoder"  # informational; loading passes the real local path
     hparams["load_pretrained_weights"] = False

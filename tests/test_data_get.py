@@ -291,6 +291,13 @@ def test_every_listed_dataset_is_in_the_installed_mtdata_index(tmp_path_factory)
             "entries = resolve_entries(spec, sorted({d for _, d in wanted}), sys.argv[2])\n"
             "for pair, did in wanted:\n"
             "    _orientation(entries[did], pair)\n"
+            "from mtdata.index import INDEX\n"
+            "from urllib.parse import urlparse\n"
+            "def urls(e):\n"
+            "    return list(e.url) if isinstance(e.url, (list, tuple)) else [e.url]\n"
+            "secure = {urlparse(u).hostname for e in INDEX.entries.values() for u in urls(e) if u.startswith('https')}\n"
+            "plain = [u for e in entries.values() for u in urls(e) if urlparse(u).scheme != 'https']\n"
+            "assert not [u for u in plain if urlparse(u).hostname in secure], plain\n"
             "print(len(spec['pairs']), len(entries))\n")
     result = subprocess.run([sys.executable, "-c", code, str(REPO / "recipes" / "data" / "ml50.yaml"), str(cache)],
                             capture_output=True, text=True, timeout=300, cwd=cache)

@@ -256,7 +256,7 @@ def test_comet_is_na_when_the_model_is_not_available(systems, tmp_path):
 
 
 def test_comet_scores_batches_and_caches(tiny_comet, tmp_path):
-    from nmt.evaluate.comet import CometScorer, CometUnavailable
+    from nmt.comet import CometScorer, CometUnavailable
 
     src = _ml50_side("de_DE", "en_XX", "de_DE")[:30]
     ref = _ml50_side("de_DE", "en_XX", "en_XX")[:30]
@@ -368,8 +368,8 @@ def test_group_averages_and_resource_buckets(systems, tmp_path):
 def test_evaluate_a_trained_bundle_end_to_end(trained_bundle, tiny_comet, tmp_path):
     out = tmp_path / "report"
     proc = run_nmt("evaluate", "--model", trained_bundle, "-d", "de_DE-en_XX,en_XX-ja_XX,en_XX-ko_KR,ru_RU-de_DE",
-                   "--lines", "1-4", "--beam", "2", "--comet-model", tiny_comet, "--comet-cache", tmp_path / "cache",
-                   "-o", out, timeout=300)
+                   "--lines", "1-4", "--beam", "2", "--backend", "fairseq", "--comet-model", tiny_comet,
+                   "--comet-cache", tmp_path / "cache", "-o", out, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["testset"]["name"] == "flores200-devtest"

@@ -88,15 +88,17 @@ def _params(name: str) -> dict:
     return {p.name: p for p in main.commands[name].params}
 
 
-@pytest.mark.parametrize("command", ["translate", "translate-corpus", "evaluate", "package"])
+@pytest.mark.parametrize("command", ["translate", "translate-corpus", "translate-file", "evaluate", "package"])
 def test_decoding_option_defaults_are_the_option_classes(command):
     params = _params(command)
     expected = {"beam": DecodeOptions.beam, "lenpen": DecodeOptions.len_penalty, "max_len_a": DecodeOptions.max_len_a,
-                "max_len_b": DecodeOptions.max_len_b, "batch_tokens": EngineOptions.batch_tokens,
+                "max_len_b": DecodeOptions.max_len_b, "split_sentences": DecodeOptions.split_sentences,
+                "batch_tokens": EngineOptions.batch_tokens,
                 "backend": EngineOptions.backend, "device": EngineOptions.device, "threads": EngineOptions.threads}
     if command.startswith("translate"):
-        expected.update(quantization=EngineOptions.quantization, shortlist=EngineOptions.shortlist,
-                        batch_sentences=EngineOptions.batch_sentences or 0)
+        expected.update(quantization=EngineOptions.quantization, shortlist=EngineOptions.shortlist)
+    if command in ("translate", "translate-corpus"):
+        expected.update(batch_sentences=EngineOptions.batch_sentences or 0)
     for name, default in expected.items():
         assert params[name].default == default, (command, name)
 

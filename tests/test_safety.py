@@ -22,7 +22,8 @@ from conftest import TINY_TRAIN, run_nmt, small_raw
 from nmt import pretrained as mbart
 from nmt.config import load_train_config
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, write_lines
+from nmt.fileio import write_lines
+from nmt.locks import OutputLock
 
 NMT = [sys.executable, "-m", "nmt.cli"]
 
@@ -242,7 +243,7 @@ def test_a_second_prepare_or_train_on_a_locked_directory_is_refused(prepared_sam
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     out = tmp_path / "data"
-    code = ("import os, sys\nfrom nmt.fileio import OutputLock\n"
+    code = ("import os, sys\nfrom nmt.locks import OutputLock\n"
             "OutputLock(sys.argv[1], 'doomed').acquire(); os.kill(os.getpid(), 9)\n")
     out.mkdir()
     subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True)

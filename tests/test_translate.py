@@ -93,7 +93,9 @@ def test_target_language_token_is_forced(trained_bundle):
 
     generator._generator = spy
     translator.translate(EN[:3], "en_XX", "ja_XX", DecodeOptions(beam=2))
-    assert seen and torch.equal(seen[0][:, 0], torch.full((3,), generator.lang_ids["ja_XX"]))
+    # (a batch holds lines of one output length cap, so the three lines may come in several batches)
+    firsts = torch.cat([prefix[:, 0] for prefix in seen]) if seen else torch.tensor([])
+    assert torch.equal(firsts, torch.full((3,), generator.lang_ids["ja_XX"]))
 
 
 def test_backends_agree_at_float32_greedy(exported):
@@ -136,18 +138,33 @@ def test_ctranslate2_batch_size_follows_model_width_and_beam(exported, tmp_path)
     assert old_backend.batch_sentences(DecodeOptions(beam=10)) == 1
 
 
-def test_cli_batch_sentences_reaches_the_translator(exported):
-    # a tight length cap (a x the batch's longest source + b) makes the output depend on the batching
+def test_cli_batch_sentences_reaches_the_translator(exported, monkeypatch, tmp_path):
+    # the output never depends on the batching (the length cap is per sentence), so the batches are watched
+    from click.testing import CliRunner
+
+    from nmt.cli import main
+
     lines = DE[:9] + [""] + DE[9:14]
-    options = DecodeOptions(beam=1, max_len_a=0.5, max_len_b=1)
     translator = Translator(exported, backend="ctranslate2", quantization="float32")
-    want = translator.translate_text(lines, "de_DE", "en_XX", options=options, max_batch_sentences=3)
-    assert want != translator.translate_text(lines, "de_DE", "en_XX", options=options)
-    result = run_nmt("translate", "-m", exported, "-s", "de_DE", "-t", "en_XX", "--backend", "ctranslate2",
-                     "--quantization", "float32", "--beam", "1", "--max-len-a", "0.5", "--max-len-b", "1",
-                     "--batch-sentences", "3", input="\n".join(lines) + "\n")
-    assert result.returncode == 0, result.stderr[-1500:]
-    assert result.stdout.split("\n")[:-1] == want and len(want) == 15 and want[9] == ""
+    want = translator.translate_text(lines, "de_DE", "en_XX", options=DecodeOptions(beam=1))
+    planned = []
+    real_plan = Translator.plan
+
+    def plan(self, work, options, batch_tokens=4000, max_batch_sentences=None):
+        batches = real_plan(self, work, options, batch_tokens, max_batch_sentences)
+        planned.append((max_batch_sentences, [len(batch) for batch in batches]))
+        return batches
+
+    monkeypatch.setattr(Translator, "plan", plan)
+    source, out = tmp_path / "in.de", tmp_path / "out.en"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["translate", "-m", str(exported), "-s", "de_DE", "-t", "en_XX", "--backend",
+                                       "ctranslate2", "--quantization", "float32", "--beam", "1", "-i", str(source),
+                                       "-o", str(out), "--batch-sentences", "3", "--split-sentences", "never"])
+    assert result.exit_code == 0, result.output[-1500:]
+    assert planned and all(limit == 3 and max(sizes) <= 3 for limit, sizes in planned)
+    assert sum(sum(sizes) for _, sizes in planned) == 14  # every non-empty line, once
+    assert out.read_text(encoding="utf-8").split("\n")[:-1] == want and want[9] == ""
     bad = run_nmt("translate", "-m", exported, "-s", "de_DE", "-t", "en_XX", "--batch-sentences", "-1", input="x\n")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 

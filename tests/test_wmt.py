@@ -579,11 +579,12 @@ def test_package_translates_with_a_model_bundle(trained_bundle, tmp_path):
     ja = [h for h in members["nmt.tiny/en-ja.tiny.txt"].decode().split("\n")[1:-1]]
     assert de != ja  # the target-language token was honoured
     assert "Checkpoint SHA-256: `" + model["sha256"]["checkpoint"] in members["nmt.tiny/MODEL_CARD.md"].decode()
-    # line 5 (854 characters) is longer than the tiny model's 256 positions: the default truncates it; leaving
-    # it untranslated gives an empty hypothesis, which is refused unless --allow-empty, and says why
+    # line 5 (854 characters) is longer than the tiny model's 256 positions when translated whole
+    # (--split-sentences never; split into its sentences it fits): the default truncates it; leaving it
+    # untranslated gives an empty hypothesis, which is refused unless --allow-empty, and says why
     result = cli("package", EN_DE, "-m", trained_bundle, "--team", "nmt", "--system", "tiny", "--constrained",
                  "--beam", "1", "--backend", "fairseq", "--threads", "2", "--too-long", "skip",
-                 "-o", tmp_path / "skip.tar.gz")
+                 "--split-sentences", "never", "-o", tmp_path / "skip.tar.gz")
     assert_one_line_error(result, "(line 5 of en-de.txt): empty hypothesis for a non-empty source",
                           "more than the model's limit", "--allow-empty")
     assert not (tmp_path / "skip.tar.gz").exists()

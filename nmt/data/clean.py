@@ -85,7 +85,7 @@ class FilterConfig:
             )
         if self.min_len < 0 or self.max_len < max(1, self.min_len):
             raise NmtError(f"need 0 <= min_len <= max_len, got {self.min_len} and {self.max_len}")
-        if self.max_ratio < 1:
+        if not self.max_ratio >= 1:  # (NaN too)
             raise NmtError(f"max_ratio must be >= 1, got {self.max_ratio}")
         if not 0 < self.lid_threshold <= 1:
             raise NmtError(f"lid_threshold must be in (0, 1], got {self.lid_threshold}")

@@ -5,8 +5,9 @@ hypothesis' log-probability per token, higher is better) per source line. This k
 the pairs worth learning from:
 
 - empty outputs (lines the translator skipped) are always dropped;
-- ``drop_worst``: the given share of pairs with the lowest teacher scores is dropped
-  (ties broken by line order, so the result is deterministic);
+- ``drop_worst``: the given share of the scored pairs with the lowest teacher scores is
+  dropped (ties broken by line order, so the result is deterministic); an empty score,
+  which translate-corpus writes for a line it had nothing to translate, is no score;
 - ``max_ratio``: pairs whose length ratio (words; characters for CJK/Thai, as in
   ``nmt prepare``) exceeds it are dropped (hallucinated or truncated outputs).
 
@@ -24,12 +25,17 @@ import numpy as np
 from nmt import langs
 from nmt.data import clean, readers
 from nmt.errors import NmtError
-from nmt.fileio import atomic_open, write_json
+from nmt.fileio import atomic_open, refuse_same_file, write_json
 
 
 def _read_scores(path: Path, expected: int) -> np.ndarray:
+    """One score per line; an empty line (translate-corpus writes one where it had nothing to translate:
+    an empty, undecodable or too long source) is NaN and takes no part in the ranking."""
     values = []
     for number, raw in enumerate(readers.iter_lines(path), start=1):
+        if not raw.strip():
+            values.append(math.nan)
+            continue
         try:
             value = float(raw)
         except ValueError:
@@ -58,6 +64,9 @@ def filter_translations(src: Path, hyp: Path, src_lang: str, tgt_lang: str, out_
         raise NmtError("--drop-worst needs --scores (the .scores file of nmt translate-corpus --scores)")
     if max_ratio is not None and not max_ratio >= 1:
         raise NmtError(f"--max-ratio must be >= 1, got {max_ratio}")
+    for path in (src, hyp) + ((Path(scores),) if scores else ()):
+        for lang in (src_lang, tgt_lang):
+            refuse_same_file(path, Path(f"{out_prefix}.{lang}"), "--out")
     n_src, n_hyp = _count_lines(src), _count_lines(hyp)
     if n_src != n_hyp:
         raise NmtError(f"{src} has {n_src} lines but {hyp} has {n_hyp}: the translations must be line-aligned "
@@ -66,7 +75,8 @@ def filter_translations(src: Path, hyp: Path, src_lang: str, tgt_lang: str, out_
     dropped = {"empty": 0, "score": 0, "ratio": 0}
     if drop_worst:
         values = _read_scores(Path(scores), n_src)
-        worst = np.argsort(values, kind="stable")[:int(n_src * drop_worst)]
+        scored = int((~np.isnan(values)).sum())
+        worst = np.argsort(values, kind="stable")[:int(scored * drop_worst)]  # NaN sorts last: never chosen
         keep[worst] = False
         dropped["score"] = len(worst)
         threshold = float(values[worst[-1]]) if len(worst) else None

@@ -1,11 +1,14 @@
 """``nmt data get``: parallel corpora for ML50 pairs, from nothing, through mtdata.
 
 What comes from mtdata (PyPI ``mtdata``): its index of datasets (IDs, URLs,
-archive members, formats, citations), its cache layout, archive extraction and
-its parsers (tmx, sgm, tsv, plain text, members of zip and tar archives). What
-is nmt's own: the dataset list per pair (``recipes/data/ml50.yaml``), the
-download (``nmt.downloads``: resumable, complete, archive integrity checked,
-optional SHA-256 pins), the alignment check, the output layout and
+archive members, formats, citations), its cache layout and its parsers (tmx,
+sgm, tsv, plain text, members of zip archives). What is nmt's own: the dataset
+list per pair (``recipes/data/ml50.yaml``), the download (``nmt.downloads``:
+resumable, complete, optional SHA-256 pins, ``http://`` upgraded to ``https://``
+for the list's ``https_hosts``), the archive checks and the extraction of
+tarballs (``nmt.archives``: integrity, decompression bombs, no member or link
+leaving the archive's directory; mtdata's own extractor follows links out of
+it and is never used), the alignment check, the output layout, the locks and
 ``provenance.json``.
 
 Output directory::
@@ -18,12 +21,18 @@ Output directory::
 
 Contract: a corpus is written only when both sides have the same number of
 segments (N pairs in, N lines per side out); files appear by atomic renames, so
-an interrupted run leaves either the old files or the new ones. mtdata reads
-the ``MTDATA`` environment variable (cache and index directory) when it is first
-imported and sets up logging of its own; ``_mtdata`` handles both.
+an interrupted run leaves either the old files or the new ones. One run at a
+time per output directory (``OutputLock``); runs sharing a cache take turns on
+each cached file (an ``flock`` beside it). Every dataset is tried; the error at
+the end names all that failed, and says "rerun" only for the failures that may
+pass by itself (``NetworkError``). The dataset list and its checks are
+``nmt.data.dataset_list``.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -38,15 +47,14 @@ from urllib.parse import urlparse
 
 import yaml
 
-from nmt import __version__, downloads, langs
-from nmt.data import corpus as corpora
+from nmt import __version__, archives, downloads, langs
+from nmt.data.dataset_list import DEFAULT_LIST, load_list, resolve_entries, select
 from nmt.errors import NmtError
 from nmt.fileio import atomic_open, sha256_file, write_json
+from nmt.locks import OutputLock
 
 log = logging.getLogger("nmt.data.get")
 
-DEFAULT_LIST = Path(__file__).resolve().parents[2] / "recipes" / "data" / "ml50.yaml"
-SPLITS = ("train", "valid", "test")
 LAYOUTS = ("ml50", "manifest")
 _MISSING = "__NULL__"  # what the Neulab TED talks corpus has where a talk lacks a translation
 _CHECKED = "._nmt_sha256"  # beside a cached file: its SHA-256 once downloaded and checked
@@ -68,105 +76,6 @@ class GetConfig:
             raise NmtError(f"--layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
         if self.max_pairs < 0:
             raise NmtError(f"--max-pairs must be >= 0, got {self.max_pairs}")
-
-
-def _split_ids(text: str) -> list[str]:
-    return [x.strip() for x in (text or "").split(",") if x.strip()]
-
-
-# --------------------------------------------------------------------------- the dataset list
-
-def load_list(path) -> dict:
-    """Read a dataset list: ``pairs`` (pair -> split -> IDs), optional ``entries``
-    (datasets mtdata's index lacks, e.g. a mirror) and ``checksums`` (URL -> SHA-256)."""
-    path = Path(path)
-    spec = corpora.read_pairs_yaml(path, "dataset list", "pairs: {de_DE-en_XX: {train: [Statmt-europarl-10-deu-eng]}}")
-    pairs = {}
-    for name, splits in spec["pairs"].items():
-        src, tgt = langs.parse_direction(str(name))
-        if not isinstance(splits, dict) or set(splits) - set(SPLITS):
-            raise NmtError(f"{path}: pair {name} must map {', '.join(SPLITS)} to lists of dataset IDs")
-        pairs[f"{src}-{tgt}"] = {split: [str(x) for x in (splits.get(split) or [])] for split in SPLITS}
-    return {"pairs": pairs, "entries": spec.get("entries") or [], "checksums": spec.get("checksums") or {}}
-
-
-def select(spec: dict, cfg: GetConfig) -> dict:
-    """The pairs and dataset IDs to fetch: {pair: {split: [IDs]}}."""
-    pairs = spec["pairs"]
-    if cfg.langs.strip() != "all":
-        wanted = langs.check_codes(_split_ids(cfg.langs))
-        chosen = {name: splits for name, splits in pairs.items()
-                  if any(code in name.split("-") for code in wanted if code != langs.ENGLISH)}
-        missing = [c for c in wanted if c != langs.ENGLISH and not any(c in n.split("-") for n in chosen)]
-        if missing:
-            raise NmtError(f"the dataset list has no pair for {', '.join(missing)}")
-        pairs = chosen
-    listed = {did for splits in pairs.values() for ids in splits.values() for did in ids}
-    keep = listed if cfg.datasets.strip() == "all" else set(_split_ids(cfg.datasets))
-    drop = set(_split_ids(cfg.exclude))
-    unknown = sorted((keep - listed) | (drop - listed))
-    if unknown:
-        raise NmtError(f"dataset {unknown[0]} is not listed for the chosen pairs; see the dataset list")
-    keep -= drop
-    result = {}
-    for name, splits in pairs.items():
-        chosen = {split: [d for d in ids if d in keep] for split, ids in splits.items()}
-        if chosen["train"]:
-            result[name] = chosen
-    if not result:
-        raise NmtError("no training corpus is left to fetch after --langs / --datasets / --exclude")
-    return result
-
-
-# --------------------------------------------------------------------------- mtdata
-
-def _mtdata(cache: str | None):
-    """Import mtdata with its cache directory set, and undo its global logging set-up."""
-    wanted = str(Path(cache or os.environ.get("MTDATA") or "~/.mtdata").expanduser().resolve())
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers))
-    os.environ["MTDATA"] = wanted
-    import mtdata
-    from mtdata import pbar
-
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    logging.getLogger("mtdata").setLevel(logging.WARNING)
-    pbar.pbar_man.enabled = False
-    if str(mtdata.cache_dir.resolve()) != wanted:
-        raise NmtError(f"mtdata was already imported with cache {mtdata.cache_dir}; run nmt data get in a new process")
-    return mtdata
-
-
-def resolve_entries(spec: dict, ids, cache: str | None) -> dict:
-    """Dataset ID -> mtdata Entry: the list's own ``entries`` first, then mtdata's index."""
-    _mtdata(cache)
-    from mtdata.entry import DatasetId, Entry
-
-    entries = {}
-    for item in spec["entries"]:
-        fields = dict(item) if isinstance(item, dict) else {}
-        name = str(fields.pop("id", item))
-        try:
-            url = fields.pop("url")
-            entries[name] = Entry(did=DatasetId.parse(name), url=tuple(url) if isinstance(url, list) else url,
-                                  **fields)
-        except Exception as exc:  # mtdata checks with assert and bare Exception
-            raise NmtError(f"dataset list entry {name}: {type(exc).__name__} {exc} (fields: id, url, ext, in_paths, "
-                           "in_ext, cols, filename)") from None
-    needed = [did for did in ids if did not in entries]
-    if needed:
-        from mtdata.index import INDEX  # builds or loads mtdata's index (seconds, hundreds of MB)
-
-        for did in needed:
-            try:
-                parsed = DatasetId.parse(did)
-            except Exception:
-                raise NmtError(f"{did} is not a dataset ID (group-name-version-lang1-lang2)") from None
-            if parsed not in INDEX:
-                raise NmtError(f"dataset {did} is not in mtdata {_mtdata(cache).__version__}'s index")
-            entries[did] = INDEX[parsed]
-    return {did: entries[did] for did in ids}
 
 
 def _orientation(entry, pair: str) -> bool:
@@ -200,9 +109,10 @@ def _cache_path(root: Path, entry, url: str) -> Path:
 
 
 def _parser_paths(root: Path, entry):
-    """The local paths mtdata's Parser reads for an entry (archive members through mtdata's own
-    ZipPath / TarPath), as ``mtdata.cache.Cache.get_entry`` resolves them."""
-    from mtdata.utils import TarPath, ZipPath
+    """The local paths mtdata's Parser reads for an entry: plain files, zip members through
+    mtdata's ZipPath (read in place, nothing written), tarball members from nmt's own safe
+    extraction (``_extracted``)."""
+    from mtdata.utils import ZipPath
 
     locals_ = [_cache_path(root, entry, url) for url in _urls(entry)]
     if entry.in_ext == "opus_xces" or isinstance(entry.url, (list, tuple)):
@@ -211,16 +121,64 @@ def _parser_paths(root: Path, entry):
     if entry.is_archive and zipfile.is_zipfile(local):
         with zipfile.ZipFile(local) as archive:
             names = archive.namelist()
-        members = []
-        for pattern in entry.in_paths:
-            found = fnmatch.filter(names, pattern)
-            if len(found) != 1:
-                raise NmtError(f"{entry.did}: {pattern} matches {len(found)} files in {local.name}, expected one")
-            members.append(ZipPath(local, found[0]))
-        return members
+        return [ZipPath(local, _one(entry, pattern, fnmatch.filter(names, pattern), local)) for pattern in
+                entry.in_paths]
     if entry.is_archive and tarfile.is_tarfile(local):
-        return [TarPath(local, pattern).child for pattern in entry.in_paths]
+        where = _extracted(local, str(entry.did))
+        paths = []
+        for pattern in entry.in_paths:
+            found = [p for p in where.glob(pattern) if p.is_file()]
+            path = Path(_one(entry, pattern, found, local))
+            if not path.resolve().is_relative_to(where.resolve()):
+                raise NmtError(f"{entry.did}: {pattern} leads outside the extracted {local.name}")
+            paths.append(path)
+        return paths
     return local
+
+
+def _one(entry, pattern: str, found: list, local: Path):
+    if len(found) != 1:
+        raise NmtError(f"{entry.did}: {pattern} matches {len(found)} files in {local.name}, expected one")
+    return found[0]
+
+
+def _extracted(local: Path, label: str) -> Path:
+    """The tarball ``local`` unpacked beside it by ``nmt.archives.safe_extract`` (links allowed only
+    inside the archive's directory), once per archive content: ``NAME._nmt_x_<sha256 prefix>``."""
+    digest = local.with_name(local.name + _CHECKED).read_text().strip()
+    target = local.with_name(f"{local.name}._nmt_x_{digest[:16]}")
+    if target.is_dir():
+        return target
+    staging = local.with_name(f"{local.name}._nmt_extracting")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        archives.safe_extract(local, staging, internal_links=True)
+    except NmtError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NmtError(f"{label}: {exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.replace(staging, target)
+    return target
+
+
+@contextlib.contextmanager
+def _cache_lock(local: Path, label: str):
+    """Runs sharing a cache take turns on a cached file (its download, check and extraction)."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    lock = local.with_name(local.name + "._nmt_lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: another nmt data get is fetching %s; waiting for it", label, local.name)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _download(entry, root: Path, checksums: dict) -> list[dict]:
@@ -231,19 +189,22 @@ def _download(entry, root: Path, checksums: dict) -> list[dict]:
             raise NmtError(f"dataset {entry.did} lives on the Hugging Face hub, which nmt data get does not fetch")
         local = _cache_path(root, entry, url)
         stamp = local.with_name(local.name + _CHECKED)
-        if not (local.exists() and stamp.exists()):
-            stamp.unlink(missing_ok=True)
-            digest = downloads.fetch(url, local, str(entry.did)) if not local.exists() else sha256_file(local)
-            downloads.check_archive(local, str(entry.did), url)
-            stamp.write_text(digest)
-        digest = stamp.read_text().strip()
-        pinned = checksums.get(url)
-        if pinned and pinned.lower() != digest:
-            for path in (local, stamp, local.with_name(local.name + "._valid")):
-                path.unlink(missing_ok=True)
-            raise NmtError(f"{entry.did}: checksum mismatch for {url}: expected SHA-256 {pinned}, got {digest}; "
-                           "the file was deleted")
-        local.with_name(local.name + "._valid").touch()  # mtdata's own "complete" flag
+        with _cache_lock(local, str(entry.did)):
+            if not (local.exists() and stamp.exists()):
+                stamp.unlink(missing_ok=True)
+                digest = downloads.fetch(url, local, str(entry.did)) if not local.exists() else sha256_file(local)
+                archives.check_archive(local, str(entry.did), downloads.host_of(url))
+                stamp.write_text(digest)
+            digest = stamp.read_text().strip()
+            pinned = checksums.get(url)
+            if pinned and pinned.lower() != digest:
+                for path in (local, stamp, local.with_name(local.name + "._valid")):
+                    path.unlink(missing_ok=True)
+                raise NmtError(f"{entry.did}: checksum mismatch for {url}: expected SHA-256 {pinned}, got {digest}; "
+                               "the file was deleted")
+            local.with_name(local.name + "._valid").touch()  # mtdata's own "complete" flag
+            if entry.is_archive and tarfile.is_tarfile(local) and not isinstance(entry.url, (list, tuple)):
+                _extracted(local, str(entry.did))
         files.append({"url": url, "cache_path": str(local), "bytes": local.stat().st_size, "sha256": digest})
     return files
 
@@ -280,6 +241,8 @@ def _write_corpus(entry, pair: str, root: Path, max_pairs: int, target: Path) ->
         raise
     except Exception as exc:  # mtdata raises bare Exception / AssertionError / IndexError
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise  # a full disk is the disk's fault, not the data's: exit 3
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "unequal" in text or isinstance(exc, (IndexError, ValueError)):
             raise NmtError(f"{entry.did}: refused, its two sides differ in length ({text})") from None
@@ -349,21 +312,39 @@ def get(cfg: GetConfig) -> dict:
     from mtdata import __version__ as mtdata_version
 
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NmtError(f"--out {out} is a file; give a directory")
     out.mkdir(parents=True, exist_ok=True)
     root = Path(os.environ["MTDATA"])
-    records, failures = {}, []
-    for pair, did in wanted:
-        log.info("%s (%s)", did, pair)
-        try:
-            records[did] = fetch_corpus(entries[did], pair, root, out, cfg.max_pairs, spec["checksums"])
-        except NmtError as exc:
-            failures.append(str(exc))
-    provenance = {"nmt_version": __version__, "mtdata_version": mtdata_version, "dataset_list": str(cfg.dataset_list),
-                  "mtdata_cache": str(root), "max_pairs": cfg.max_pairs, "pairs": chosen, "datasets": records}
-    if failures:
-        more = f" ({len(failures) - 1} more dataset(s) failed too)" if len(failures) > 1 else ""
-        raise NmtError(f"{failures[0]}{more}; {out} keeps its earlier files and {len(records)} finished "
-                       "dataset(s) under corpora/: rerun to resume")
-    provenance["files"] = {name: sha256_file(out / name) for name in _assemble(out, chosen, cfg.layout)}
-    write_json(out / "provenance.json", provenance)
+    with OutputLock(out, "nmt data get"):
+        records, failures = {}, {}
+        for pair, did in wanted:
+            log.info("%s (%s)", did, pair)
+            try:
+                records[did] = fetch_corpus(entries[did], pair, root, out, cfg.max_pairs, spec["checksums"])
+            except NmtError as exc:
+                log.warning("%s failed: %s", did, exc)
+                failures[did] = exc
+        provenance = {"nmt_version": __version__, "mtdata_version": mtdata_version,
+                      "dataset_list": str(cfg.dataset_list), "mtdata_cache": str(root), "max_pairs": cfg.max_pairs,
+                      "pairs": chosen, "datasets": records}
+        if failures:
+            raise NmtError(_failure_line(failures, out, len(records)))
+        provenance["files"] = {name: sha256_file(out / name) for name in _assemble(out, chosen, cfg.layout)}
+        write_json(out / "provenance.json", provenance)
     return provenance
+
+
+def _failure_line(failures: dict, out: Path, finished: int) -> str:
+    """One line naming every failed dataset: the first one's reason, then what to do about each kind."""
+    first = str(next(iter(failures.values())))
+    transient = sorted(did for did, exc in failures.items() if exc.transient)
+    permanent = sorted(did for did, exc in failures.items() if not exc.transient)
+    others = f"; {len(failures)} datasets failed: {', '.join(failures)}" if len(failures) > 1 else ""
+    advice = []
+    if permanent:
+        advice.append(f"fix the dataset list or leave out with --exclude {','.join(permanent)}")
+    if transient:
+        advice.append(f"rerun to retry {', '.join(transient)} (network)")
+    return (f"{first}{others}; {out} keeps its earlier files and {finished} finished dataset(s) under corpora/; "
+            + "; ".join(advice))

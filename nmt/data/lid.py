@@ -9,7 +9,10 @@ download the large model) and without the package's default cut of the input to
 What is nmt's own is the policy: a line is *off-target* for a language when it
 has at least ``MIN_WORDS`` words and the detector's best label is neither that
 language nor a close variety it cannot tell apart (``SAME_AS``), with a
-probability of at least ``threshold`` (0.7 by default). Short lines and lines
+probability of at least ``threshold`` (0.7 by default). Words are counted by the
+rule of the detected language's script as well as the expected one's, and the
+larger count is used: Japanese copied into an English hypothesis has no spaces,
+so by English's rule it would be one "word" and never judged. Short lines and lines
 the detector is unsure about are given the benefit of the doubt. Languages
 whose label the model lacks (Xhosa, for one) cannot be judged: ``supports``
 says so, and callers pass such lines through and report it.
@@ -74,19 +77,44 @@ def identify(text: str) -> tuple[str, float]:
     return best["lang"], best["score"]
 
 
+def ranked(text: str) -> list[tuple[str, float]]:
+    """Every label with its probability, best first (empty for an empty line)."""
+    text = " ".join(text.split())
+    if not text:
+        return []
+    return [(r["lang"], r["score"]) for r in _detector().detect(text, model="lite", k=-1)]
+
+
 def accepted(code: str) -> set:
     label = label_of(code)
     return {label} | SAME_AS.get(label, set())
 
 
+# Labels of unspaced scripts that are not ML50 languages, counted by a close language's rule
+_COUNTED_AS = {"wuu": "zh_CN", "yue": "zh_CN", "lo": "th_TH"}
+# what changes which lines are off-target (nmt prepare --lid fingerprints it)
+RULE_VERSION = 2  # 2: words counted by the detected script too
+
+
+def words(text: str, code: str, label: str) -> int:
+    """Words of ``text`` (or word equivalents for unspaced scripts) by the larger of two counts: the
+    expected language's rule and the rule of the language the detector named."""
+    detected = _COUNTED_AS.get(label) or langs.resolve(label, langs.LANGUAGES)
+    rules = [langs.get(code)] + ([langs.get(detected)] if detected else [])
+    return max(rule.length(text) for rule in rules)
+
+
 def off_target(text: str, code: str, threshold: float = DEFAULT_THRESHOLD) -> bool:
     """True when the detector is confident that ``text`` is not in language ``code``.
 
-    Empty lines and lines under ``MIN_WORDS`` are not off-target (too little to
-    judge). The caller checks ``supports(code)`` first: for an unsupported language
-    every line would look wrong.
+    Empty lines and lines under ``MIN_WORDS`` (counted by ``words``) are not
+    off-target (too little to judge). The caller checks ``supports(code)`` first: for
+    an unsupported language every line would look wrong.
     """
-    if langs.get(code).length(text.strip()) < MIN_WORDS:
+    text = text.strip()
+    if not text:
         return False
     label, score = identify(text)
-    return bool(label) and score >= threshold and label not in accepted(code)
+    if not label or score < threshold or label in accepted(code):
+        return False
+    return words(text, code, label) >= MIN_WORDS

@@ -18,6 +18,7 @@ from nmt import langs
 from nmt.data import DEFAULT_NORMALIZATION
 from nmt.data.stages import stage_fingerprint
 from nmt.errors import NmtError
+from nmt.romanize import Romanization
 
 FORMAT_VERSION = 1  # of manifest.json and the stage layout; nmt prepare --force rewrites older ones
 
@@ -46,6 +47,7 @@ class PreparedData:
     shards: int
     raw: dict  # manifest.json as written
     tags: tuple = ()  # reserved source-side tags in the dictionary (tagged synthetic data)
+    romanization: Romanization = Romanization()  # languages whose text nmt prepare romanized
 
     @classmethod
     def load(cls, data: str | os.PathLike) -> "PreparedData":
@@ -65,7 +67,8 @@ class PreparedData:
                            pairs=[str(x) for x in manifest["pairs"]],
                            normalization=str(filters.get("normalization") or DEFAULT_NORMALIZATION),
                            shards=int(manifest.get("shards", 1)), raw=manifest,
-                           tags=tuple(str(x) for x in manifest.get("tags", [])))
+                           tags=tuple(str(x) for x in manifest.get("tags", [])),
+                           romanization=Romanization.from_record(manifest.get("romanization"), str(where)))
         except KeyError as exc:
             raise NmtError(f"{where} lacks {exc}; the prepared data is incomplete: run nmt prepare --force") from None
         except (TypeError, ValueError, AttributeError) as exc:

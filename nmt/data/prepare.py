@@ -28,22 +28,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from nmt import __version__, langs
+from nmt import __version__, langs, vocab
 from nmt.data import clean as cleaning
 from nmt.data.bin_stage import stage_bin, synthetic_plan
 from nmt.data.clean_stage import stage_clean
 from nmt.data import corpus as corpora
+from nmt.data import lid
 from nmt.data import spm as spm_lib
 from nmt.data.manifest import FORMAT_VERSION
 from nmt.data import stages
 from nmt.errors import NmtError
 from nmt.fairseq_backend import binarize
-from nmt.fileio import OutputLock, write_json
+from nmt.fileio import read_text, write_json
+from nmt.locks import OutputLock
+from nmt.romanize import Romanization
 
 log = logging.getLogger("nmt.prepare")
 
 STAGES = ("clean", "spm", "bin")
 _RUN_ONLY = ("out", "force", "workers", "chunk_lines")  # settings that do not change the output
+
+
+MAX_VOCAB = 1 << 20  # far above any real vocabulary; sentencepiece cannot even parse sizes past 2**31
 
 
 @dataclass
@@ -68,6 +74,7 @@ class PrepareConfig:
     lang_list: str | None = None  # a file with the language order (e.g. mBART-50's)
     lang_tok_style: str = "multilingual"
     seed: int = 1
+    romanize: Romanization = field(default_factory=Romanization)  # languages written in Latin letters (uroman)
     shards: int = 1  # training data split into this many fairseq shards (bin/shard0, ...), one per epoch
     chunk_lines: int = 10_000  # line pairs per chunk read and cleaned at once (memory, not output)
     workers: int = 0  # 0: all CPU cores
@@ -75,6 +82,7 @@ class PrepareConfig:
 
     def check(self) -> None:
         self.filters.check()
+        self.romanize.check()
         if not self.raw and not self.manifest:
             raise NmtError("give the corpora: --raw DIR (ML50 layout) or --manifest FILE")
         if self.synthetic_ratio is not None and not 0 < self.synthetic_ratio < float("inf"):
@@ -92,8 +100,13 @@ class PrepareConfig:
         if self.spm_model is not None:
             spm_lib.check_model_file(self.spm_model)
             binarize.check_dictionary_file(self.dictionary)
-        if self.spm_model is None and self.vocab_size < 16:
-            raise NmtError(f"--vocab-size must be >= 16, got {self.vocab_size}")
+            vocab.check_pair(self.spm_model, self.dictionary)
+        if not 0 <= self.seed < 2 ** 31:
+            raise NmtError(f"--seed must be between 0 and {2 ** 31 - 1}, got {self.seed}")
+        if not 0 < self.spm_temperature < float("inf"):
+            raise NmtError(f"--spm-temperature must be a positive number, got {self.spm_temperature}")
+        if self.spm_model is None and not 16 <= self.vocab_size <= MAX_VOCAB:
+            raise NmtError(f"--vocab-size must be between 16 and {MAX_VOCAB:,}, got {self.vocab_size}")
         if self.spm_model_type not in ("unigram", "bpe", "char", "word"):
             raise NmtError(f"--spm-model-type must be unigram, bpe, char or word, not {self.spm_model_type!r}")
         langs.lang_token("xx", self.lang_tok_style)
@@ -154,7 +167,7 @@ def _stage_spm(cfg: PrepareConfig, clean_dir: Path, clean_info: dict, pair_names
 def _language_list(cfg: PrepareConfig, directions) -> list:
     used = {lang for d in directions for lang in d}
     if cfg.lang_list:
-        listed = [x.strip() for x in Path(cfg.lang_list).read_text(encoding="utf-8").replace(",", "\n").split()
+        listed = [x.strip() for x in read_text(cfg.lang_list, "--lang-list").replace(",", "\n").split()
                   if x.strip()]
         langs.check_codes(listed)
         missing = sorted(used - set(listed))
@@ -196,6 +209,11 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                        f"{cfg.pairs}); add it to --pairs or remove it from the manifest")
     pair_names = sorted(used_pairs)
     language_list = _language_list(cfg, directions)
+    cfg.romanize.check_directions(directions)
+    unused_roman = sorted(set(cfg.romanize.languages) - {lang for d in directions for lang in d})
+    if unused_roman:
+        raise NmtError(f"--romanize {', '.join(unused_roman)}: not a language of the prepared directions "
+                       f"({', '.join(f'{s}-{t}' for s, t in directions)})")
     tags = [corpora.BT_TAG] if any(d.tag for d in synthetic.values()) else []
     if tags and cfg.dictionary and corpora.BT_TAG not in binarize.read_dictionary(cfg.dictionary):
         log.warning("tagged synthetic corpora: the tag %s is appended to the given dictionary %s; a model "
@@ -214,9 +232,15 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
     # without --lid the fingerprint is what it was before the filter existed (finished stages stay valid)
     filters_fp = {k: v for k, v in settings["filters"].items() if cfg.filters.lid or not k.startswith("lid")}
-    fp_clean = stages.fingerprint({"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps,
-                                   "filters": filters_fp, "valid_size": cfg.valid_size,
-                                   "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed})
+    if cfg.filters.lid:
+        filters_fp["lid_rule"] = lid.RULE_VERSION
+    clean_settings = {"v": FORMAT_VERSION, "inputs": inputs, "eval": eval_stamps, "filters": filters_fp,
+                      "valid_size": cfg.valid_size, "on_bad_utf8": cfg.on_bad_utf8, "seed": cfg.seed}
+    if any(not pair.splits["valid"] for pair in used_pairs.values()):
+        clean_settings["hold_out"] = "per-pair"  # held-out lines leave their own pair's training data only
+    if cfg.romanize:  # (without romanization, the fingerprint is what it was before it existed)
+        clean_settings["romanize"] = cfg.romanize.record()
+    fp_clean = stages.fingerprint(clean_settings)
     spm_given = [stages.file_stamp(cfg.spm_model), stages.file_stamp(cfg.dictionary)] if cfg.spm_model else None
     fp_spm = stages.fingerprint({"clean": fp_clean, "given": spm_given, **{k: settings[k] for k in (
         "vocab_size", "spm_model_type", "character_coverage", "byte_fallback", "spm_temperature",
@@ -237,17 +261,21 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
         log.info("stage %s: building", name)
         t0 = time.time()
         work = stage.begin()
-        if name == "clean":
-            info = stage_clean(cfg, used_pairs, work, synthetic)
-        elif name == "spm":
-            info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
-        else:
-            info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress,
-                             synthetic_plan(directions, stage_info["clean"], synthetic, ratio, cfg.seed), tags,
-                             directions)
-        timings[name] = round(time.time() - t0, 2)
-        info["seconds"] = timings[name]
-        stage.commit(info)
+        try:
+            if name == "clean":
+                info = stage_clean(cfg, used_pairs, work, synthetic)
+            elif name == "spm":
+                info = _stage_spm(cfg, out / "clean", stage_info["clean"], pair_names, work)
+            else:
+                info = stage_bin(cfg, out / "clean", out / "spm", language_list, pair_names, work, _progress,
+                                 synthetic_plan(directions, stage_info["clean"], synthetic, ratio, cfg.seed), tags,
+                                 directions)
+            timings[name] = round(time.time() - t0, 2)
+            info["seconds"] = timings[name]
+            stage.commit(info)
+        except BaseException:  # an input error, Ctrl-C, SIGTERM: no half-built stage left behind
+            stage.abort()
+            raise
         stage_info[name] = {"fingerprint": fingerprint, **info}
 
     manifest = _manifest(cfg, directions, language_list, stage_info, out)
@@ -308,4 +336,14 @@ def _manifest(cfg, directions, language_list, stage_info, out: Path) -> dict:
         "tags": stage_info["bin"].get("tags", []),
         "tokens": stage_info["bin"]["files"],
         "settings": settings,
+        **({"romanization": _romanization(cfg, stage_info["clean"])} if cfg.romanize else {}),
     }
+
+
+def _romanization(cfg: PrepareConfig, clean_info: dict) -> dict:
+    """The manifest's record of romanization: languages, romanizer, and its speed in the cleaning workers."""
+    done = clean_info.get("romanized", {})
+    lines = sum(x["lines"] for x in done.values())
+    seconds = sum(x["cpu_seconds"] for x in done.values())
+    return {**cfg.romanize.record(), "training_lines": lines, "cpu_seconds": round(seconds, 3),
+            "lines_per_cpu_second": round(lines / seconds, 1) if seconds > 0 else None, "corpora": done}

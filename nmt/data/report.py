@@ -129,6 +129,11 @@ def report(data, out=None, top: int = 5, samples: int = 5, seed: int = 1) -> Pat
         lines = [f"# Data report: {data}", "",
                  f"{len(manifest['pairs'])} pair(s); filters and their settings: `{manifest['settings']['filters']}`.",
                  ""]
+        if manifest.get("romanization"):
+            roman = manifest["romanization"]
+            lines[-1:-1] = [f"Romanized with {roman['romanizer']} (the text below is in Latin letters): "
+                            f"{', '.join(roman['languages'])}"
+                            f"{' (as targets too, for analysis)' if roman.get('target') else ''}.", ""]
         for name, info in manifest["pairs"].items():
             src, tgt = name.split("-")
             texts = []

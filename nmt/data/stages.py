@@ -57,6 +57,10 @@ class Stage:
         self.tmp.mkdir(parents=True)
         return self.tmp
 
+    def abort(self) -> None:
+        """Remove the half-built stage (the finished one, if any, stays)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
     def commit(self, info: dict) -> None:
         write_json(self.tmp / MARKER, {"fingerprint": self.fingerprint, **info})
         replace_dir(self.tmp, self.final)

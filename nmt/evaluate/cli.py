@@ -1,13 +1,15 @@
 """CLI commands of evaluation (registered by nmt.cli): ``nmt evaluate``."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
-from nmt.cli_util import decoding_options, friendly_errors
+from nmt.cli_util import decoding_options, friendly_errors, options_from
 from nmt.errors import NmtError
+from nmt.translate.options import QualityOptions
 
 
 @click.command("evaluate")
@@ -62,12 +64,20 @@ from nmt.errors import NmtError
               help="Metric of the source x target heatmap PNG (drawn when there are >= 2 sources and targets).")
 @click.option("--decimals", default=1, show_default=True, help="Decimals of BLEU/chrF in report.md.")
 @click.option("--no-segments", is_flag=True, help="Do not write per-segment scores (segments/*.jsonl).")
-@decoding_options(without=("batch_sentences", "quantization", "shortlist"))
+@decoding_options(sampling=True, without=("nbest", "batch_sentences", "quantization", "shortlist"))
+@options_from(QualityOptions, "quality", rename={"comet_model": "--mbr-comet-model", "comet_encoder":
+                                                 "--mbr-comet-encoder"}, without=("comet_batch_size", "comet_gpus"))
+@click.option("--system-option", "system_options", multiple=True, metavar="NAME:KEY=VALUE",
+              help="A decoding-for-quality option of one --compare system (repeatable), e.g. pivot:pivot=en_XX "
+                   "or mbr:mbr=chrf; KEY: mbr, rerank, candidates, pseudo-refs, comet-model, comet-encoder, "
+                   "qe-model, qe-encoder, pivot, or beam, len-penalty, sampling, sampling-topk, sampling-topp, "
+                   "epsilon, temperature, seed.")
 @friendly_errors
 def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50_dir, split, src_file, ref_file,
              testset_name, lines, out_dir, tokenize, comet_model, no_comet, comet_encoder, comet_batch_size,
              comet_gpus, comet_cache, comet_download, require_comet, paired_test, bootstrap_samples, ar_trials,
-             alpha, train_counts, resource_buckets, heatmap_metric, decimals, no_segments, decode, engine):
+             alpha, train_counts, resource_buckets, heatmap_metric, decimals, no_segments, decode, engine, quality,
+             system_options):
     """Score translations per direction: BLEU, chrF, chrF++ and COMET, with signatures.
 
     \b
@@ -75,6 +85,8 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
     nmt evaluate --hyp hyps/ --testset ml50 --ml50-dir raw/ -o report/
     nmt evaluate --hyp out.txt --src src.de --ref ref.en -d de_DE-en_XX -o report/
     nmt evaluate --compare base=runA/ runB/checkpoints/checkpoint_300.pt -o cmp/
+    nmt evaluate --compare direct=B pivot=B --system-option pivot:pivot=en_XX -d non-en -o piv/
+    nmt evaluate --compare beam=B mbr=B --system-option mbr:mbr=chrf -o mbr/
 
     Writes report.md (also printed), report.csv, report.json (signatures, versions,
     test-set files and line ranges, hypothesis paths), segments/*.jsonl and a
@@ -104,13 +116,16 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
     parsed = [parse_system(spec) for spec in specs]
     if hyp and parsed[0].translates:
         raise NmtError(f"--hyp {hyp} is a model bundle; use --model to translate with it")
+    quality = dataclasses.replace(quality, comet_batch_size=comet_batch_size, comet_gpus=comet_gpus)
+    quality.check()
+    decode.check()
+    apply_system_options(parsed, decode, quality, system_options)
 
     kind = testset or ("files" if (src_file or ref_file) else "ml50" if ml50_dir else "flores200")
     if (src_file or ref_file) and kind != "files":
         raise NmtError(f"--src/--ref give a plain-file test set; they cannot be combined with --testset {kind}")
     source = TestSetSource(kind, LineRange.parse(lines), flores_dir=flores_dir, ml50_dir=ml50_dir, split=split,
                            src_pattern=src_file, ref_pattern=ref_file, name=testset_name)
-    decode.check()
     cfg = EvalConfig(
         systems=parsed, out_dir=Path(out_dir), testset=source, directions=directions, tokenize=tokenize,
         comet=not no_comet, comet_model=comet_model, comet_encoder=comet_encoder, comet_batch_size=comet_batch_size,
@@ -131,6 +146,34 @@ def evaluate(systems, model, hyp, compare, directions, testset, flores_dir, ml50
     extra = [Path(p).name for p in outputs.get("heatmaps", [])]
     click.echo(f"report: {outputs['markdown']} (also report.csv, report.json"
                + (f", {', '.join(extra)}" if extra else "") + ")", err=True)
+
+
+def apply_system_options(systems, decode, quality: QualityOptions, specs) -> None:
+    """Every translating system decodes with ``decode`` and ``quality``, changed per system by
+    ``NAME:KEY=VALUE`` (a field of ``QualityOptions``, or one of ``SYSTEM_DECODE_KEYS``)."""
+    from nmt.translate.options import SYSTEM_DECODE_KEYS, with_values
+
+    per_system: dict = {}
+    for spec in specs:
+        name, sep, setting = spec.partition(":")
+        key, eq, value = setting.partition("=")
+        if not sep or not eq or not key.strip():
+            raise NmtError(f"--system-option {spec!r}: write NAME:KEY=VALUE, e.g. pivot:pivot=en_XX")
+        per_system.setdefault(name.strip(), {})[key.strip()] = value.strip()
+    names = {s.name: s for s in systems}
+    for name, values in per_system.items():
+        if name not in names:
+            raise NmtError(f"--system-option: no system named {name!r}; the systems are {', '.join(names)}")
+        if not names[name].translates:
+            raise NmtError(f"--system-option: system {name} reads hypothesis files; only a model bundle decodes")
+    quality_keys = {f.name for f in dataclasses.fields(QualityOptions)}
+    for system in systems:  # hypothesis files were decoded elsewhere: nothing to apply
+        if system.translates:
+            values = per_system.get(system.name, {})
+            own = {k: v for k, v in values.items() if k.replace("-", "_") not in quality_keys}
+            system.quality = quality.with_values({k: v for k, v in values.items() if k not in own})
+            system.decode = with_values(decode, own, SYSTEM_DECODE_KEYS)
+            system.decode.check()
 
 
 COMMANDS = [evaluate]

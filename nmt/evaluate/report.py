@@ -230,12 +230,14 @@ def _cell(d, metric, index, value, base, decimals, alpha) -> str:
         return text
     if base is None:
         return text
-    parts = [_signed(metric, value - base, decimals)]
+    delta = _signed(metric, value - base, decimals)
+    parts = [delta]
     star = ""
+    shown_change = bool(delta.strip("+-0."))  # no mark on a difference that prints as +0.0
     for j, (test, res) in enumerate(results.items()):
         p = res[index].p_value
         parts.append(_p_text(p) if len(results) == 1 else f"{_p_text(p)} ({test})")
-        if j == 0 and p < alpha and value != base:  # no mark for an unchanged score (degenerate resamples)
+        if j == 0 and p < alpha and shown_change:  # (nor on an unchanged score: degenerate resamples)
             star = "*"
     return f"{text} ({', '.join(parts)}){star}"
 
@@ -253,7 +255,8 @@ def _notes(ev) -> list[str]:
             dec = info.get("decode", {})
             notes.append(f"{name}: translated with {info.get('backend')} on {info.get('device')}, checkpoint "
                          f"{info.get('checkpoint')}, beam {dec.get('beam')}, lenpen {dec.get('len_penalty')}, "
-                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}")
+                         f"max length {dec.get('max_len_a')}*src+{dec.get('max_len_b')}"
+                         + (f"; {info['quality_text']}" if info.get("quality_text") else ""))
     if ev.buckets is not None:
         notes.append("resource buckets by training pairs per direction: "
                      + "; ".join(ev.buckets.label(n) for n in ev.buckets.order()))
@@ -302,7 +305,7 @@ def _csv_num(value) -> str:
 def json_report(ev, outputs: dict) -> dict:
     import sacrebleu
 
-    from nmt.evaluate.comet import comet_version
+    from nmt.comet import comet_version
 
     directions = []
     for d in ev.directions:

@@ -22,6 +22,7 @@ from nmt.evaluate.groups import Buckets, english_side, load_train_counts
 from nmt.evaluate.systems import BundleTranslator, System, read_hypotheses, unique_names
 from nmt.evaluate.testsets import TestSet, TestSetSource, all_pairs
 from nmt.fileio import write_lines
+from nmt.romanize import romanize_lines
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -188,13 +189,19 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
     translators = {s.name: BundleTranslator(s, cfg.decode, cfg.backend, cfg.device, cfg.threads, cfg.batch_tokens)
                    for s in systems if s.translates}
     directions, notes = choose_directions(cfg, translators)
+    for system in (s for s in systems if s.translates):
+        romanized = Bundle.load(system.path, need_checkpoint=False).romanized
+        sources = sorted({src for src, _ in directions if romanized.source(src)})
+        if sources:
+            notes.append(f"{system.name}: {', '.join(sources)} input is romanized with {romanized.romanizer} before "
+                         "translation (the model was trained on romanized text)")
     counts, trained = _training_info(cfg, systems)
     scorer, comet_state = _comet_scorer(cfg)  # before translating: a bad --comet-model fails fast
 
     out = Path(cfg.out_dir)
     results = []
     for src, tgt in directions:
-        testset = cfg.testset.load(src, tgt)
+        testset = _romanize_references(cfg.testset.load(src, tgt), systems, notes)
         tok, why = metrics.tokenizer_plan(tgt, tok_overrides)
         pairs = counts.get(f"{src}-{tgt}") if counts else None
         if counts and pairs is None:
@@ -231,6 +238,24 @@ def evaluate(cfg: EvalConfig) -> Evaluation:
                    for s in systems}
     return Evaluation(cfg, systems, system_info, results, metric_names, comet_state, buckets if counts else None,
                       notes, significance)
+
+
+def _romanize_references(testset: TestSet, systems, notes: list) -> TestSet:
+    """Romanized references for a model that writes the target romanized (trained with --romanize-target,
+    for analysis): its output is compared with references in the same letters, and the report says so."""
+    tgt = testset.tgt_lang
+    writes = {s.name: Bundle.load(s.path, need_checkpoint=False).romanized.output(tgt)
+              for s in systems if s.translates}
+    if not any(writes.values()):
+        return testset
+    if not all(writes.values()):
+        raise NmtError(f"{testset.direction}: {', '.join(n for n, w in writes.items() if w)} write(s) romanized "
+                       f"{tgt} and {', '.join(n for n, w in writes.items() if not w)} do(es) not; compare them "
+                       "in separate runs")
+    testset.ref = romanize_lines(testset.ref, tgt)
+    notes.append(f"{testset.direction}: the model writes romanized {tgt} (trained with --romanize-target, for "
+                 "analysis); its references were romanized with uroman before scoring")
+    return testset
 
 
 def _training_info(cfg: EvalConfig, systems) -> tuple[dict, set | None]:
@@ -272,7 +297,7 @@ def _score_sacrebleu(result: SystemResult, testset: TestSet, tgt: str, tok: str)
 def _comet_scorer(cfg: EvalConfig):
     if not cfg.comet:
         return None, {"status": "off", "reason": "not computed (--no-comet)"}
-    from nmt.evaluate.comet import CometScorer, CometUnavailable
+    from nmt.comet import CometScorer, CometUnavailable
 
     try:
         scorer = CometScorer(cfg.comet_model, cfg.comet_batch_size, cfg.comet_gpus, cfg.comet_cache,
@@ -287,7 +312,7 @@ def _comet_scorer(cfg: EvalConfig):
 
 def _score_comet(scorer, results: list[DirectionResult], state: dict) -> None:
     """One batched, cached COMET call over every direction and system."""
-    from nmt.evaluate.comet import CometUnavailable
+    from nmt.comet import CometUnavailable
 
     src, mt, ref, slots = [], [], [], []
     for result in results:

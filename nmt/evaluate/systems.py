@@ -21,13 +21,15 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt import langs
 from nmt.bundle import Bundle
+from nmt.comet import Flags
 from nmt.errors import NmtError
 from nmt.fileio import read_lines
+from nmt.translate.options import QualityOptions
 
 log = logging.getLogger("nmt.evaluate")
 
@@ -40,6 +42,8 @@ class System:
     kind: str  # "bundle" | "hyps"
     path: Path  # bundle directory, hypothesis directory or hypothesis file
     checkpoint: Path | None = None  # a specific checkpoint of a bundle
+    quality: QualityOptions = field(default_factory=QualityOptions)  # a bundle's MBR / reranking / pivoting
+    decode: object = None  # DecodeOptions of this system (None: the evaluation's)
 
     @property
     def translates(self) -> bool:
@@ -47,6 +51,8 @@ class System:
 
     def describe(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "path": str(self.path)}
+        if self.quality.active:
+            out["quality_options"] = {k: v for k, v in vars(self.quality).items() if v is not None}
         if self.checkpoint:
             out["checkpoint"] = str(self.checkpoint)
         return out
@@ -125,12 +131,16 @@ def read_hypotheses(path: Path, testset) -> tuple[list[str], str]:
                    "hypotheses must be line-aligned with the references")
 
 
+# nmt evaluate's own --comet-model is the metric; the MBR utility model has options of its own
+MBR_FLAGS = Flags("--mbr-comet-model", "--mbr-comet-encoder", download=None, skip=None)
+
+
 class BundleTranslator:
     """Translate test sets with a bundle (one ``Translator``, loaded on first use)."""
 
     def __init__(self, system: System, options, backend: str = "auto", device: str = "cpu", threads: int = 0,
                  batch_tokens: int = 4000):
-        self.system, self.options, self.backend, self.device = system, options, backend, device
+        self.system, self.options, self.backend, self.device = system, system.decode or options, backend, device
         self.threads, self.batch_tokens = threads, batch_tokens
         self._translator = None
         # translation speed over everything this system translated (model loading excluded)
@@ -139,11 +149,12 @@ class BundleTranslator:
     @property
     def translator(self):
         if self._translator is None:
+            from nmt.translate.quality import QualityTranslator
             from nmt.translate.translator import Translator
 
-            self._translator = Translator(self.system.path, backend=self.backend, device=self.device,
-                                          threads=self.threads,
-                                          checkpoint=str(self.system.checkpoint) if self.system.checkpoint else None)
+            translator = Translator(self.system.path, backend=self.backend, device=self.device, threads=self.threads,
+                                    checkpoint=str(self.system.checkpoint) if self.system.checkpoint else None)
+            self._translator = QualityTranslator(translator, self.system.quality, mbr_flags=MBR_FLAGS)
         return self._translator
 
     def bundle_languages(self) -> list[str]:
@@ -168,12 +179,20 @@ class BundleTranslator:
     def describe(self) -> dict:
         t = self.translator
         opts = self.options
+        quality = t.describe(self.options) if self.system.quality.active else {}
         return {"backend": t.backend_name, "device": t.device,
+                **({"quality": quality, "quality_text": quality_text(quality)} if quality else {}),
                 "checkpoint": str(self.system.checkpoint or t.bundle.checkpoint_path),
+                # languages the model reads (and, for analysis, writes) romanized: uroman ran on that input
+                **({"romanization": t.romanization.record()} if t.romanization else {}),
                 # target languages decoded with a vocabulary shortlist (nmt export --shortlist)
                 "vocabulary_shortlists": sorted(getattr(t.backend, "shortlists", {})),
                 "decode": {"beam": opts.beam, "len_penalty": opts.len_penalty, "max_len_a": opts.max_len_a,
-                           "max_len_b": opts.max_len_b, "batch_tokens": self.batch_tokens},
+                           "max_len_b": opts.max_len_b, "split_sentences": opts.split_sentences,
+                           "batch_tokens": self.batch_tokens,
+                           **({"sampling": {k: getattr(opts, k) for k in ("sampling_topk", "sampling_topp", "epsilon",
+                                                                           "temperature", "seed")}}
+                              if opts.sampling else {})},
                 "model": self._model_size(), "speed": self._speed()}
 
     def _speed(self) -> dict:
@@ -199,3 +218,17 @@ class BundleTranslator:
         except (OSError, ValueError):
             parameters = None
         return {"parameters": parameters, **loaded}
+
+
+def quality_text(quality: dict) -> str:
+    """A system's quality decoding in a few words (the report's notes)."""
+    parts = []
+    if quality.get("mbr"):
+        parts.append(f"MBR {quality['utility']} over {quality['candidates']} candidates from "
+                     f"{quality['candidates_from']}, {quality['pseudo_refs']} pseudo-references")
+    elif quality.get("rerank"):
+        parts.append(f"{quality['rerank']} reranking of {quality['candidates']} candidates from "
+                     f"{quality['candidates_from']}")
+    if quality.get("pivot"):
+        parts.append(f"through {quality['pivot']} (pivot)")
+    return ", ".join(parts)

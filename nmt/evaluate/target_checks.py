@@ -9,7 +9,9 @@
                   that stops at once: BLEU and chrF are then 0.0 with no other sign).
 
 Both are percentages of all hypotheses of the direction. Empty hypotheses and
-those under ``lid.MIN_WORDS`` words are never off-target. When the identifier
+those under ``lid.MIN_WORDS`` words are never off-target; words are counted by the
+detected language's script as well (``lid.words``), so a hypothesis that copies a
+Japanese, Chinese or Thai source is judged, not waved through as "one word". When the identifier
 has no label for the target language, off-target is ``None`` (``n/a`` in the
 report) and ``why_na`` says why. Each carries a signature like the metrics do.
 """
@@ -25,7 +27,7 @@ NAMES = (OFF_TARGET, EMPTY)
 WARN_PERCENT = 10.0  # a share above this gets a warning and a note in the report
 
 OFF_TARGET_SIGNATURE = (f"nmt:{__version__}|lid:fasttext-lid.176.ftz|threshold:{lid.DEFAULT_THRESHOLD}"
-                        f"|min-words:{lid.MIN_WORDS}")
+                        f"|min-words:{lid.MIN_WORDS}|words:by-detected-script")
 EMPTY_SIGNATURE = f"nmt:{__version__}|empty:no-visible-character"
 
 

@@ -10,6 +10,7 @@ the output language is never left to chance.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -136,16 +137,21 @@ class FairseqGenerator:
         return self.max_source_positions - 1 - (1 if self.encoder_langtok else 0)
 
     def _generator(self, beam: int, max_len_a: float, max_len_b: int, len_penalty: float, sampling: bool,
-                   sampling_topk: int, temperature: float, min_len: int = 1):
-        key = (beam, max_len_a, max_len_b, len_penalty, sampling, sampling_topk, temperature, min_len)
+                   sampling_topk: int, temperature: float, min_len: int = 1, sampling_topp: float = 1.0,
+                   epsilon: float = 0.0):
+        key = (beam, max_len_a, max_len_b, len_penalty, sampling, sampling_topk, temperature, min_len, sampling_topp,
+               epsilon)
         if key not in self._generators:
-            from fairseq import search
             from fairseq.sequence_generator import SequenceGenerator
 
-            strategy = search.Sampling(self.dictionary, sampling_topk=sampling_topk) if sampling else None
+            from nmt.fairseq_backend.sampling import sampling_search
+
+            strategy = sampling_search(self.dictionary, sampling_topk, sampling_topp, epsilon) if sampling else None
+            # unk_penalty inf: <unk> is never generated (CTranslate2's disable_unk; README "Unknown words")
             self._generators[key] = SequenceGenerator(
                 [self.model], self.dictionary, beam_size=beam, max_len_a=max_len_a, max_len_b=max_len_b,
-                min_len=min_len, len_penalty=len_penalty, temperature=temperature, search_strategy=strategy,
+                min_len=min_len, len_penalty=len_penalty, unk_penalty=math.inf, temperature=temperature,
+                search_strategy=strategy,
                 symbols_to_strip_from_output=set(self.lang_ids.values()),
             )
         return self._generators[key]
@@ -153,7 +159,7 @@ class FairseqGenerator:
     def generate(self, batch_ids: Sequence[Sequence[int]], src_lang: str, tgt_lang: str, beam: int = 5,
                  nbest: int = 1, max_len_a: float = 1.5, max_len_b: int = 10, len_penalty: float = 1.0,
                  sampling: bool = False, sampling_topk: int = -1, temperature: float = 1.0,
-                 seed: int | None = None) -> list[list[Hypothesis]]:
+                 seed: int | None = None, sampling_topp: float = 1.0, epsilon: float = 0.0) -> list[list[Hypothesis]]:
         """Translate one batch (a list of dictionary-id lists); returns n-best lists in input order."""
         torch = self.torch
         if not batch_ids:
@@ -163,18 +169,12 @@ class FairseqGenerator:
                 raise NmtError(f"the model does not know {lang}; its languages are {', '.join(self.languages)}")
         if nbest > beam:
             raise NmtError(f"--nbest ({nbest}) cannot exceed --beam ({beam})")
-        sources = [self.source_tokens(ids, src_lang, tgt_lang) for ids in batch_ids]
-        lengths = torch.tensor([len(s) for s in sources], dtype=torch.long)
-        width = int(lengths.max())
-        pad = self.dictionary.pad()
-        src = torch.full((len(sources), width), pad, dtype=torch.long)
-        for i, tokens in enumerate(sources):  # left padding, as fairseq's translation tasks use
-            src[i, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
-        sample = {"net_input": {"src_tokens": src.to(self.device), "src_lengths": lengths.to(self.device)}}
+        sample = {"net_input": self._net_source(batch_ids, src_lang, tgt_lang)}
         prefix = None
         if self.decoder_langtok:
-            prefix = torch.full((len(sources), 1), self.lang_ids[tgt_lang], dtype=torch.long, device=self.device)
-        generator = self._generator(beam, max_len_a, max_len_b, len_penalty, sampling, sampling_topk, temperature)
+            prefix = torch.full((len(batch_ids), 1), self.lang_ids[tgt_lang], dtype=torch.long, device=self.device)
+        generator = self._generator(beam, max_len_a, max_len_b, len_penalty, sampling, sampling_topk, temperature,
+                                    sampling_topp=sampling_topp, epsilon=epsilon)
         if seed is not None:
             torch.manual_seed(seed)
         with torch.inference_mode():
@@ -188,6 +188,40 @@ class FairseqGenerator:
                 best.append(Hypothesis(tokens=tokens, score=float(hyp["score"])))
             results.append(best)
         return results
+
+    def _net_source(self, batch_ids, src_lang: str, tgt_lang: str) -> dict:
+        """``src_tokens`` (left-padded, as fairseq's translation tasks pad) and ``src_lengths``."""
+        torch = self.torch
+        sources = [self.source_tokens(ids, src_lang, tgt_lang) for ids in batch_ids]
+        lengths = torch.tensor([len(s) for s in sources], dtype=torch.long)
+        width = int(lengths.max())
+        src = torch.full((len(sources), width), self.dictionary.pad(), dtype=torch.long)
+        for i, tokens in enumerate(sources):
+            src[i, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
+        return {"src_tokens": src.to(self.device), "src_lengths": lengths.to(self.device)}
+
+    def score(self, batch_ids: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], src_lang: str,
+              tgt_lang: str) -> list[float]:
+        """Forced decoding: the mean log-probability per token of each target (dictionary ids, then
+        </s>) given its source; the target-language token is forced and not counted."""
+        torch = self.torch
+        if not batch_ids:
+            return []
+        eos, pad = self.dictionary.eos(), self.dictionary.pad()
+        prefix = [self.lang_ids[tgt_lang]] if self.decoder_langtok else []
+        gold = [prefix + list(t) + [eos] for t in targets]
+        width = max(len(g) for g in gold)
+        prev = torch.full((len(gold), width), pad, dtype=torch.long)
+        wanted = torch.full((len(gold), width), pad, dtype=torch.long)
+        for i, tokens in enumerate(gold):  # the decoder reads </s> first, then the target shifted by one
+            prev[i, :len(tokens)] = torch.tensor([eos] + tokens[:-1], dtype=torch.long)
+            wanted[i, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        net = self._net_source(batch_ids, src_lang, tgt_lang)
+        with torch.inference_mode():
+            logits, _ = self.model(net["src_tokens"], net["src_lengths"], prev.to(self.device))
+            lprobs = torch.log_softmax(logits.float(), dim=-1)
+            picked = lprobs.gather(-1, wanted.to(self.device).unsqueeze(-1)).squeeze(-1).cpu()
+        return [float(picked[i, len(prefix):len(g)].mean()) for i, g in enumerate(gold)]
 
     def ids_to_pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.dictionary[i] for i in ids]

@@ -1,57 +1,70 @@
-"""The HTTP routes: nmt's JSON API (``/v1/...``), a LibreTranslate-compatible subset
-(``/translate``, ``/languages``), ``/health`` and ``/metrics``.
+"""The HTTP routes: nmt's JSON API (``/v1/...``), the LibreTranslate-compatible API
+(``nmt.serve.libre``), the translation page ``/``, ``/health`` and ``/metrics``.
 
 Every error is ``{"error": "one line"}`` with a fitting status code; a bug gives a
 500 with a fixed message (the traceback goes to the server log, never to the client).
+Each request is checked on its own before it can share a batch with others (lone
+surrogates: 422; a line longer than the model takes: 413 with the limit, never an
+empty translation). A line break inside a text is kept: each line is translated on
+its own and the translations are joined with the same breaks. The OpenAPI schema
+(``/openapi.json``) declares every body, the error body and, with ``--api-keys``,
+the key schemes; the interactive ``/docs`` page is off (it loads its scripts from a
+CDN, which an offline server cannot reach): open ``/openapi.json`` in any OpenAPI viewer.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
-from urllib.parse import parse_qs
+import re
+from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
-from nmt import __version__
-from nmt.serve import schemas
-from nmt.serve.batcher import Batcher, Overloaded
+from nmt import __version__, langs
+from nmt.serve import libre, schemas
+from nmt.serve.batcher import Batcher, Cancelled, Overloaded
 from nmt.serve.guard import ApiKeys, Guard
+from nmt.serve.limits import Limits
 from nmt.serve.metrics import Metrics
 from nmt.serve.models import ApiError, ModelSet
 from nmt.translate.backends import DecodeOptions
+from nmt.translate import sentences
+from nmt.translate.translator import Hypothesis, Translation, join_sentences
 
 log = logging.getLogger("nmt.serve")
-ERRORS = {400: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody}, 413: {"model": schemas.ErrorBody},
-          503: {"model": schemas.ErrorBody}, 504: {"model": schemas.ErrorBody}}
-
-
-def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+_BREAK = re.compile(r"(\r?\n)")
+PAGE = Path(__file__).with_name("page.html")
 
 
 def _validation_message(exc) -> str:
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    return f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad value')}"
+    message = str(first.get("msg", "bad value")).removeprefix("Value error, ")
+    return f"invalid request: {where + ': ' if where else ''}{message}"
 
 
-def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = frozenset(),
-              on_ready=None) -> Guard:
-    """The ASGI application (FastAPI wrapped in the Guard middleware)."""
+def build_app(models: ModelSet, limits: Limits, api_keys: frozenset = frozenset(), on_ready=None,
+              cors_origins: tuple = ("*",)):
+    """The ASGI application: FastAPI inside the Guard middleware, inside CORS (``cors_origins``: the
+    origins whose pages may call the API, ``*`` for any; empty: no CORS headers)."""
     metrics = Metrics()
     keys = ApiKeys(api_keys)
     health = {"status": "starting"}
+    warned: set = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         for model in models.models:
             model.batcher = Batcher(model.translator, metrics, model.id, max_queue_lines=limits.queue_lines,
-                                    max_merge_lines=limits.max_merge_lines, window_s=limits.batch_window_ms / 1000)
+                                    window_s=limits.batch_window_ms / 1000)
+            await asyncio.to_thread(_warm_up, model, limits)
             model.batcher.start()
         health["status"] = "ok"
         if on_ready is not None:
@@ -62,9 +75,9 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
             await model.batcher.stop()
         log.info("nmt serve: stopped")
 
-    app = FastAPI(title="nmt translation server", version=__version__, lifespan=lifespan,
-                  description="nmt's JSON API and a LibreTranslate-compatible subset. Errors are "
-                              "`{\"error\": \"one line\"}`.")
+    app = FastAPI(title="nmt translation server", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description="nmt's JSON API and a LibreTranslate-compatible subset. Errors are "
+                                              "`{\"error\": \"one line\"}`.")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -78,6 +91,10 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (404, 405):  # a route of another API (or a typo): say what this server has
+            return _error(exc.status_code, f"nmt serve has no {request.method} {request.url.path}; its routes are "
+                                           "listed at /openapi.json (nmt's /v1/... API and LibreTranslate's "
+                                           "/translate, /detect, /languages, /translate_file, /frontend/settings)")
         return _error(exc.status_code, str(exc.detail).splitlines()[0] if exc.detail else "error")
 
     @app.exception_handler(Exception)
@@ -85,16 +102,27 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
         log.error("request %s failed: %r", request.state.request_id, exc)
         return _error(500, f"internal error (request id {request.state.request_id}; see the server log)")
 
-    def require_key(request: Request) -> None:
+    bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY (a key of --api-keys)")
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY (a key of --api-keys)")
+
+    def require_key(request: Request, _bearer=Security(bearer), _header=Security(header)) -> None:
         keys.check(request.headers)
 
-    async def translate(request: Request, lines: list, source: str, target: str, beam: int | None,
-                        nbest: int = 1, model_id: str | None = None):
-        """Checks, then the batcher: (model, src, tgt, one Translation per line)."""
-        if len(lines) > limits.max_lines:
-            raise ApiError(413, f"{len(lines)} texts in one request; the limit is {limits.max_lines}")
-        chars = sum(len(line) for line in lines)
-        if chars > limits.max_chars:
+    # declared in the OpenAPI schema only when this server asks for keys
+    key_required = [Depends(require_key)] if keys.keys else []
+    key_schemes = [Security(bearer), Security(header)] if keys.keys else []
+
+    async def translate(request: Request, texts: list, source: str, target: str, beam: int | None,
+                        nbest: int = 1, model_id: str | None = None, split: str | None = None,
+                        limited: bool = True, pivot: str | None = None):
+        """Checks, then the batcher: (model, src, tgt, one Translation per text, warning or None).
+        ``split``: the request's sentence splitting (default the server's); ``limited=False`` for a
+        file's pieces (the file's size is checked instead); ``pivot``: the request's pivot language
+        ('none': directly; default the server's --pivot)."""
+        if limited and len(texts) > limits.max_lines:
+            raise ApiError(413, f"{len(texts)} texts in one request; the limit is {limits.max_lines}")
+        chars = sum(len(text) for text in texts)
+        if limited and chars > limits.max_chars:
             raise ApiError(413, f"{chars} characters in one request; the limit is {limits.max_chars}")
         beam = limits.default_beam if beam is None else beam
         if beam > limits.max_beam:
@@ -102,77 +130,114 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
         if nbest > beam:
             raise ApiError(400, f"nbest ({nbest}) cannot exceed beam ({beam})")
         model, src, tgt = models.pick(source, target, model_id)
+        quality = model.translator.quality
+        if pivot is not None:  # the request's own pivot language (or none)
+            code = None if pivot.lower() == "none" else langs.resolve(pivot, model.languages)
+            if pivot.lower() != "none" and code is None:
+                raise ApiError(400, f"pivot {pivot!r} is not one of model {model.id}'s languages "
+                                    f"({', '.join(model.languages)}); or 'none'")
+            quality = dataclasses.replace(quality, pivot=code)
+        legs = [(src, tgt)] if not quality.pivot or quality.pivot in (src, tgt) else \
+            [(src, quality.pivot), (quality.pivot, tgt)]
         state = request.state
-        state.model, state.source, state.target, state.lines = model.id, src, tgt, len(lines)
-        if not lines:
-            return model, src, tgt, []
-        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
+        state.model, state.source, state.target = model.id, src, tgt
+        state.lines = len(texts) if limited else getattr(state, "lines", 0) + len(texts)
+        warning = None
+        untrained = [f"{s}-{t}" for s, t in legs if not model.trained(s, t)]
+        if untrained:
+            warning = f"model {model.id} was not trained on {', '.join(untrained)} (zero-shot): expect poor output"
+            if (model.id, src, tgt, quality.pivot) not in warned:
+                warned.add((model.id, src, tgt, quality.pivot))
+                log.warning("%s", warning)
+        if not texts:
+            return model, src, tgt, [], warning
+        lines, layout = _split_lines(texts)
+        options = DecodeOptions(beam=beam, nbest=nbest, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b,
+                                split_sentences=split or limits.split_sentences)
         try:
-            results = await model.batcher.translate(lines, src, tgt, options, limits.timeout_s)
+            first = None
+            results = await decode(request, model, lines, layout, *legs[0], options, quality)
+            if len(legs) == 2:  # source -> pivot -> target: the second leg translates the first's lines
+                first = results
+                results = await decode(request, model, [r.text for r in first], layout, *legs[1], options, quality)
         except Overloaded as exc:
-            metrics.rejected.labels("overloaded").inc()
-            raise ApiError(503, f"server busy: {exc}; retry later", {"Retry-After": "1"}) from None
+            metrics.rejected.labels(exc.reason).inc()
+            raise ApiError(503, f"server busy: {exc}; retry later", {"Retry-After": str(exc.retry_after)}) from None
         except TimeoutError:
             metrics.rejected.labels("timeout").inc()
             raise ApiError(504, f"translation did not finish within {limits.timeout_s:g} s") from None
+        except Cancelled:
+            metrics.rejected.labels("client_gone").inc()
+            raise ApiError(499, "the client closed the connection; its work was cancelled") from None
         metrics.lines.labels(model.id).inc(len(lines))
-        return model, src, tgt, results
+        out = _join_lines(results, layout)
+        if first is not None:
+            for result, via in zip(out, _join_lines(first, layout)):
+                result.pivot = via.text if via.hypotheses else None
+        return model, src, tgt, out, warning
 
-    @app.post("/v1/translate", response_model=schemas.TranslateResponse, responses=ERRORS,
-              dependencies=[Depends(require_key)], response_model_exclude_none=True)
-    async def v1_translate(body: schemas.TranslateRequest, request: Request):
+    async def decode(request: Request, model, lines: list, layout: list, src: str, tgt: str, options: DecodeOptions,
+                     quality) -> list:
+        """One Translation per line from ``src`` to ``tgt``: split into sentences, through the batcher
+        (``quality``'s candidates when it chooses among them, then its choice), joined back."""
+        cut = None
+        if options.split_sentences != "never":
+            cut = await asyncio.to_thread(sentences.segment_lines, lines, src, options.split_sentences)
+            cut = cut if cut.split_any else None
+        units = cut.units if cut else lines
+        prepared = await asyncio.to_thread(model.translator.prepare, units, src, tgt)
+        per_line = [cut.owned(prepared[0], i) for i in range(len(lines))] if cut else [[r] for r in prepared[0]]
+        _refuse_too_long(per_line, lines, layout, metrics)
+        if len(prepared[1]) > limits.queue_lines:
+            raise ApiError(413, f"{len(prepared[1])} sentences to decode in one request (texts split at line "
+                                f"breaks and sentences); a model queues at most {limits.queue_lines}")
+        decoding = quality.candidate_options(options) if quality.selecting else options
+        results = await model.batcher.translate(prepared, src, tgt, decoding, limits.timeout_s,
+                                                disconnected=lambda: _disconnected(request))
+        if quality.selecting:
+            results = await asyncio.to_thread(model.translator.select, units, results, src, tgt, options, quality)
+        if cut:
+            joiner = sentences.joiner(tgt)
+            results = [join_sentences(cut.owned(results, i), joiner, i + 1) for i in range(len(lines))]
+        return results
+
+    @app.post("/v1/translate", response_model=schemas.TranslateResponse, responses=schemas.ERRORS,
+              dependencies=key_required, response_model_exclude_none=True)
+    async def v1_translate(body: schemas.TranslateRequest, request: Request, response: Response):
         """Translate `texts` (one translation per text, in order) with scores and optional n-best lists."""
-        model, src, tgt, results = await translate(request, body.texts, body.source, body.target, body.beam,
-                                                   body.nbest, body.model)
+        model, src, tgt, results, warning = await translate(request, body.texts, body.source, body.target,
+                                                            body.beam, body.nbest, body.model,
+                                                            split=body.split_sentences, pivot=body.pivot)
         out = []
         for result in results:
             best = result.hypotheses[0] if result.hypotheses else None
             item = schemas.TranslationOut(text=result.text, score=best.score if best else None,
-                                          warning=result.warning)
+                                          warning=result.warning, pivot=result.pivot)
             if body.nbest > 1:
                 item.nbest = [schemas.Hypothesis(text=h.text, score=h.score) for h in result.hypotheses]
             out.append(item)
+        if warning:
+            response.headers["X-NMT-Warning"] = warning
+        romanized = [side for side, done in model.translator.romanizes(src, tgt).items() if done]
         return schemas.TranslateResponse(model=model.id, backend=model.translator.backend_name, source=src,
-                                         target=tgt, translations=out)
+                                         target=tgt, translations=out, warning=warning, romanized=romanized or None)
 
-    @app.get("/v1/models", response_model=list[schemas.ModelInfo], dependencies=[Depends(require_key)])
+    @app.get("/v1/models", response_model=list[schemas.ModelInfo], dependencies=key_required)
     async def v1_models():
         """The served models: id, backend, languages (ML50 codes), trained directions."""
         return [m.describe() for m in models.models]
 
-    @app.get("/v1/languages", response_model=list[schemas.LanguageInfo], dependencies=[Depends(require_key)])
+    @app.get("/v1/languages", response_model=list[schemas.LanguageInfo], dependencies=key_required)
     async def v1_languages():
-        """Every served language (ML50 and ISO code, name) and the targets it can be translated into."""
+        """Every served language (ML50 and ISO code, name) and the targets a model was trained on."""
         return models.languages()
 
-    @app.post("/translate", responses=ERRORS, openapi_extra=_form_or_json(schemas.LibreTranslateRequest))
-    async def libre_translate(request: Request):
-        """LibreTranslate-compatible: `q` (a string or a list), `source`, `target` (ISO codes), `format` text."""
-        fields = await _libre_fields(request)
-        try:
-            body = schemas.LibreTranslateRequest.model_validate(fields)
-        except ValidationError as exc:
-            raise ApiError(400, _validation_message(exc)) from None
-        keys.check(request.headers, body.api_key)
-        if body.format != "text":
-            raise ApiError(400, f"format {body.format!r} is not supported; only 'text'")
-        lines = [body.q] if isinstance(body.q, str) else body.q
-        beam = max(limits.default_beam, body.alternatives + 1) if body.alternatives else None
-        _, _, _, results = await translate(request, lines, body.source, body.target, beam,
-                                           body.alternatives + 1 if body.alternatives else 1)
-        texts = [r.text for r in results]
-        answer: dict = {"translatedText": texts[0] if isinstance(body.q, str) else texts}
-        if body.alternatives:
-            alts = [[h.text for h in r.hypotheses[1:]] for r in results]
-            answer["alternatives"] = alts[0] if isinstance(body.q, str) else alts
-        return answer
+    libre.register(app, models, limits, keys, key_schemes, translate)
 
-    @app.get("/languages")
-    async def libre_languages(request: Request):
-        """LibreTranslate-compatible: `[{"code": "de", "name": "German", "targets": [...]}]`."""
-        fields = await _libre_fields(request)
-        keys.check(request.headers, fields.get("api_key") if isinstance(fields.get("api_key"), str) else None)
-        return models.libre_languages()
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        """The translation page (self-contained: no external scripts, styles or fonts)."""
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
     @app.get("/health")
     async def health_check():
@@ -183,36 +248,84 @@ def build_app(models: ModelSet, limits: schemas.Limits, api_keys: frozenset = fr
 
     @app.get("/metrics")
     async def prometheus_metrics():
-        """Prometheus metrics: requests, latencies, merged batch sizes, queue depth."""
+        """Prometheus metrics: requests, latencies, merged batch sizes, queue depth, refusals."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return Guard(app, metrics, limits.max_body_bytes)
+    guarded = Guard(app, metrics, limits.max_body_bytes, limits.header_timeout_s,
+                    larger={"/translate_file": limits.max_file_bytes + 64 * 1024})
+    if not cors_origins:
+        return guarded
+    # as LibreTranslate: GET and POST from pages of other origins, with the headers its clients send
+    return CORSMiddleware(guarded, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+                          allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+                          expose_headers=["X-Request-Id", "Retry-After", "X-NMT-Warning"], max_age=86400)
 
 
-async def _libre_fields(request: Request) -> dict:
-    """A LibreTranslate body: JSON, or form-encoded as its client libraries send it."""
-    raw = await request.body()
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not raw.strip():
-        return {}
-    if kind == "application/json":
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "the JSON body must be an object")
-        return data
-    if kind in ("application/x-www-form-urlencoded", ""):
-        try:
-            form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise ApiError(400, "the form body is not valid UTF-8") from None
-        return {k: v[0] for k, v in form.items()}
-    raise ApiError(415, f"unsupported content type {kind!r}: send JSON or form-encoded fields")
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _form_or_json(model) -> dict:
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}}}
+def _warm_up(model, limits: Limits) -> None:
+    """Measure the decoding speed once before serving (the batcher's admission estimate needs it)."""
+    pairs = sorted(model.directions)
+    if not pairs:
+        return
+    src, tgt = pairs[0]
+    text = "nmt serve measures its decoding speed with this sentence before it takes requests."
+    options = DecodeOptions(beam=limits.default_beam, max_len_a=limits.max_len_a, max_len_b=limits.max_len_b)
+    model.batcher.warm_up(src, tgt, options, [text] * 8)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (the server then receives ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _split_lines(texts: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Every line of every text (split at ``\\n`` or ``\\r\\n``), and per text its lines' separators."""
+    lines, layout = [], []
+    for text in texts:
+        parts = _BREAK.split(text)
+        lines.extend(parts[0::2])
+        layout.append(parts[1::2])
+    return lines, layout
+
+
+def _join_lines(results: list[Translation], layout: list[list[str]]) -> list[Translation]:
+    """One Translation per text from its lines' Translations: the k-th hypothesis joins the k-th of each
+    line (or its last), with the text's own line breaks; its score is the mean of its lines' scores."""
+    out, start = [], 0
+    for separators in layout:
+        mine = results[start:start + len(separators) + 1]
+        start += len(separators) + 1
+        if len(mine) == 1:
+            out.append(mine[0])
+            continue
+        depth = max(len(r.hypotheses) for r in mine)
+        hypotheses = []
+        for k in range(depth):
+            picked = [r.hypotheses[min(k, len(r.hypotheses) - 1)] if r.hypotheses else None for r in mine]
+            text = "".join(sep + (h.text if h else "") for sep, h in zip([""] + separators, picked))
+            scores = [h.score for h in picked if h is not None]
+            hypotheses.append(Hypothesis(text, sum(scores) / len(scores)))
+        out.append(Translation(hypotheses))
+    return out
+
+
+def _refuse_too_long(per_line: list[list], lines: list[str], layout: list[list[str]], metrics) -> None:
+    """413 for a line (or one of its sentences) the model cannot take: never an empty translation of a
+    non-empty text. ``per_line``: each line's prepared results (one per sentence when split)."""
+    start = 0
+    for number, separators in enumerate(layout, 1):
+        for offset in range(len(separators) + 1):
+            for result in per_line[start + offset]:
+                if result is not None and result.warning:
+                    metrics.rejected.labels("too_long").inc()
+                    where = f"text {number}" + (f", line {offset + 1}" if separators else "")
+                    detail = result.warning.split(": ", 1)[1].replace("; output left empty", "")
+                    raise ApiError(413, f"{where} ({len(lines[start + offset])} characters) is too long for the "
+                                        f"model: {detail}; split it into shorter texts")
+        start += len(separators) + 1
+
+

@@ -1,7 +1,8 @@
-"""What stands between the network and the routes: body size limit, API keys,
-one JSON access-log line per request, request metrics, JSON error bodies."""
+"""What stands between the network and the routes: body size limit and read timeout,
+API keys, one JSON access-log line per request, request metrics, JSON error bodies."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,7 +17,7 @@ access_log = logging.getLogger("nmt.serve.access")
 
 # routes whose metrics get their own label; anything else is counted as "other"
 ROUTES = {"/v1/translate", "/v1/models", "/v1/languages", "/translate", "/languages", "/health", "/metrics",
-          "/docs", "/openapi.json"}
+          "/openapi.json", "/", "/detect", "/translate_file", "/frontend/settings"}
 # open without an API key: load balancers and scrapers must reach them
 PUBLIC = {"/health", "/metrics"}
 
@@ -37,6 +38,9 @@ def load_api_keys(path) -> frozenset:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise NmtError(f"cannot read the API key file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise NmtError(f"the API key file {path} is not UTF-8 text (byte {exc.start}); write one key per "
+                       "line") from None
     keys = frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
     if not keys:
         raise NmtError(f"the API key file {path} has no key in it")
@@ -63,12 +67,26 @@ class ApiKeys:
 
 
 class Guard:
-    """Pure ASGI middleware around the FastAPI app."""
+    """Pure ASGI middleware around the FastAPI app.
 
-    def __init__(self, app, metrics, max_body_bytes: int):
+    A request body must arrive within ``body_timeout_s`` (else 408), and a body still arriving
+    when the server is told to stop (``stopping()``) is answered 503 at once: a half-sent request
+    neither holds a connection forever nor delays a shutdown. ``larger``: path -> its own body
+    limit (file uploads)."""
+
+    def __init__(self, app, metrics, max_body_bytes: int, body_timeout_s: float = 10.0, larger: dict | None = None):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.larger = larger or {}
+        self._stopping: asyncio.Event | None = None
+
+    def stopping(self) -> None:
+        """Called (in the event loop's thread) when the server begins its shutdown."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        self._stopping.set()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -88,10 +106,12 @@ class Guard:
             await send(message)
 
         try:
-            body = await self._read_body(receive)
-            if body is None:  # too large: refused before any parsing
-                self.metrics.rejected.labels("body_too_large").inc()
-                for message in json_response_parts(413, f"request body larger than {self.max_body_bytes} bytes"):
+            body = await self._read_body(receive, self.larger.get(scope["path"], self.max_body_bytes))
+            if isinstance(body, tuple):  # too large, too slow or cut by a shutdown: refused before parsing
+                reason, code, text = body
+                self.metrics.rejected.labels(reason).inc()
+                state["error"] = text
+                for message in json_response_parts(code, text, {"connection": "close"}):
                     await send_logged(message)
                 return
             replayed = False
@@ -117,17 +137,40 @@ class Guard:
                     record[key] = state[key]
             access_log.info(json.dumps(record, ensure_ascii=False))
 
-    async def _read_body(self, receive) -> bytes | None:
+    async def _read_body(self, receive, limit: int):
+        """The body, or (metric reason, status, message) when it is refused."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
         chunks, size = [], 0
         while True:
-            message = await receive()
+            message = await self._receive_before(receive, deadline)
+            if message is None:
+                if self._stopping.is_set():
+                    return "shutting_down", 503, "the server is shutting down; the request body was not complete"
+                return "body_timeout", 408, f"the request body did not arrive within {self.body_timeout_s:g} s"
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
+            if size > limit:
+                return "body_too_large", 413, f"request body larger than {limit} bytes"
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+    async def _receive_before(self, receive, deadline: float):
+        """The next message, or None when the deadline passes or the server starts stopping first."""
+        loop = asyncio.get_running_loop()
+        incoming = asyncio.ensure_future(receive())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({incoming, stop}, timeout=max(0.0, deadline - loop.time()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if incoming in done:
+            return incoming.result()
+        incoming.cancel()
+        return None

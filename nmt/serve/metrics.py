@@ -5,6 +5,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# why a request was refused or cancelled (the nmt_rejected_total label)
+REJECTED = ("overloaded", "cannot_finish_in_time", "shutting_down", "timeout", "client_gone", "too_long",
+            "body_too_large", "body_timeout")
 
 
 class Metrics:
@@ -20,8 +23,10 @@ class Metrics:
         self.decode_seconds = Histogram("nmt_decode_seconds", "Time per merged decoding call", ["model"],
                                         buckets=LATENCY_BUCKETS, registry=self.registry)
         self.queue_lines = Gauge("nmt_queue_lines", "Lines waiting to be decoded", ["model"], registry=self.registry)
-        self.rejected = Counter("nmt_rejected", "Requests refused before decoding, by reason", ["reason"],
+        self.rejected = Counter("nmt_rejected", "Requests refused or cancelled, by reason", ["reason"],
                                 registry=self.registry)
+        for reason in REJECTED:  # present at 0 from the start: an alert sees 0, not "no data"
+            self.rejected.labels(reason)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -33,11 +33,23 @@ class ServedModel:
     def languages(self) -> list[str]:
         return self.translator.languages
 
+    @property
+    def directions(self) -> set[tuple[str, str]]:
+        """The directions the model was trained on (every pair of its languages when its bundle does
+        not say, as for an imported mBART-50 model)."""
+        pairs = set(self.translator.bundle.direction_pairs())
+        return pairs or {(a, b) for a in self.languages for b in self.languages if a != b}
+
+    def trained(self, src: str, tgt: str) -> bool:
+        return (src, tgt) in self.directions
+
     def describe(self) -> dict:
         bundle = self.translator.bundle
+        romanized = self.translator.romanization
         return {"id": self.id, "backend": self.translator.backend_name, "languages": self.languages,
-                "directions": list(bundle.directions),
-                "loaded": True}
+                "directions": list(bundle.directions), "loaded": True,
+                "romanized_input": list(romanized.languages),
+                "romanized_output": list(romanized.languages) if romanized.target else []}
 
 
 def parse_model_args(specs) -> list[tuple[str, Path]]:
@@ -81,13 +93,14 @@ class ModelSet:
         raise ApiError(400, f"no served model translates {source!r} to {target!r}; languages: {', '.join(served)}")
 
     def languages(self) -> list[dict]:
-        """Every served language with the targets reachable from it, ML50 and ISO codes."""
+        """Every served language with the targets some model was trained to translate it into, ML50 and
+        ISO codes. (Other pairs of a model's languages are still served, with a warning: zero-shot.)"""
         out = {}
         for model in self.models:
-            for code in model.languages:
-                entry = out.setdefault(code, {"code": code, "iso": langs.get(code).iso, "name": langs.get(code).name,
-                                              "targets": set()})
-                entry["targets"].update(c for c in model.languages if c != code)
+            for src, tgt in model.directions:
+                entry = out.setdefault(src, {"code": src, "iso": langs.get(src).iso, "name": langs.get(src).name,
+                                             "targets": set()})
+                entry["targets"].add(tgt)
         return [{**e, "targets": sorted(e["targets"])} for _, e in sorted(out.items())]
 
     def libre_languages(self) -> list[dict]:

@@ -1,31 +1,22 @@
 """Request and response bodies of the HTTP APIs (they make the OpenAPI schema at ``/openapi.json``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one server accepts; ``nmt serve`` options fill it."""
-
-    max_lines: int = 128  # texts per request
-    max_chars: int = 20_000  # characters per request, all texts together
-    max_beam: int = 10
-    default_beam: int = 5
-    # output length cap, a * source tokens + b, as nmt translate's --max-len-a/--max-len-b
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    timeout_s: float = 60.0  # per request, queueing included
-    queue_lines: int = 2048  # lines waiting per model before requests are refused (503)
-    batch_window_ms: float = 5.0
-    max_merge_lines: int = 256
-
-    @property
-    def max_body_bytes(self) -> int:
-        # UTF-8 takes up to 4 bytes a character, JSON escapes up to 6 (\\uXXXX); plus room for the rest
-        return self.max_chars * 6 + 64 * 1024
+def check_text(text: str, where: str) -> str:
+    """A text a request may carry: no lone surrogate (JSON's ``"\\ud800"``), which is no character and
+    cannot be encoded; refused here, per request, before it can reach a shared batch."""
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise ValueError(f"{where} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, "
+                         "which is not a character; send valid Unicode")
+    return text
 
 
 class TranslateRequest(BaseModel):
@@ -38,6 +29,16 @@ class TranslateRequest(BaseModel):
     nbest: int = Field(1, ge=1, description="Hypotheses per line, best first (at most beam).")
     model: str | None = Field(None, description="Model id (GET /v1/models); default: the first that has both "
                                                 "languages.")
+    split_sentences: Literal["auto", "always", "never"] | None = Field(
+        None, description="Texts with several sentences: auto (split those), always, never; default: the "
+                          "server's --split-sentences. Each text's translations are joined back into one.")
+    pivot: str | None = Field(None, description="Translate through this language (ML50 or ISO code): source -> "
+                                                "pivot -> target; 'none': directly. Default: the server's --pivot.")
+
+    @field_validator("texts")
+    @classmethod
+    def _valid_texts(cls, texts: list[str]) -> list[str]:
+        return [check_text(text, f"text {i}") for i, text in enumerate(texts, 1)]
 
 
 class Hypothesis(BaseModel):
@@ -50,6 +51,7 @@ class TranslationOut(BaseModel):
     score: float | None = Field(None, description="Its score (CTranslate2 / fairseq: length-normalised log-prob).")
     nbest: list[Hypothesis] | None = Field(None, description="With nbest > 1: the hypotheses, best first.")
     warning: str | None = Field(None, description="Why a line was left empty (e.g. longer than the model's limit).")
+    pivot: str | None = Field(None, description="With a pivot language: the translation into it.")
 
 
 class TranslateResponse(BaseModel):
@@ -60,6 +62,12 @@ class TranslateResponse(BaseModel):
     source: str = Field(description="The source language as the model's ML50 code.")
     target: str
     translations: list[TranslationOut]
+    warning: str | None = Field(None, description="Set when the model was not trained on this direction "
+                                                  "(zero-shot): expect poor output.")
+    romanized: list[str] | None = Field(None, description="Present when the model reads or writes this direction "
+                                        "in Latin letters (trained on romanized text): 'source' (the input was "
+                                        "romanized with uroman first) and/or 'output' (the translation is "
+                                        "romanized).")
 
 
 class ModelInfo(BaseModel):
@@ -68,6 +76,8 @@ class ModelInfo(BaseModel):
     languages: list[str]
     directions: list[str]
     loaded: bool
+    romanized_input: list[str] = Field([], description="Languages whose input the model romanizes (uroman).")
+    romanized_output: list[str] = Field([], description="Languages the model writes romanized (analysis models).")
 
 
 class LanguageInfo(BaseModel):
@@ -82,13 +92,37 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str]
-    source: str
-    target: str
-    format: str = "text"
-    alternatives: int = Field(0, ge=0)
+    q: str | list[str] = Field(description="Text or texts; a line break in a text is kept.")
+    source: str = Field(description="Source language code, or `auto` to detect it.")
+    target: str = Field(description="Target language code.")
+    format: str = Field("text", description="`text` or `html` (tags, attributes and entities kept).")
+    alternatives: int = Field(0, ge=0, description="Alternative translations per text, besides the best.")
     api_key: str | None = None
+
+    @field_validator("q")
+    @classmethod
+    def _valid_q(cls, q):
+        if isinstance(q, str):
+            return check_text(q, "q")
+        return [check_text(text, f"q[{i}]") for i, text in enumerate(q)]
+
+
+class LibreTranslateResponse(BaseModel):
+    translatedText: str | list[str] = Field(description="One translation per text (a string for a string q).")
+    alternatives: list[str] | list[list[str]] | None = Field(None, description="With alternatives > 0.")
+    detectedLanguage: dict | list[dict] | None = Field(
+        None, description="With source `auto`: `{\"confidence\": 0-100, \"language\": code}` (a list for a list q).")
+
+
+class LibreLanguage(BaseModel):
+    code: str = Field(description="ISO 639-1 code.")
+    name: str
+    targets: list[str] = Field(description="The codes this language is translated into (trained directions).")
 
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One line saying what went wrong.")
+
+
+# the error answers every route declares (the body is always one line)
+ERRORS = {status: {"model": ErrorBody} for status in (400, 403, 408, 413, 415, 422, 503, 504)}

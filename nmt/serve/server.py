@@ -1,9 +1,19 @@
 """``nmt serve``: load the bundles, bind the socket, run uvicorn until SIGTERM / SIGINT.
 
 Shutdown is graceful: uvicorn stops accepting connections, lets the requests in
-flight finish (up to the request timeout), then the batchers drain and stop.
-The models load before the port is bound, so a bad bundle fails with a one-line
-error and a port that is taken is reported before anything is served.
+flight finish (up to the request timeout), then the batchers drain and stop; a
+request whose body is still arriving is answered 503 at once. The models load
+before the port is bound, so a bad bundle fails with a one-line error and a port
+that is taken is reported before anything is served.
+
+Connections (uvicorn's h11 protocol, with two additions here): a client must send a
+request's headers within ``--header-timeout`` seconds of connecting or of its last
+response (uvicorn has no such timeout: an incomplete request held its connection
+forever), an idle keep-alive connection is closed after ``--keep-alive`` seconds
+(uvicorn's ``timeout_keep_alive``), and at most ``--max-connections`` are open: one
+more is answered 503 and closed at once. The limit is kept below the process's
+open-file limit (raised to its hard limit first), so the server never runs out
+of file descriptors; the same warning is logged at most once every 10 s.
 """
 from __future__ import annotations
 
@@ -11,17 +21,20 @@ import contextlib
 import errno
 import json
 import logging
+import resource
 import signal
 import socket
 import sys
+import time
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nmt.errors import NmtError
 from nmt.serve.app import build_app
-from nmt.serve.guard import load_api_keys
+from nmt.serve.guard import Guard, load_api_keys
 from nmt.serve.models import ModelSet, ServedModel, parse_model_args
-from nmt.serve.schemas import Limits
+from nmt.serve.limits import Limits
 
 log = logging.getLogger("nmt.serve")
 
@@ -49,7 +62,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, except that a SIGTERM / SIGINT that stopped it gracefully ends the
-    process with status 0 (uvicorn re-raises the signal once it has stopped)."""
+    process with status 0 (uvicorn re-raises the signal once it has stopped), and that the
+    guard learns of the shutdown first (half-sent bodies are answered at once)."""
+
+    def __init__(self, config, guard):
+        super().__init__(config)
+        self.guard = guard
 
     @contextlib.contextmanager
     def capture_signals(self):
@@ -59,6 +77,93 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    async def shutdown(self, sockets=None):
+        self.guard.stopping()
+        await super().shutdown(sockets)
+
+
+_REFUSED_BODY = json.dumps({"error": "too many open connections; retry later"}).encode()
+_REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"retry-after: 1\r\ncontent-length: " + str(len(_REFUSED_BODY)).encode() + b"\r\n\r\n" + _REFUSED_BODY)
+
+
+def protocol(header_timeout_s: float, max_connections: int):
+    """uvicorn's h11 protocol with a header timeout and a connection limit (see the module docstring)."""
+
+    class Protocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                transport.write(_REFUSED)
+                transport.close()
+                return
+            self._arm()
+
+        def data_received(self, data):
+            if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # a new request begins: its headers must come in time
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # headers complete: the body's time is the guard's
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self):
+            self._disarm()
+            self._header_timer = self.loop.call_later(header_timeout_s, self._too_slow)
+
+        def _disarm(self):
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self):
+            self._header_timer = None
+            if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+                self.transport.close()
+
+    return Protocol
+
+
+class _OncePer(logging.Filter):
+    """Let the same message through at most once per ``seconds`` (a flood of accept() errors)."""
+
+    def __init__(self, seconds: float = 10.0):
+        super().__init__()
+        self.seconds = seconds
+        self.last: dict = {}
+        self.dropped: dict = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self.last.get(key, -self.seconds) < self.seconds:
+            self.dropped[key] = self.dropped.get(key, 0) + 1
+            return False
+        self.last[key] = now
+        if self.dropped.pop(key, 0):
+            record.msg = f"{record.msg} (repeated; shown at most once every {self.seconds:g} s)"
+        return True
+
+
+def _connection_budget(wanted: int) -> int:
+    """Raise the open-file limit to its hard limit; the connections that fit below it (100 kept for
+    models, logs and the listening socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    fitting = max(1, soft - 100)
+    if wanted > fitting:
+        log.warning("--max-connections %d lowered to %d: the process may open %d files", wanted, fitting, soft)
+    return min(wanted, fitting)
 
 
 def _access_logging() -> None:
@@ -71,12 +176,15 @@ def _access_logging() -> None:
     access.propagate = False
 
 
-def load_models(specs, backend: str, quantization: str | None, device: str, threads: int) -> ModelSet:
+def load_models(specs, backend: str, quantization: str | None, device: str, threads: int, quality=None) -> ModelSet:
+    """The served models; ``quality`` (``QualityOptions``): MBR / reranking / pivoting for every request."""
+    from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
     served = []
     for model_id, path in parse_model_args(specs):
-        translator = Translator(path, backend=backend, device=device, threads=threads, quantization=quantization)
+        translator = QualityTranslator(Translator(path, backend=backend, device=device, threads=threads,
+                                                  quantization=quantization), quality)
         log.info("model %s: %s, %s backend, languages %s", model_id, path, translator.backend_name,
                  ", ".join(translator.languages))
         served.append(ServedModel(model_id, path, translator))
@@ -84,9 +192,10 @@ def load_models(specs, backend: str, quantization: str | None, device: str, thre
 
 
 def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, backend: str = "auto",
-              quantization: str | None = None, device: str = "cpu", threads: int = 0) -> None:
+              quantization: str | None = None, device: str = "cpu", threads: int = 0, cors_origins: tuple = ("*",),
+              quality=None) -> None:
     keys = load_api_keys(api_key_file)
-    models = load_models(specs, backend, quantization, device, threads)
+    models = load_models(specs, backend, quantization, device, threads, quality)
     sock = _bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -97,11 +206,15 @@ def run_serve(specs, host: str, port: int, limits: Limits, api_key_file=None, ba
                           "models": [m.id for m in models.models]}), file=sys.stderr, flush=True)
 
     _access_logging()
-    app = build_app(models, limits, keys, on_ready=ready)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False,
-                            timeout_graceful_shutdown=int(limits.timeout_s) + 5, server_header=False,
-                            timeout_keep_alive=5)
-    server = _Server(config)
+    once = _OncePer()
+    for name in ("asyncio", "uvicorn.error"):
+        logging.getLogger(name).addFilter(once)
+    app = build_app(models, limits, keys, on_ready=ready, cors_origins=cors_origins)
+    http = protocol(limits.header_timeout_s, _connection_budget(limits.max_connections))
+    config = uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="on",
+                            proxy_headers=False, timeout_graceful_shutdown=int(limits.timeout_s) + 5,
+                            server_header=False, timeout_keep_alive=limits.keep_alive_s)
+    server = _Server(config, app if isinstance(app, Guard) else app.app)  # the Guard, inside CORS or not
     server.run(sockets=[sock])
     if not server.started:
         raise NmtError("the server did not start (see the messages above)")

@@ -122,7 +122,9 @@ class TrainHooks(Hooks):
         scores = {"bleu": {}, "chrf": {}}
         for direction, (sources, refs) in self.valid_sets.items():
             src, tgt = direction.split("-")
-            hyps = translator.translate_text(sources, src, tgt, options=DecodeOptions(**self.decode))
+            # validation sets are sentences: translated whole, as they were before splitting existed
+            options = DecodeOptions(**{"split_sentences": "never", **self.decode})
+            hyps = translator.translate_text(sources, src, tgt, options=options)
             if direction not in self.bleu_unusable:
                 scores["bleu"][direction] = metrics.bleu(hyps, refs, tgt).score
                 self._scalar(f"valid_bleu/{direction}", scores["bleu"][direction], update)

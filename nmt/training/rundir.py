@@ -16,7 +16,8 @@ from nmt.bundle import Bundle
 from nmt.config import TrainConfig, config_differences, save_config
 from nmt.data.manifest import PreparedData
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, read_json, read_yaml
+from nmt.fileio import read_json, read_yaml
+from nmt.locks import OutputLock
 
 LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
 
@@ -79,9 +80,11 @@ class RunDir:
         save_config(cfg, self.path / "config.yaml")
 
     def write_bundle(self, data: PreparedData, max_positions: int, **fields) -> Bundle:
-        """The run's bundle.json: the prepared data's normalization, the model's longest source, ``fields``."""
+        """The run's bundle.json: the prepared data's normalization and romanization, the model's longest
+        source, ``fields``."""
+        romanization = data.romanization.record() if data.romanization else None
         bundle = Bundle(path=self.path, normalization=data.normalization, max_source_positions=max_positions,
-                        tags=list(data.tags), **fields)
+                        tags=list(data.tags), romanization=romanization, **fields)
         bundle.save()
         return bundle
 

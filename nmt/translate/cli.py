@@ -1,9 +1,12 @@
-"""CLI command for corpus-scale translation: ``nmt translate-corpus`` (registered by nmt.cli)."""
+"""CLI commands for corpus-scale and document translation: ``nmt translate-corpus`` and
+``nmt translate-file`` (registered by nmt.cli)."""
 from __future__ import annotations
 
 import click
 
-from nmt.cli_util import decoding_options, friendly_errors
+from nmt.cli_util import decoding_options, friendly_errors, options_from
+from nmt.translate.files import MAX_FILE_BYTES
+from nmt.translate.options import QualityOptions
 
 
 @click.command("translate-corpus")
@@ -22,12 +25,13 @@ from nmt.cli_util import decoding_options, friendly_errors
 @click.option("--scores", is_flag=True, help="Also write OUTPUT.scores: the best hypothesis' score per line.")
 @click.option("--merge-only", is_flag=True, help="Only assemble the output from the translated chunks.")
 @click.option("--restart", is_flag=True, help="Discard the chunks of a different earlier job in the work directory.")
-@decoding_options
+@decoding_options(sampling=True, without=("nbest",))
+@options_from(QualityOptions, "quality")
 @click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="truncate", show_default=True,
               help="A line longer than the model's limit: truncate it, or leave its output empty (warned).")
 @friendly_errors
 def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines, shard, workers, scores,
-                     merge_only, restart, decode, engine, too_long):
+                     merge_only, restart, decode, engine, quality, too_long):
     """Translate a whole corpus: resumable chunks, shards across machines, a deterministic merge."""
     # imported here, not at the top: nmt.cli loads every command module at start-up
     from nmt.translate.corpus import CorpusJob, translate_corpus as run
@@ -35,7 +39,7 @@ def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines
     job = CorpusJob(model=model, src=src, tgt=tgt, input=input_path, chunk_lines=chunk_lines, options=decode,
                     batch_tokens=engine.batch_tokens, batch_sentences=engine.batch_sentences, too_long=too_long,
                     backend=engine.backend, quantization=engine.quantization, shortlist=engine.shortlist,
-                    scores=scores)
+                    scores=scores, quality=quality)
     summary = run(job, output_path, work=work, shard=shard, workers=workers, device=engine.device,
                   threads=engine.threads, merge_only=merge_only, restart=restart)
     state = f"written to {output_path}" if summary["merged"] else "other shards still to run"
@@ -44,4 +48,25 @@ def translate_corpus(model, src, tgt, input_path, output_path, work, chunk_lines
                f"done before; {state}", err=True)
 
 
-COMMANDS = [translate_corpus]
+@click.command("translate-file")
+@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
+@click.argument("output_path", metavar="OUT", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, type=click.Path(), help="Model bundle directory.")
+@click.option("--src", "-s", required=True, help="Source language (ML50 code).")
+@click.option("--tgt", "-t", required=True, help="Target language (ML50 code).")
+@decoding_options(sampling=True, without=("nbest", "batch_sentences"))
+@options_from(QualityOptions, "quality")
+@click.option("--too-long", type=click.Choice(["skip", "truncate"]), default="truncate", show_default=True,
+              help="A sentence longer than the model's limit: translate its beginning, or leave it out (warned).")
+@click.option("--max-bytes", default=MAX_FILE_BYTES, show_default=True, type=click.IntRange(min=1),
+              help="Refuse larger files.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@friendly_errors
+def translate_file(input_path, output_path, model, src, tgt, decode, engine, quality, too_long, max_bytes, force):
+    """Translate a document (.txt, .html, .docx, .srt) into OUT of the same kind, structure kept."""
+    from nmt.translate.cli_run import run_translate_file
+
+    run_translate_file(input_path, output_path, model, src, tgt, decode, engine, too_long, max_bytes, force, quality)
+
+
+COMMANDS = [translate_corpus, translate_file]

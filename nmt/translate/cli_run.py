@@ -10,10 +10,12 @@ from tqdm import tqdm
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import atomic_open
+from nmt.fileio import atomic_open, check_input_file, refuse_same_file
 from nmt.translate import stream
 from nmt.translate.backends import DecodeOptions, EngineOptions
-from nmt.translate.translator import Translation, Translator
+from nmt.translate.options import QualityOptions
+from nmt.translate.quality import QualityTranslator
+from nmt.translate.translator import Translation, Translator, check_threads
 
 
 @dataclass
@@ -26,10 +28,11 @@ class TranslateRun:
     input_path: str = "-"  # - for stdin
     output_path: str = "-"  # - for stdout; with several targets, {tgt} in the name or a .TGT suffix
     tsv: bool = False  # lines are src<TAB>tgt<TAB>text
-    fmt: str = "text"  # text | jsonl
+    fmt: str = "text"  # text | jsonl | html (each line an HTML fragment or document)
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     engine: EngineOptions = field(default_factory=EngineOptions)
     too_long: str = "skip"  # skip (empty output + warning) | truncate
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
 
 def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
@@ -45,6 +48,8 @@ def _output_paths(output_path: str, targets: list[str]) -> dict[str, str]:
 def run_translate(run: TranslateRun) -> None:
     src, tgt, output_path, options, engine = run.src, run.tgt, run.output_path, run.decode, run.engine
     bundle = Bundle.load(run.model, need_checkpoint=False)
+    if run.tsv and run.fmt == "html":
+        raise NmtError("--format html takes the languages from --src/--tgt; it cannot be combined with --tsv")
     if run.tsv:
         if src or tgt:
             raise NmtError("--tsv takes the languages from each line; drop --src/--tgt")
@@ -61,14 +66,19 @@ def run_translate(run: TranslateRun) -> None:
         if len(targets) > 1 and output_path == "-" and run.fmt == "text":
             raise NmtError("several targets to stdout need --format jsonl, or -o FILE (one file per target)")
     options.check()
+    run.quality.check()
     if engine.batch_tokens < 1:
         raise NmtError(f"--batch-tokens must be >= 1, got {engine.batch_tokens}")
-    if engine.threads < 0:
-        raise NmtError(f"--threads must be >= 0 (0: all cores), got {engine.threads}")
-    if run.input_path != "-" and not Path(run.input_path).is_file():
-        raise NmtError(f"input file {run.input_path} does not exist")
-    translator = Translator(bundle, **engine.translator_kwargs())
+    check_threads(engine.threads)
+    if run.quality.pivot:
+        bundle.check_language(run.quality.pivot, "--pivot language")
     outputs = _output_paths(output_path, targets)
+    if run.input_path != "-":
+        check_input_file(run.input_path, regular=False)
+        for path in outputs.values():
+            if path != "-":
+                refuse_same_file(run.input_path, path)
+    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), run.quality)
     to_file = output_path != "-"
     with contextlib.ExitStack() as stack:
         handles = {}
@@ -76,6 +86,9 @@ def run_translate(run: TranslateRun) -> None:
             handles[target] = sys.stdout if path == "-" else stack.enter_context(atomic_open(path))
         if run.input_path == "-":
             chunks = stream.stream_chunks(stream.stdin_binary())
+            total = None
+        elif not Path(run.input_path).is_file():  # a FIFO or device: read once, as a stream
+            chunks = stream.stream_chunks(stack.enter_context(open(run.input_path, "rb")))
             total = None
         else:
             handle = stack.enter_context(open(run.input_path, "rb"))
@@ -90,6 +103,8 @@ def run_translate(run: TranslateRun) -> None:
             for target, out in handles.items():
                 if run.tsv:
                     lines_out = _translate_tsv(translator, chunk, number, run, progress)
+                elif run.fmt == "html":
+                    lines_out = _translate_html(translator, chunk, number, src, target, run, progress)
                 else:
                     results = translator.translate(chunk, src, target, options, too_long=run.too_long,
                                                    first_line_number=number, progress=progress,
@@ -99,7 +114,7 @@ def run_translate(run: TranslateRun) -> None:
                         if result.warning:
                             print(f"nmt: warning: {result.warning}", file=sys.stderr)
                         lines_out.append(stream.format_jsonl(number + offset, src, target, line, result,
-                                                             options.nbest > 1) if run.fmt == "jsonl" else result.text)
+                                                             options.nbest) if run.fmt == "jsonl" else result.text)
                 out.write("".join(line + "\n" for line in lines_out))
                 out.flush()
             number += len(chunk)
@@ -133,6 +148,62 @@ def _translate_tsv(translator, chunk, number, run: TranslateRun, progress) -> li
     if progress is not None:
         progress.update(len(chunk))
     if run.fmt == "jsonl":
-        return [stream.format_jsonl(number + i, s, t, text, r, run.decode.nbest > 1)
+        return [stream.format_jsonl(number + i, s, t, text, r, run.decode.nbest)
                 for i, (s, t, text, r) in enumerate(out)]
     return [r.text for _, _, _, r in out]
+
+
+def _translate_html(translator, chunk, number, src, tgt, run: TranslateRun, progress) -> list[str]:
+    from nmt.translate.markup import translate_html
+
+    for offset, line in enumerate(chunk):
+        if line is None:
+            print(f"nmt: warning: line {number + offset}: not valid UTF-8, output left empty", file=sys.stderr)
+    documents, warnings = translate_html(translator, ["" if line is None else line for line in chunk], src, tgt,
+                                         run.decode, too_long=run.too_long, **run.engine.batching_kwargs())
+    for warning in warnings:
+        print(f"nmt: warning: lines {number}-{number + len(chunk) - 1}: {warning}", file=sys.stderr)
+    if progress is not None:
+        progress.update(len(chunk))
+    return documents
+
+
+def run_translate_file(input_path, output_path, model, src, tgt, decode: DecodeOptions, engine: EngineOptions,
+                       too_long: str, max_bytes: int, force: bool, quality: QualityOptions | None = None) -> None:
+    """``nmt translate-file``: one document in, the same kind of document out (written atomically);
+    ``quality``: MBR, reranking or pivoting of its sentences."""
+    import dataclasses
+
+    from nmt.translate.files import file_kind, translate_document
+
+    source, target = Path(input_path), Path(output_path)
+    kind = file_kind(source.name)
+    if file_kind(target.name) != kind and {kind, file_kind(target.name)} != {".html", ".htm"}:
+        raise NmtError(f"OUT must be a {kind} file like IN, got {target.name}")
+    if not source.is_file():
+        raise NmtError(f"input file {source} does not exist")
+    if target.exists() and (target.resolve() == source.resolve() or not force):
+        raise NmtError(f"{target} already exists; pass --force to overwrite it" if target.resolve() != source.resolve()
+                       else "OUT is IN: write the translation to another file")
+    if source.stat().st_size > max_bytes:
+        raise NmtError(f"{source.name} is {source.stat().st_size:,} bytes; the limit is {max_bytes:,} (--max-bytes)")
+    bundle = Bundle.load(model, need_checkpoint=False)
+    bundle.check_language(src, "source language")
+    bundle.check_language(tgt, "target language")
+    decode.check()
+    translator = QualityTranslator(Translator(bundle, **engine.translator_kwargs()), quality)
+    whole = dataclasses.replace(decode, split_sentences="never")  # the file's sentences come already split
+    notes = []
+
+    def translate(units):
+        results = translator.translate(units, src, tgt, whole, too_long=too_long, **engine.batching_kwargs())
+        notes.extend(r.warning.split(": ", 1)[-1] for r in results if r.warning)
+        return [r.text for r in results]
+
+    data = translate_document(source.read_bytes(), source.name, translate, src, tgt, decode.split_sentences,
+                              max_bytes)
+    for note in notes:
+        print(f"nmt: warning: {source.name}: {note}", file=sys.stderr)
+    with atomic_open(target, "wb") as out:
+        out.write(data)
+    print(f"translate-file: {source} -> {target} ({len(data):,} bytes)", file=sys.stderr)

@@ -4,8 +4,10 @@
 holds lines ``k*L .. k*L+L-1``) and translates each chunk into its own file in a work
 directory (default ``OUTPUT.parts/``)::
 
-    job.json             what is translated: the input's size and SHA-256, the model,
-                         languages and decoding options, the chunk size
+    job.json             what is translated: the input's size and SHA-256, the model
+                         (vocabulary hashes, the engine ``auto`` resolves to: backend,
+                         quantization, SHA-256 of the checkpoint or of every file of the
+                         export), languages and decoding options, the chunk size
     chunk-000042.txt     translations of chunk 42, one line per input line
     chunk-000042.scores  the best hypothesis' score per line (with --scores)
 
@@ -38,14 +40,17 @@ from pathlib import Path
 
 from nmt.bundle import Bundle
 from nmt.errors import NmtError
-from nmt.fileio import OutputLock, atomic_open, count_lines, sha256_file, write_json
+from nmt.fileio import (atomic_open, check_input_file, count_lines, refuse_same_file, sha256_file,
+                        write_json)
+from nmt.locks import OutputLock
 from nmt.translate.backends import DecodeOptions
+from nmt.translate.options import QualityOptions
 from nmt.translate.stream import decode_line
 from nmt.workers import worker_pool
 
 log = logging.getLogger("nmt.translate.corpus")
 
-JOB_VERSION = 1
+JOB_VERSION = 2  # 2: the resolved engine and its files' hashes
 
 
 @dataclass
@@ -65,28 +70,45 @@ class CorpusJob:
     quantization: str | None = None
     shortlist: bool = True
     scores: bool = False
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
     def check(self) -> None:
         self.options.check()
+        self.quality.check()
         if self.chunk_lines < 1:
             raise NmtError(f"--chunk-lines must be >= 1, got {self.chunk_lines}")
-        if not Path(self.input).is_file():
-            raise NmtError(f"input file {self.input} does not exist (corpus translation reads a regular file)")
+        check_input_file(self.input)
 
     def identity(self, bundle: Bundle) -> dict:
-        """The job as recorded in job.json: the input and the model by content, the settings by value."""
+        """The job as recorded in job.json: the input and the model by content (the engine that ``auto``
+        resolves to, so that a resume after an export was added or removed, or after the checkpoint
+        was retrained, is refused instead of mixing two models), the settings by value."""
+        from nmt.translate.translator import resolve_engine
+
         stat = os.stat(self.input)
-        checkpoint = bundle.checkpoint_path
+        engine = resolve_engine(bundle, self.backend, self.quantization)
+        root = engine.path if engine.path.is_dir() else engine.path.parent
         return {
             "version": JOB_VERSION,
             "input": {"size": stat.st_size, "sha256": sha256_file(self.input)},
-            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint,
-                      "checkpoint_size": checkpoint.stat().st_size if checkpoint.is_file() else None},
+            "model": {"vocabulary": bundle.hashes, "checkpoint": bundle.checkpoint, "backend": engine.backend,
+                      "quantization": engine.quantization,
+                      "files": {str(p.relative_to(root)): sha256_file(p) for p in engine.files()}},
             "src": self.src, "tgt": self.tgt, "chunk_lines": self.chunk_lines,
-            "options": asdict(self.options), "batch_tokens": self.batch_tokens,
+            "options": _recorded_options(self.options), "batch_tokens": self.batch_tokens,
             "batch_sentences": self.batch_sentences, "too_long": self.too_long, "backend": self.backend,
             "quantization": self.quantization, "shortlist": self.shortlist, "scores": self.scores,
+            # recorded only when used, so that the work directories of earlier jobs stay valid
+            **({"quality": asdict(self.quality)} if self.quality.active else {}),
         }
+
+
+# decoding options added after JOB_VERSION 1: recorded only when set, so that earlier work directories resume
+_LATER_OPTIONS = {"sampling_topp": DecodeOptions.sampling_topp, "epsilon": DecodeOptions.epsilon}
+
+
+def _recorded_options(options: DecodeOptions) -> dict:
+    return {k: v for k, v in asdict(options).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -105,12 +127,16 @@ def translate_corpus(job: CorpusJob, output: str, work: str | None = None, shard
                      device: str = "cpu", threads: int = 0, merge_only: bool = False, restart: bool = False) -> dict:
     """Translate (or resume) ``job`` into ``output``; returns a summary of what was done."""
     job.check()
+    for path in (output, f"{output}.scores"):
+        refuse_same_file(job.input, path)
     shard_i, shard_n = parse_shard(shard)
     if workers < 1:
         raise NmtError(f"--workers must be >= 1, got {workers}")
     bundle = Bundle.load(job.model, need_checkpoint=False)
     bundle.check_language(job.src, "source language")
     bundle.check_language(job.tgt, "target language")
+    if job.quality.pivot:
+        bundle.check_language(job.quality.pivot, "--pivot language")
     work_dir = Path(work) if work else Path(f"{output}.parts")
     if work_dir.exists() and not work_dir.is_dir():
         raise NmtError(f"work directory {work_dir} is a file; give a directory with --work")
@@ -196,10 +222,11 @@ def _load_model(job: CorpusJob, device: str, threads: int, gpu_queue) -> None:
     global _translator
     if device == "cuda" and gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+    from nmt.translate.quality import QualityTranslator
     from nmt.translate.translator import Translator
 
-    _translator = Translator(job.model, backend=job.backend, device=device, threads=threads,
-                             quantization=job.quantization, shortlist=job.shortlist)
+    _translator = QualityTranslator(Translator(job.model, backend=job.backend, device=device, threads=threads,
+                                               quantization=job.quantization, shortlist=job.shortlist), job.quality)
 
 
 def _translate_chunk(job: CorpusJob, work_dir: Path, index: int, lines: list) -> int:

@@ -31,6 +31,7 @@ from nmt import langs
 from nmt.data.corpus import discover_raw
 from nmt.errors import NmtError
 from nmt.fileio import iter_lines_bytes, write_lines
+from nmt.romanize import romanize_lines
 from nmt.vocab import SPECIALS, SubwordCodec
 
 log = logging.getLogger("nmt.shortlist")
@@ -74,13 +75,14 @@ def _target_files(data: Path, bundle) -> dict[str, list[Path]]:
     return files
 
 
-def _count(codec, path: Path, max_lines: int, vocab: int) -> tuple[np.ndarray, int]:
+def _count(codec, path: Path, max_lines: int, vocab: int, romanize_as: str | None = None) -> tuple[np.ndarray, int]:
     counts = np.zeros(vocab, dtype=np.int64)
     chunk: list[str] = []
     read = 0
 
     def flush():
-        ids = codec.encode([codec.normalize(x) for x in chunk])
+        lines = [codec.normalize(x) for x in chunk]
+        ids = codec.encode(romanize_lines(lines, romanize_as) if romanize_as else lines)
         flat = np.fromiter((i for row in ids for i in row), dtype=np.int64)
         counts[:] += np.bincount(flat, minlength=vocab)[:vocab]
         chunk.clear()
@@ -111,11 +113,15 @@ def build_shortlists(bundle, data: str | os.PathLike, options: ShortlistOptions 
     # specials are CTranslate2's own fixed candidates; a token with whitespace cannot be written
     usable = np.array([i >= len(SPECIALS) and not any(ch.isspace() for ch in s) for i, s in enumerate(symbols)])
     maps, summary = {}, {"data": str(data.resolve()), **asdict(options), "vocabulary": len(symbols), "targets": {}}
+    # a model that writes a language romanized (--romanize-target) learnt it from romanized text: the text
+    # of nmt prepare's clean/ stage is, an ML50-layout directory's is not yet
+    raw_text = not (data / "clean").is_dir()
     for lang, paths in sorted(files.items()):
         counts = np.zeros(len(symbols), dtype=np.int64)
         lines = 0
+        romanize_as = lang if raw_text and bundle.romanized.output(lang) else None
         for path in paths:
-            c, n = _count(codec, path, options.max_lines, len(symbols))
+            c, n = _count(codec, path, options.max_lines, len(symbols), romanize_as)
             counts += c
             lines += n
         keep = np.flatnonzero((counts >= options.min_count) & usable)

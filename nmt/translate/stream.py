@@ -16,6 +16,7 @@ U+2028 and U+2029 raw when ``ensure_ascii=False``, so those are escaped here
 """
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -49,13 +50,36 @@ def file_chunks(handle: BinaryIO, chunk_lines: int = 20000) -> Iterator[list]:
         yield chunk
 
 
+def _raw_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """``handle``'s lines, read from its file descriptor when it has one: a reader thread blocked in
+    ``os.read`` holds no lock of the buffered file, so a process stopped by a signal while it waits
+    for input exits cleanly (blocked in ``readline``, the thread holds the buffer's lock and the
+    interpreter aborts at shutdown: "could not acquire lock for <stdin>")."""
+    try:
+        fd = handle.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory file
+        yield from iter(handle.readline, b"")
+        return
+    pending = b""
+    while True:
+        block = os.read(fd, 1 << 16)
+        if not block:
+            break
+        pending += block
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def stream_chunks(handle: BinaryIO, max_lines: int = 256) -> Iterator[list]:
     """Yield as soon as at least one line is available, with every line already waiting (up to max_lines)."""
     lines: queue.Queue = queue.Queue(maxsize=max_lines * 8)
 
     def reader():
         try:
-            for raw in iter(handle.readline, b""):
+            for raw in _raw_lines(handle):
                 lines.put(decode_line(raw))
         finally:
             lines.put(_EOF)
@@ -89,12 +113,20 @@ def parse_tsv(line: str | None, number: int) -> tuple[str | None, str | None, st
     return parts[0].strip(), parts[1].strip(), parts[2], None
 
 
-def format_jsonl(number: int, src: str, tgt: str, source: str | None, translation, nbest: bool) -> str:
+def format_jsonl(number: int, src: str, tgt: str, source: str | None, translation, nbest: int) -> str:
+    """One JSON line; ``nbest`` > 1 lists that many hypotheses (the best first). Quality decoding adds
+    each hypothesis' ``utility`` and, when pivoting, the ``pivot`` text."""
+    best = translation.hypotheses[0] if translation.hypotheses else None
     record = {"line": number, "src_lang": src, "tgt_lang": tgt, "source": source,
-              "translation": translation.text,
-              "score": translation.hypotheses[0].score if translation.hypotheses else None}
-    if nbest:
-        record["nbest"] = [{"translation": h.text, "score": h.score} for h in translation.hypotheses]
+              "translation": translation.text, "score": best.score if best else None}
+    if best is not None and best.utility is not None:
+        record["utility"] = best.utility
+    if translation.pivot is not None:
+        record["pivot"] = translation.pivot
+    if nbest > 1:
+        record["nbest"] = [{"translation": h.text, "score": h.score,
+                            **({"utility": h.utility} if h.utility is not None else {})}
+                           for h in translation.hypotheses[:nbest]]
     if translation.warning:
         record["warning"] = translation.warning
     return json_line(record)

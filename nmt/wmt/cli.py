@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
-from nmt.cli_util import decoding_options, friendly_errors
+from nmt.cli_util import decoding_options, friendly_errors, options_from
 from nmt.errors import NmtError
+from nmt.translate.options import QualityOptions
 from nmt.fileio import write_lines
 
 
@@ -29,7 +30,8 @@ from nmt.fileio import write_lines
 @click.option("--tgt-lang", help="Target language (e.g. de) when the test set does not say.")
 @click.option("--format", "fmt", type=click.Choice(["same", "xml", "txt", "jsonl"]), default="same",
               show_default=True, help="Submission format (same: the test set's).")
-@decoding_options(without=("batch_sentences", "quantization", "shortlist"))
+@decoding_options(sampling=True, without=("nbest", "batch_sentences", "quantization", "shortlist"))
+@options_from(QualityOptions, "quality")
 @click.option("--too-long", type=click.Choice(["truncate", "skip"]), default="truncate", show_default=True,
               help="A unit longer than the model's limit: translate its beginning, or leave it empty.")
 @click.option("--allow-empty", is_flag=True, help="Accept empty hypotheses for non-empty sources (warned).")
@@ -37,7 +39,7 @@ from nmt.fileio import write_lines
 @click.option("--force", is_flag=True, help="Overwrite an existing archive.")
 @friendly_errors
 def package(test_sets, output, team, system, primary, constrained, model, hyps, hyp_system, docs, src_lang,
-            tgt_lang, fmt, decode, engine, too_long, allow_empty, description, force):
+            tgt_lang, fmt, decode, engine, quality, too_long, allow_empty, description, force):
     """Translate WMT test sets (XML, txt + docs, JSONL) and write a submission archive.
 
     The archive holds the submission file(s), metadata.json and MODEL_CARD.md.
@@ -51,7 +53,7 @@ def package(test_sets, output, team, system, primary, constrained, model, hyps, 
                         tgt_lang=tgt_lang, fmt=fmt, hyp_system=hyp_system, options=decode,
                         batch_tokens=engine.batch_tokens, too_long=too_long, backend=engine.backend,
                         device=engine.device, threads=engine.threads, allow_empty=allow_empty,
-                        description=description, force=force)
+                        description=description, force=force, quality=quality)
     meta = build_package(cfg)
     files = ", ".join(f"{f['path']} ({f['segments']} segments)" for f in meta["files"])
     click.echo(f"submission archive: {output} | {files} | {meta['n_warnings']} warnings", err=True)

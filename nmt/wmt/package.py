@@ -7,8 +7,8 @@ The archive (``.tar.gz``, written atomically) holds one folder ``TEAM.SYSTEM/``:
     MODEL_CARD.md             a short human-readable description of the system
     <test set>.<SYSTEM>.<ext> one submission file per test set (xml, txt or jsonl)
 
-Each test set is translated at its own unit (segment or paragraph, one per line),
-canary units are copied unchanged (see ``nmt.wmt.formats``), and every
+Each test set is translated at its own unit (segment or paragraph, one per line;
+a paragraph sentence by sentence unless ``--split-sentences never``), canary units are copied unchanged (see ``nmt.wmt.formats``), and every
 submission file is validated and read back before the archive is written.
 
 A hypothesis holding an unknown token (``<unk>``, or ``⁇``, U+2047, which
@@ -33,6 +33,8 @@ from nmt.bundle import Bundle
 from nmt.errors import NmtError
 from nmt.fileio import atomic_path, sha256_file
 from nmt.translate.backends import DecodeOptions
+from nmt.translate.options import QualityOptions
+from nmt.translate.quality import QualityTranslator
 from nmt.translate.translator import Translator
 from nmt.vocab import SPECIALS, UNK
 from nmt.wmt import formats
@@ -92,6 +94,7 @@ class PackageConfig:
     allow_empty: bool = False
     description: str | None = None
     force: bool = False
+    quality: QualityOptions = field(default_factory=QualityOptions)  # MBR, reranking, pivoting
 
 
 def check_config(cfg: PackageConfig) -> None:
@@ -110,6 +113,9 @@ def check_config(cfg: PackageConfig) -> None:
                        "in the same order")
     if len(cfg.test_sets) > 1 and (cfg.docs or cfg.src_lang or cfg.tgt_lang):
         raise NmtError("--docs, --src-lang and --tgt-lang apply to a single test set; package one at a time")
+    cfg.quality.check()
+    if cfg.hyps and cfg.quality.active:
+        raise NmtError("--mbr, --rerank and --pivot decode with --model; --hyps were translated elsewhere")
     if cfg.fmt not in ("same",) + formats.FORMATS:
         raise NmtError(f"unknown --format {cfg.fmt!r}")
     check_output_path(cfg.output, cfg.force)
@@ -172,6 +178,10 @@ def _bundle_info(translator, options, cfg) -> dict:
         "sha256": {"checkpoint": sha256_file(checkpoint) if checkpoint.is_file() else None,
                    "bundle.json": sha256_file(bundle.path / "bundle.json"), **bundle.hashes},
         "decoding": {**asdict(options), "batch_tokens": cfg.batch_tokens, "too_long": cfg.too_long},
+        # languages the model reads romanized: uroman ran on their source text before translation
+        **({"romanization": translator.romanization.record()} if translator.romanization else {}),
+        # decoding for quality: what chose the hypotheses (MBR / reranking, the utility's signature), pivoting
+        "quality": translator.describe(options) if cfg.quality.active else None,
     }
     training = bundle.path / "training.json"
     if training.is_file():
@@ -204,7 +214,10 @@ def build_package(cfg: PackageConfig) -> dict:
                 for code in (src, tgt):
                     if code:
                         model_language(code, bundle.languages)
-        translator = Translator(bundle, backend=cfg.backend, device=cfg.device, threads=cfg.threads)
+        if cfg.quality.pivot:
+            bundle.check_language(cfg.quality.pivot, "--pivot language")
+        translator = QualityTranslator(Translator(bundle, backend=cfg.backend, device=cfg.device, threads=cfg.threads),
+                                       cfg.quality)
         model_info = _bundle_info(translator, options, cfg)
 
     members, files, warnings, pairs = {}, [], [], {}
@@ -296,16 +309,29 @@ def model_card(meta: dict) -> str:
         if training:
             lines.append(f"- Training: {training.get('updates', '?')} updates, best validation "
                          f"{best.get('metric', '?')} {best.get('score', '?')}")
+        if model.get("romanization"):
+            lines.append(f"- Reads {', '.join(model['romanization']['languages'])} romanized: their source text "
+                         f"was romanized with {model['romanization']['romanizer']} before translation")
         decoding = model["decoding"]
         lines.append(f"- Decoding: {model['backend']} backend, beam {decoding['beam']}, length penalty "
-                     f"{decoding['len_penalty']}, lines over the model's length limit: {decoding['too_long']}")
+                     f"{decoding['len_penalty']}, lines over the model's length limit: {decoding['too_long']}, "
+                     f"sentence splitting: {decoding.get('split_sentences', 'never')}")
+        quality = model.get("quality") or {}
+        if quality.get("mbr") or quality.get("rerank"):
+            lines.append(f"- Chosen among {quality['candidates']} candidates ({quality['candidates_from']}) by "
+                         + (f"MBR with {quality['utility']}" if quality.get("mbr") else f"{quality['rerank']} reranking")
+                         + f" (`{quality['signature']}`)")
+        if quality.get("pivot"):
+            lines.append(f"- Pivoted through {quality['pivot']}: source -> {quality['pivot']} -> target")
     else:
         lines.append("- Hypotheses were supplied as files; nmt did not translate them and knows nothing of the model.")
     lines += [
         "",
         "## Notes",
         "",
-        "- Translated one segment (XML) or paragraph line (txt, JSONL) at a time, without document context.",
+        "- Translated one segment (XML) or paragraph line (txt, JSONL) at a time, without document context"
+        + ("" if not model or model["decoding"].get("split_sentences", "never") == "never" else
+           "; a unit holding several sentences was translated sentence by sentence and joined back") + ".",
         "- Canary lines are copied unchanged, as the organisers require.",
         f"- Warnings while packaging: {meta['n_warnings']} (listed in metadata.json).",
         "",

@@ -1,5 +1,9 @@
 """COMET scores with unbabel-comet: offline-first, cached per segment, honest when absent.
 
+Used by ``nmt evaluate`` (a metric) and by quality decoding (``nmt.translate.quality``:
+COMET as the MBR utility, a reference-free model such as COMET-Kiwi for QE
+reranking), with the same loading rules for both.
+
 Model resolution (``resolve_model``):
 
 - a local path: a COMET model directory (``hparams.yaml`` +
@@ -47,6 +51,19 @@ _QUIET = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabr
           "comet", "transformers")
 
 
+@dataclass(frozen=True)
+class Flags:
+    """The command-line options a message may point to (``None``: the command has no such option)."""
+
+    model: str = "--comet-model"
+    encoder: str = "--comet-encoder"
+    download: str | None = "--comet-download"
+    skip: str | None = "--no-comet"
+
+
+EVALUATE_FLAGS = Flags()
+
+
 class CometUnavailable(Exception):
     """No COMET model can be used; the message says why (shown in the report)."""
 
@@ -79,8 +96,18 @@ class CometModel:
     source: str = "local"  # "hub" | "local"
 
     @property
+    def reference_free(self) -> bool:
+        """A quality-estimation model: it scores (source, translation) pairs without a reference
+        (``ReferencelessRegression``, or a unified model such as COMET-Kiwi whose inputs lack ``ref``)."""
+        kind = self.hparams.get("class_identifier")
+        if kind == "referenceless_regression_metric":
+            return True
+        segments = self.hparams.get("input_segments")
+        return kind in ("unified_metric", "xcomet_metric") and isinstance(segments, list) and "ref" not in segments
+
+    @property
     def needs_reference(self) -> bool:
-        return self.hparams.get("class_identifier") != "referenceless_regression_metric"
+        return not self.reference_free
 
     def signature(self) -> str:
         where = "rev" if self.source == "hub" else "sha256"
@@ -99,17 +126,19 @@ def _read_hparams(path: Path) -> dict:
 
 
 def resolve_model(spec: str, encoder: str | None = None, allow_download: bool = False,
-                  cache: "ScoreCache | None" = None) -> CometModel:
-    """Find a COMET model without loading it (raises ``CometUnavailable`` or ``NmtError``)."""
+                  cache: "ScoreCache | None" = None, flags: Flags = EVALUATE_FLAGS) -> CometModel:
+    """Find a COMET model without loading it (raises ``CometUnavailable`` or ``NmtError``).
+
+    ``flags`` are the command's options that the messages name."""
     path = Path(spec).expanduser()
     if path.exists():
-        return _resolve_local(path, encoder, allow_download, cache)
+        return _resolve_local(path, encoder, allow_download, cache, flags)
     if not HUB_NAME.fullmatch(spec) or spec.startswith((".", "/", "~")):
         raise NmtError(f"COMET model {spec!r} is neither an existing path nor a hub name like {DEFAULT_MODEL}")
-    return _resolve_hub(spec, encoder, allow_download)
+    return _resolve_hub(spec, encoder, allow_download, flags)
 
 
-def _resolve_local(path: Path, encoder, allow_download, cache) -> CometModel:
+def _resolve_local(path: Path, encoder, allow_download, cache, flags) -> CometModel:
     path = path.resolve()
     if path.is_dir():
         ckpt = path / "checkpoints" / "model.ckpt"
@@ -121,25 +150,25 @@ def _resolve_local(path: Path, encoder, allow_download, cache) -> CometModel:
     if not (root / "hparams.yaml").is_file():
         raise NmtError(f"COMET checkpoint {ckpt} has no hparams.yaml two levels up ({root}/hparams.yaml)")
     hparams = _read_hparams(root / "hparams.yaml")
-    encoder_dir = _local_encoder(root, hparams, encoder, allow_download)
+    encoder_dir = _local_encoder(root, hparams, encoder, allow_download, flags)
     digest = cache.checkpoint_sha256(ckpt) if cache else sha256_file(ckpt)
     identity = f"local:{digest}" + (f"+tok:{_tokenizer_digest(encoder_dir)}" if encoder_dir else "")
     return CometModel(str(root), ckpt, hparams, encoder_dir, identity, digest[:12])
 
 
-def _local_encoder(root: Path, hparams: dict, encoder, allow_download) -> Path | None:
+def _local_encoder(root: Path, hparams: dict, encoder, allow_download, flags) -> Path | None:
     if encoder:
         enc = Path(encoder).expanduser().resolve()
         if not (enc / "config.json").is_file():
-            raise NmtError(f"--comet-encoder {enc} must be a directory with the encoder's config.json and tokenizer")
+            raise NmtError(f"{flags.encoder} {enc} must be a directory with the encoder's config.json and tokenizer")
         return enc
     if (root / "encoder" / "config.json").is_file():
         return root / "encoder"
-    _check_encoder_cached(str(hparams.get("pretrained_model", "")), allow_download)
+    _check_encoder_cached(str(hparams.get("pretrained_model", "")), allow_download, flags)
     return None
 
 
-def _check_encoder_cached(name: str, allow_download: bool) -> None:
+def _check_encoder_cached(name: str, allow_download: bool, flags: Flags) -> None:
     if allow_download or not name or Path(name).is_dir():
         return
     from huggingface_hub import try_to_load_from_cache
@@ -147,20 +176,20 @@ def _check_encoder_cached(name: str, allow_download: bool) -> None:
     found = try_to_load_from_cache(name, "config.json")
     if not isinstance(found, str):
         raise CometUnavailable(f"COMET's encoder {name} (tokenizer and config) is not in the local Hugging Face "
-                               "cache and downloading is off: pass --comet-encoder DIR or run once with "
-                               "--comet-download")
+                               f"cache and downloading is off: pass {flags.encoder} DIR"
+                               + (f" or run once with {flags.download}" if flags.download else ""))
 
 
-def _resolve_hub(name: str, encoder, allow_download) -> CometModel:
+def _resolve_hub(name: str, encoder, allow_download, flags) -> CometModel:
     try:
         from huggingface_hub import snapshot_download
 
         snapshot = Path(snapshot_download(repo_id=name, local_files_only=not allow_download))
     except Exception as exc:  # noqa: BLE001 - any hub failure means "not available"
-        how = ("downloading failed" if allow_download else
-               "it is not in the local Hugging Face cache and downloading is off (--comet-download)")
-        raise CometUnavailable(f"COMET model {name}: {how} ({type(exc).__name__}); pass --comet-model PATH to "
-                               "a local COMET checkpoint, or --no-comet") from None
+        how = ("downloading failed" if allow_download else "it is not in the local Hugging Face cache and "
+               "downloading is off" + (f" ({flags.download})" if flags.download else ""))
+        hint = f"pass {flags.model} PATH to a local COMET checkpoint" + (f", or {flags.skip}" if flags.skip else "")
+        raise CometUnavailable(f"COMET model {name}: {how} ({type(exc).__name__}); {hint}") from None
     ckpt = snapshot / "checkpoints" / "model.ckpt"
     if not ckpt.is_file() or not (snapshot / "hparams.yaml").is_file():
         raise CometUnavailable(f"COMET model {name} in the Hugging Face cache ({snapshot}) is incomplete: "
@@ -168,7 +197,7 @@ def _resolve_hub(name: str, encoder, allow_download) -> CometModel:
     hparams = _read_hparams(snapshot / "hparams.yaml")
     encoder_dir = Path(encoder).resolve() if encoder else None
     if encoder_dir is None:
-        _check_encoder_cached(str(hparams.get("pretrained_model", "")), allow_download)
+        _check_encoder_cached(str(hparams.get("pretrained_model", "")), allow_download, flags)
     identity = f"hub:{name}@{snapshot.name}" + (f"+tok:{_tokenizer_digest(encoder_dir)}" if encoder_dir else "")
     return CometModel(name, ckpt, hparams, encoder_dir, identity, snapshot.name[:12], "hub")
 
@@ -190,10 +219,14 @@ class ScoreCache:
     it committed and never leaves a half-written cache.
     """
 
-    def __init__(self, folder: Path):
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "comet-scores.sqlite"
+    def __init__(self, folder: Path | None):
+        """``folder=None``: a cache in memory, gone with the process (quality decoding: nothing on disk)."""
+        if folder is None:
+            self.path = ":memory:"
+        else:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.path = folder / "comet-scores.sqlite"
         self.db = sqlite3.connect(self.path, timeout=60)
         with self.db:
             self.db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, model TEXT, score REAL)")
@@ -245,7 +278,9 @@ class CometScorer:
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 16, gpus: int = 0,
                  cache_dir: str | os.PathLike | None = None, encoder: str | None = None,
-                 allow_download: bool = False):
+                 allow_download: bool = False, persistent: bool = True,
+                 flags: Flags = EVALUATE_FLAGS):
+        """``persistent=False`` keeps the segment scores in memory only (``cache_dir`` unused)."""
         if batch_size < 1:
             raise NmtError("--comet-batch-size must be >= 1")
         if gpus not in (0, 1):
@@ -257,8 +292,8 @@ class CometScorer:
             if not torch.cuda.is_available():
                 raise NmtError("--comet-gpus 1: no CUDA GPU is visible; use --comet-gpus 0")
         self.batch_size, self.gpus, self.allow_download = batch_size, gpus, allow_download
-        self.cache = ScoreCache(Path(cache_dir) if cache_dir else default_cache_dir())
-        self.model = resolve_model(model, encoder, allow_download, self.cache)
+        self.cache = ScoreCache((Path(cache_dir) if cache_dir else default_cache_dir()) if persistent else None)
+        self.model = resolve_model(model, encoder, allow_download, self.cache, flags)
         self._loaded = None
         self.calls = 0
         self.computed = 0
@@ -274,7 +309,8 @@ class CometScorer:
                 "batch_size": self.batch_size, "gpus": self.gpus, "cache": str(self.cache.path),
                 "signature": self.signature()}
 
-    def _load(self):
+    def load(self):
+        """The loaded unbabel-comet model (loaded once; raises ``CometUnavailable``)."""
         if self._loaded is not None:
             return self._loaded
         try:
@@ -292,7 +328,7 @@ class CometScorer:
         if hp.get("layer_transformation") == "sparsemax_patch":  # what comet.load_from_checkpoint does (issue #244)
             kwargs["layer_transformation"] = "softmax"
         try:
-            with _quiet():
+            with quiet():
                 self._loaded = cls.load_from_checkpoint(**kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise CometUnavailable(f"COMET model {self.model.name} could not be loaded offline "
@@ -314,8 +350,8 @@ class CometScorer:
                 todo[key] = {"src": s, "mt": m, **({"ref": r} if use_ref else {})}
         self.cached += sum(1 for k in keys if k in known)
         if todo:
-            model = self._load()
-            with _quiet():
+            model = self.load()
+            with quiet():
                 output = model.predict(list(todo.values()), batch_size=self.batch_size, gpus=self.gpus,
                                        progress_bar=False)
             self.calls += 1
@@ -330,7 +366,7 @@ class CometScorer:
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     """Silence Lightning's banners ("GPU available ...", tips) and warnings while COMET runs."""
     import warnings
 
