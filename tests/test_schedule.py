@@ -80,9 +80,15 @@ def test_training_follows_the_schedule_and_stops_at_the_cpu_budget(prepared_samp
     with caplog.at_level("INFO"):
         manifest = train(cfg, run)
     assert "CPU-time budget" in manifest["stop_reason"]
-    assert 0.4 * 60 <= manifest["cpu_seconds"] < 0.4 * 60 * 2  # the budget, plus at most the last update
+    # the budget: it stops once the CPU time plus the last validation's cost would pass it (so a little
+    # below it), or after the update that crossed it
+    assert 0.4 * 60 * 0.5 <= manifest["cpu_seconds"] < 0.4 * 60 * 2
     schedule = manifest["lr_schedule"]
-    assert schedule["kind"] == "budget" and schedule["warmup_updates"] >= 50
+    # 4% of the expected updates, at least 50 unless that is over a quarter of a budget this short
+    expected = schedule["expected_updates"]
+    assert schedule["kind"] == "budget"
+    rule = max(1, int(max(min(50, expected / 4), 0.04 * expected)))
+    assert abs(schedule["warmup_updates"] - rule) <= 1  # (the record rounds the expected updates)
     assert manifest["updates"] <= schedule["expected_updates"] * 1.5
     assert json.loads((run / "training.json").read_text())["cpu_seconds"] == manifest["cpu_seconds"]
     logged = [line for line in caplog.messages if line.startswith("update ") and "warm-up" in line]
