@@ -432,6 +432,10 @@ def markdown(doc: dict) -> str:
                          for lang, c in doc["split"]["counts"].items()) + ". Test sets: the held-out in-domain lines "
              "and FLORES-200 devtest (all 1,012 lines). chrF (BLEU in brackets); `*`: differs from nmt's score "
              "with p < 0.05 (paired bootstrap, 1,000 samples, sacrebleu) and by at least 0.1.", ""]
+    missing = [peer for peer in ("marian", "onmt") if all(peer not in s for s in doc["budgets"].values())]
+    if missing:
+        lines += [f"**Not in this run: {', '.join(missing)}** (`--systems` left them out: the tables below compare "
+                  "nmt's configurations only, not nmt with its peers).", ""]
     for minutes, systems in doc["budgets"].items():
         names = list(systems)
         lines += [f"### {minutes} CPU-minutes", "",
