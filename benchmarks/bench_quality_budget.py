@@ -392,7 +392,9 @@ def _marian_updates(model: Path, res: dict) -> int:
 
 def write_results(work, budgets, systems, sets, per_budget, split, args) -> None:
     doc = {"machine": machine(), "threads": args.threads, "pairs": args.pairs, "split": split,
-           "command": " ".join(sys.argv), "budgets": {}}
+           "command": " ".join(sys.argv), "budgets": {},
+           "nmt_sets": {n: [x.split(":", 1)[1] for x in args.nmt_set if x.split(":", 1)[0] == n]
+                        for n in systems if n.startswith("nmt")}}
     for b in budgets:
         reports = score(work, b, systems, sets)
         entry = {}
@@ -446,7 +448,9 @@ def markdown(doc: dict) -> str:
             if isinstance(cfg, dict):
                 cfg = cfg.get("recipe", "")
             else:
-                cfg = "nmt train defaults (config.yaml in the run)"
+                changed = doc.get("nmt_sets", {}).get(name)
+                cfg = ("nmt train defaults" + (f" but {', '.join(changed)}" if changed else "")
+                       + " (config.yaml in the run)")
             lines.append(f"| {name} | {info['cpu_s']:.0f} | {info['updates']} | {cfg} |")
         lines += ["", "| direction | test set | " + " | ".join(names) + " |",
                   "|---|---|" + "---:|" * len(names)]

@@ -83,7 +83,9 @@ class TrainingConfig:
     lr_schedule: str = "budget"
     warmup_updates: int = 0  # 0: 4% of the updates the budget allows (50 to 4000)
     final_lr_ratio: float = 0.0
-    lr_decay_share: float = 1.0  # budget schedule: the rate decays over this last share of the budget
+    # budget schedule: the rate stays at its peak after warm-up, then decays over this last share of the budget
+    # (warm-up-stable-decay; 0.2 measured +3.8 validation chrF over 1.0 at 30 CPU-minutes, RESULTS.md)
+    lr_decay_share: float = 0.2
     max_tokens: int = 4096
     update_freq: int = 1  # gradient accumulation
     label_smoothing: float = 0.1

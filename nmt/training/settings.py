@@ -32,7 +32,7 @@ class LoopSettings:
     lr: float = 1e-3  # peak learning rate (budget schedule)
     warmup_updates: int = 0  # budget schedule: 0 = a share of the updates the budget allows
     final_lr_ratio: float = 0.0
-    lr_decay_share: float = 1.0
+    lr_decay_share: float = 0.2
     cpu_bf16: bool = False  # bfloat16 autocast of the training step on CPU
     threads: int = 0  # torch CPU threads (0: torch's default)
     finetune: bool = False  # starts from a pretrained model: its bookkeeping and clock do not carry over
