@@ -7,9 +7,10 @@
 # about an hour). PAIRS: languages paired with English (both directions of each). THREADS: CPU
 # threads (default: all cores). RAW: an ML50 raw directory (default: ../shared/data/ml50-mini/raw).
 #
-# Nothing here is tuned by hand: nmt train's defaults choose the schedule (warm-up and decay fitted
-# to the budget), the precision (bfloat16 autocast on CPUs with native bf16), and the CPU preset,
-# and nmt prepare the vocabulary size from the data (benchmarks/RESULTS.md, "Quality per CPU budget").
+# Nothing here is tuned by hand: nmt train's defaults choose the schedule (warm-up, a held peak and a
+# decay fitted to the budget) and the precision (bfloat16 autocast on CPUs with native bf16); the
+# preset (tiny) and the vocabulary size (nmt prepare's) are the defaults, the best measured so far
+# at 30 CPU-minutes (benchmarks/RESULTS.md, "CPU training defaults" and "Quality per CPU budget").
 # Stages: 1 prepare (FLORES-200 devtest removed from training), 2 train, 3 export (CTranslate2 int8),
 # 4 evaluate (FLORES-200 devtest and, when RAW has test.* files, the in-domain test split).
 set -euo pipefail
