@@ -42,13 +42,23 @@ def main(cfg, hooks: Hooks, settings: LoopSettings, **unused) -> None:
 
 
 class _StopFlag:
+    """SIGINT/SIGTERM while training: finish the update, save, stop. The handlers it replaced are
+    put back by ``restore()``, and the signal is then delivered to them (the caller decides how the
+    process ends: the CLI exits 130/143)."""
+
     def __init__(self):
         self.signal = None
+        self.previous: dict = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                signal.signal(sig, self._handle)
+                self.previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
                 pass
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self.previous = {}
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # second signal: stop now
@@ -169,19 +179,25 @@ class TrainingLoop:
 
     # -- run -----------------------------------------------------------------------
     def run(self) -> None:
-        self.restore()
-        reason = self.start()
-        epoch_done = False
-        while reason is None:
-            if self.epoch_itr.next_epoch_idx > self.max_epoch:
-                reason = f"reached max_epochs ({int(self.max_epoch)})"
-                break
-            if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
-                self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
-                                                                 load_dataset=self.task.has_sharded_data("train"))
-            reason = self.train_epoch()
-            epoch_done = reason is None and self.end_epoch()
-        self.finish(reason)
+        try:
+            self.restore()
+            reason = self.start()
+            epoch_done = False
+            while reason is None:
+                if self.epoch_itr.next_epoch_idx > self.max_epoch:
+                    reason = f"reached max_epochs ({int(self.max_epoch)})"
+                    break
+                if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
+                    self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
+                                                                     load_dataset=self.task.has_sharded_data("train"))
+                reason = self.train_epoch()
+                epoch_done = reason is None and self.end_epoch()
+            self.finish(reason)
+        finally:
+            if self.stop is not None:
+                self.stop.restore()
+        if self.stop is not None and self.stop.signal is not None:
+            signal.raise_signal(self.stop.signal)  # saved: now the signal goes where it was going
 
     def train_epoch(self) -> str | None:
         """Train through the rest of the epoch; the reason to stop when there is one."""
@@ -274,8 +290,6 @@ class TrainingLoop:
                                "training_seconds": float(self.trainer.cumulative_training_time()),
                                "cpu_seconds": self.cpu_seconds(), "lr_schedule": self.schedule_record(),
                                "epoch": self.epoch_itr.epoch})
-        if self.stop.signal is not None:
-            raise SystemExit(128 + self.stop.signal)
 
     def schedule_record(self) -> dict:
         if self.schedule is None:
