@@ -2,15 +2,15 @@
 
     .venv/bin/python benchmarks/bench_distill.py --work work/distill [--reuse-teacher]
 
-1. Teacher: the small preset, many-to-many on ml50-mini de_DE<->en_XX and bn_IN<->en_XX (FLORES-200
+1. Teacher: the small preset, many-to-many on ml50-mini PAIRS <-> en_XX (--pairs, default de_DE,bn_IN; FLORES-200
    devtest removed from training), trained for --teacher-minutes of wall-clock time on one thread
    (so its CPU time is about the same; measured with GNU time and reported).
 2. (a) recipes/distill.sh: the teacher translates the first --max-lines training sources of each
-   direction (all of bn_IN's), the worst 5% by teacher score and ratio outliers are dropped, and a
+   direction (all of the low-resource pair's), the worst 5% by teacher score and ratio outliers are dropped, and a
    tiny multilingual student learns from that; BASELINE=1 trains the same student, same number of
    updates, on the original pairs. One nmt evaluate --compare report: teacher, student, baseline.
 3. (b) recipes/back_translation.sh: English text from the de_DE-en_XX pair (lines the distillation
-   subset does not use) is translated into Bengali by the teacher; a tiny bn_IN->en_XX model is trained
+   subset does not use) is translated into the last pair's language; a tiny XX->en_XX model is trained
    on the real pairs plus the tagged synthetic ones, against the same model on the real pairs alone.
 Both reports evaluate on FLORES-200 devtest (all 1,012 lines; validation used held-out training
 bitext) and are copied into benchmarks/RESULTS.md with the teacher's budget.
@@ -22,20 +22,26 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from common import BIN, REPO, SHARED, machine, run, update_results
 
-DIRECTIONS = "de_DE-en_XX,en_XX-de_DE,bn_IN-en_XX,en_XX-bn_IN"
+
+
+def directions_of(pairs: list[str]) -> str:
+    return ",".join(d for lang in pairs for d in (f"{lang}-en_XX", f"en_XX-{lang}"))
 
 
 def teacher(args, work: Path) -> dict:
+    if args.teacher:  # a teacher trained elsewhere (e.g. the quality-per-budget benchmark's best nmt run)
+        return given_teacher(args, work)
     data, model = work / "data-teacher", work / "teacher"
     reuse = args.reuse_teacher and (model / "training.json").is_file()
     if not reuse:  # (a finished teacher keeps the data it was trained on)
         run([BIN / "nmt", "prepare", "--raw", SHARED / "ml50-mini" / "raw", "--eval-set",
-             SHARED / "flores200" / "devtest", "--out", data, "--pairs", DIRECTIONS, "--vocab-size", "12000",
+             SHARED / "flores200" / "devtest", "--out", data, "--pairs", directions_of(args.pairs), "--vocab-size", "12000",
              "--workers", "2"])
         sets = ["model.preset=small", f"training.max_time_minutes={args.teacher_minutes}",
                 "training.max_updates=1000000", "training.threads=1", "validation.every_updates=500",
@@ -50,6 +56,20 @@ def teacher(args, work: Path) -> dict:
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", timing))
     info = json.loads((model / "training.json").read_text())
     return {"cpu_minutes": cpu / 60, "updates": info["updates"], "parameters": info["parameters"],
+            "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
+
+
+def given_teacher(args, work: Path) -> dict:
+    """Link --teacher and --teacher-data into the work directory; the teacher's CPU time from its training.json."""
+    for link, target in (("teacher", args.teacher), ("data-teacher", args.teacher_data)):
+        path = work / link
+        if not path.exists():
+            path.symlink_to(Path(target).resolve())
+    model = work / "teacher"
+    if not list(model.glob("ctranslate2-int8")):
+        run([BIN / "nmt", "export", "--model", model, "--quantization", "int8"])
+    info = json.loads((model / "training.json").read_text())
+    return {"cpu_minutes": info["cpu_seconds"] / 60, "updates": info["updates"], "parameters": info["parameters"],
             "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
 
 
@@ -85,7 +105,16 @@ def main() -> None:
     parser.add_argument("--mono-lines", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--parallel", action="store_true", help="run the two recipes at the same time")
+    parser.add_argument("--pairs", default="de_DE,bn_IN",
+                        help="languages paired with English; the last one is the back-translation direction's source")
+    parser.add_argument("--teacher", type=Path, help="an existing teacher bundle (instead of training one)")
+    parser.add_argument("--teacher-data", type=Path, help="the prepared data --teacher was trained on")
     args = parser.parse_args()
+    args.pairs = args.pairs.split(",")
+    if bool(args.teacher) != bool(args.teacher_data):
+        parser.error("--teacher and --teacher-data go together")
+    DIRECTIONS = directions_of(args.pairs)
+    low = args.pairs[-1]
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     info = teacher(args, work)
@@ -103,7 +132,7 @@ def main() -> None:
                         "MAX_LINES": args.max_lines, "STUDENT_ARGS": student, "WORKDIR": work / "kd"},
          work / "kd.log"),
         ("back_translation.sh", {**{k: v for k, v in common.items() if k != "TEACHER"}, "MODEL": work / "teacher",
-                                 "DATA": work / "data-teacher", "DIRECTION": "bn_IN-en_XX", "MONO": mono,
+                                 "DATA": work / "data-teacher", "DIRECTION": f"{low}-en_XX", "MONO": mono,
                                  "TRAIN_ARGS": student, "WORKDIR": work / "bt"},
          work / "bt.log")], args.parallel)
     kd_report = (work / "kd" / "report" / "report.md").read_text()
@@ -111,7 +140,7 @@ def main() -> None:
     kd_manifest = json.loads((work / "kd" / "data-student" / "manifest.json").read_text())
     bt_manifest = json.loads((work / "bt" / "data-bt" / "manifest.json").read_text())
     kd_counts = ", ".join(f"{d} {v['train']:,}" for d, v in kd_manifest["directions"].items())
-    bt_dir = bt_manifest["directions"]["bn_IN-en_XX"]
+    bt_dir = bt_manifest["directions"][f"{low}-en_XX"]
     filters = {d: json.loads((work / "kd" / "distill" / f"{d}.kept.filter.json").read_text())
                for d in DIRECTIONS.split(",")}
     kept = ", ".join(f"{d} {f['kept']:,}/{f['lines']:,}" for d, f in filters.items())
@@ -129,7 +158,7 @@ def main() -> None:
                                              work / "bt" / "bt", work / "bt" / "baseline"))
     body = f"""
 Machine: {machine()}.
-Command: `.venv/bin/python benchmarks/bench_distill.py --teacher-minutes {args.teacher_minutes:g} --max-lines {args.max_lines} --student-updates {args.student_updates} --mono-lines {args.mono_lines} --threads {args.threads}{' --reuse-teacher' if args.reuse_teacher else ''}{' --parallel' if args.parallel else ''}`
+Command: `.venv/bin/python benchmarks/bench_distill.py {' '.join(sys.argv[1:])}`
 ({time.strftime('%Y-%m-%d')}). Every model trained and translated on one thread; the budgets are updates,
 not wall time, because other jobs shared the machine (the teacher trained beside niced test runs{
 ', and the two recipes ran at the same time' if args.parallel else ''}), which also makes the
@@ -142,19 +171,19 @@ chrF {info['best'].get('score')} at update {info['best'].get('update')}.
 
 ### (a) Distilled tiny student vs the same student on the original pairs
 
-recipes/distill.sh: the first {args.max_lines:,} training pairs of each language pair (all of bn_IN's), teacher
+recipes/distill.sh: the first {args.max_lines:,} training pairs of each language pair (all of {low}'s), teacher
 beam 5 (CTranslate2 int8), worst 5% by teacher score and length-ratio outliers (> 2.5) dropped: kept {kept}.
 Students: tiny preset, multilingual, {args.student_updates} updates each, the teacher's vocabulary;
 student-original trains on the same source sentences with their original targets. Student training pairs: {kd_counts}.
 Recipe wall time: {_minutes(distill_s)}.
 
 {_demote(kd_report)}
-### (b) Back-translation for bn_IN -> en_XX
+### (b) Back-translation for {low} -> en_XX
 
 recipes/back_translation.sh: {args.mono_lines:,} English lines (the de_DE-en_XX pair's English side, after
-the distillation subset) translated into Bengali by the teacher (beam 5); {bt_kept};
+the distillation subset) translated into {low} by the teacher (beam 5); {bt_kept};
 after nmt prepare's own filters {bt_dir['synthetic']['available']:,} synthetic pairs remained, tagged ({bt_manifest['tags']}) and added to the {bt_dir['train_real']:,} real pairs
-({bt_dir['train_synthetic']:,} synthetic). Both systems: tiny preset, bn_IN->en_XX only, {args.student_updates}
+({bt_dir['train_synthetic']:,} synthetic). Both systems: tiny preset, {low}->en_XX only, {args.student_updates}
 updates, the teacher's vocabulary. Recipe wall time: {_minutes(bt_s)}.
 
 {_demote(bt_report)}

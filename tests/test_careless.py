@@ -144,9 +144,11 @@ def test_read_errors_suggest_only_options_the_command_has(tmp_path):
 def test_output_to_dev_stdout_opened_for_append_keeps_the_file(trained_bundle, de_file, tmp_path):
     log = tmp_path / "log.txt"
     log.write_text("earlier line\n", encoding="utf-8")
+    to_stdout = tmp_path / "to-stdout"  # a link in the test's own directory to the process's stdout
+    to_stdout.symlink_to("/dev/stdout")
     with open(log, "a", encoding="utf-8") as out:
         proc = subprocess.run([sys.executable, "-m", "nmt.cli", "translate", "-m", str(trained_bundle), "-s", "de_DE",
-                               "-t", "en_XX", "-i", str(de_file), "-o", "/dev/stdout", "--beam", "1"], stdout=out,
+                               "-t", "en_XX", "-i", str(de_file), "-o", str(to_stdout), "--beam", "1"], stdout=out,
                               stderr=subprocess.PIPE, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-1500:]
     lines = log.read_text(encoding="utf-8").splitlines()

@@ -197,9 +197,16 @@ def test_trim_keeps_translations_identical(trained_bundle, tmp_path):
                and before.codec.ids_to_pieces(before.codec.encode([x])[0])
                == after.codec.ids_to_pieces(after.codec.encode([x])[0])]
     assert len(covered) >= 40
-    greedy = DecodeOptions(beam=1)
-    assert before.translate_text(covered, "de_DE", "en_XX", options=greedy) == \
-        after.translate_text(covered, "de_DE", "en_XX", options=greedy)
+    greedy = DecodeOptions(beam=1, split_sentences="never")
+    # a greedy output is the argmax at every step: where every piece the full model chose was kept, the
+    # trimmed model (the same scores, fewer rows) chooses the same pieces (a weak model may choose a
+    # piece of another language, which the trimmed vocabulary no longer has)
+    kept = {line.split(" ", 1)[0] for line in (tmp_path / "trim" / "dict.txt").read_text().splitlines()}
+    full = before.translate(covered, "de_DE", "en_XX", options=greedy)
+    same = [i for i, t in enumerate(full) if set(t.hypotheses[0].tokens) <= kept]
+    assert len(same) >= 30
+    trimmed = after.translate([covered[i] for i in same], "de_DE", "en_XX", options=greedy)
+    assert [t.text for t in trimmed] == [full[i].text for i in same]
 
 
 def test_ctranslate2_export_of_a_model_pt_bundle_survives_a_copy(pretrained, tmp_path):

@@ -182,7 +182,8 @@ def test_trained_bundle_keeps_the_tag_and_translation_suppresses_it(tagged, tmp_
         if backend == "ctranslate2":
             _, kwargs = translator.backend._request([translator.codec.encode(sources[:1])[0]], "de_DE", "en_XX",
                                                      DecodeOptions())
-            assert kwargs["suppress_sequences"] == [[corpus.BT_TAG]]
+            # the tag, besides the symbols no translation may hold (padding, start: see README "Unknown words")
+            assert [corpus.BT_TAG] in kwargs["suppress_sequences"]
         outputs = translator.translate_text(sources, "de_DE", "en_XX", options=DecodeOptions(beam=2, nbest=2))
         assert len(outputs) == len(sources)
         assert not any(corpus.BT_TAG in line or "⁇" in line for line in outputs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -30,9 +31,12 @@ from fairseq.trainer import Trainer
 
 from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_state
 from nmt.fairseq_backend.inference import FairseqGenerator
+from nmt.fairseq_backend.schedule import BudgetSchedule
 from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings, LoopState, Scores, StartInfo, Validation, Verdict
+from nmt.memory import keep_freed_memory, release_free_memory
 
 log = logging.getLogger("nmt.train")
+TRIM_EVERY = int(os.environ.get("NMT_TRIM_EVERY", "50"))  # updates between returns of free heap pages
 
 
 def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None, **unused) -> None:
@@ -60,8 +64,8 @@ class _StopFlag:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        for sig, handler in self._previous.items():  # None: installed outside Python; the default stands in
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         if self.signal is not None and exc_type is None:  # what the signal was meant for, now that it is saved
             signal.raise_signal(self.signal)
 
@@ -79,6 +83,7 @@ class TrainingLoop:
 
     def __init__(self, cfg, hooks: Hooks, settings: LoopSettings):
         install_safe_globals()
+        keep_freed_memory()  # before the first batch: every step's large tensors reuse the same memory
         if settings.threads:
             torch.set_num_threads(settings.threads)
         metrics.reset()
@@ -98,6 +103,10 @@ class TrainingLoop:
         self.max_update = cfg.optimization.max_update or math.inf
         self.max_epoch = cfg.optimization.max_epoch or math.inf
         self.max_seconds = settings.max_time_minutes * 60 or math.inf
+        self.max_cpu_seconds = settings.max_cpu_minutes * 60 or math.inf
+        self.schedule = (BudgetSchedule(settings.lr, self.max_update, settings.warmup_updates, settings.final_lr_ratio,
+                                        settings.lr_decay_share) if settings.lr_schedule == "budget" else None)
+        self.reserve = 0.0  # CPU seconds the last validation took: kept for the final one within the budget
         self.epoch_itr = None
         self.state = LoopState()  # nmt's bookkeeping, saved in every checkpoint
         self.stop = _StopFlag()
@@ -118,6 +127,8 @@ class TrainingLoop:
             self.state = LoopState()  # the pretrained model's bookkeeping does not carry over ...
             self.trainer._previous_training_time = 0  # ... nor its training clock (fairseq restores it even
             self.trainer._start_time = time.time()  # with --finetune-from-model): the time budget is ours
+        # CPU time of earlier runs (saved with their last checkpoint) plus all of this process's so far
+        self.cpu_before = float(self.state.cpu_seconds) - time.process_time()
 
     def sampling(self) -> dict:
         """Per direction: pairs, share of an epoch and pairs drawn per epoch under temperature sampling."""
@@ -152,7 +163,22 @@ class TrainingLoop:
         self.last_saved = update if reason else -1
         self.previous = update
         self.t_start = time.time()
+        self.clock_start = (update, float(self.trainer.cumulative_training_time()), self.cpu_seconds())
         return reason
+
+    def cpu_seconds(self) -> float:
+        """CPU time of this training run (all threads, this process and the runs it resumes)."""
+        return self.cpu_before + time.process_time()
+
+    def set_lr(self, update: int) -> None:
+        """The budget schedule's rate for the next update (fairseq's own scheduler is left fixed)."""
+        if self.schedule is None:
+            return
+        start_update, start_wall, start_cpu = self.clock_start
+        self.schedule.observe(update, start_update, (
+            (float(self.trainer.cumulative_training_time()), self.max_seconds, start_wall),
+            (self.cpu_seconds(), self.max_cpu_seconds, start_cpu)))
+        self.trainer.optimizer.set_lr(self.schedule.lr(update))
 
     # -- run -----------------------------------------------------------------------
     def run(self) -> LoopResult:
@@ -193,10 +219,14 @@ class TrainingLoop:
 
     def step(self, samples) -> str | None:
         """One update, then logging, validation and saving as due; the reason to stop when there is one."""
-        with metrics.aggregate("train_inner"):
+        self.set_lr(self.trainer.get_num_updates())
+        with metrics.aggregate("train_inner"), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                              enabled=self.settings.cpu_bf16):
             self.trainer.train_step(samples)
         update = self.trainer.get_num_updates()
         stepped = update != self.previous  # no update: fp16 overflow or OOM skipped the step
+        if stepped and update % TRIM_EVERY == 0:
+            release_free_memory()  # bounds the fragmented heap (see nmt.memory)
         self.previous = update
         if stepped and update % self.cfg.common.log_interval == 0 and self.is_master:
             self.log_stats(update)
@@ -224,7 +254,10 @@ class TrainingLoop:
     def log_stats(self, update: int) -> None:
         stats = {k: float(v) for k, v in metrics.get_smoothed_values("train_inner").items()
                  if isinstance(v, (int, float)) or hasattr(v, "__float__")}
-        stats["lr"] = self.trainer.get_lr()
+        stats["lr"] = self.schedule.lr(update) if self.schedule is not None else self.trainer.get_lr()
+        stats["cpu_seconds"] = self.cpu_seconds()
+        if self.schedule is not None and math.isfinite(self.schedule.expected):
+            stats["expected_updates"], stats["warmup_updates"] = self.schedule.expected, self.schedule.warmup_updates()
         stats["epoch"] = self.epoch_itr.epoch
         stats["elapsed"] = time.time() - self.t_start
         self.hooks.on_log(update, stats)
@@ -235,6 +268,10 @@ class TrainingLoop:
             return f"reached max_updates ({int(self.max_update)})"
         if float(self.trainer.cumulative_training_time()) >= self.max_seconds:
             return f"reached the time budget ({self.settings.max_time_minutes} min)"
+        # the final validation and checkpoint are part of the CPU budget: stop when the last one's cost
+        # would no longer fit
+        if self.cpu_seconds() + self.reserve >= self.max_cpu_seconds:
+            return f"reached the CPU-time budget ({self.settings.max_cpu_minutes} CPU min)"
         return None
 
     def finish(self, reason: str) -> LoopResult:
@@ -248,10 +285,20 @@ class TrainingLoop:
         log.info("training stopped at update %d: %s", update, reason)
         result = LoopResult(state=self.state, updates=update, stop_reason=reason,
                             training_seconds=float(self.trainer.cumulative_training_time()),
+                            cpu_seconds=self.cpu_seconds(), lr_schedule=self.schedule_record(),
                             epoch=self.epoch_itr.epoch, signal=self.stop.signal)
         if self.is_master:
             self.hooks.on_end(result)
         return result
+
+    def schedule_record(self) -> dict:
+        """The learning-rate schedule this run followed (``training.json``'s ``lr_schedule``)."""
+        if self.schedule is None:
+            return {"kind": "inverse_sqrt"}
+        return {"kind": "budget", "peak_lr": self.schedule.peak, "warmup_updates": self.schedule.warmup_updates(),
+                "expected_updates": (round(self.schedule.expected) if math.isfinite(self.schedule.expected)
+                                     else None), "final_lr_ratio": self.schedule.final_ratio,
+                "decay_share": self.schedule.decay_share}
 
     # -- validation and checkpoints ----------------------------------------------------
     def valid_loss(self) -> float | None:
@@ -265,6 +312,7 @@ class TrainingLoop:
 
     def validate(self, update: int) -> bool:
         """Validate and save; return True when early stopping says stop."""
+        cpu_start = self.cpu_seconds()
         loss = self.valid_loss()
         verdict = None
         if self.is_master:
@@ -274,6 +322,8 @@ class TrainingLoop:
                                                          group=distributed_utils.get_data_parallel_group())
             self.state = verdict.state
         self.save(update, best=verdict.improved)
+        release_free_memory()  # what generation allocated
+        self.reserve = self.cpu_seconds() - cpu_start
         return verdict.stop
 
     def score(self, update: int, loss: float | None) -> Scores:
@@ -313,6 +363,7 @@ class TrainingLoop:
         return Verdict(improved=improved, stop=should_stop, state=state)
 
     def save(self, update: int, best: bool = False) -> None:
+        self.state.cpu_seconds = self.cpu_seconds()
         extra = {"train_iterator": self.epoch_itr.state_dict(), "val_loss": None, "nmt": self.state.to_dict(),
                  "best": self.state.best_score}
         self.trainer.consolidate_optimizer()  # every rank: sharded optimizers gather their state here

@@ -30,6 +30,13 @@ class LoopSettings:
     metric: str = "chrf"  # what picks the best checkpoint: chrf | bleu | loss
     patience: int = 0  # validations without improvement before stopping (0: never)
     max_time_minutes: float = 0.0  # training-time budget across resumes (0: none)
+    max_cpu_minutes: float = 0.0  # CPU-time budget of the training process across resumes (0: none)
+    lr_schedule: str = "inverse_sqrt"  # budget: nmt's schedule fitted to the budget; else fairseq's own
+    lr: float = 1e-3  # peak learning rate (budget schedule)
+    warmup_updates: int = 0  # budget schedule: 0 = a share of the updates the budget allows
+    final_lr_ratio: float = 0.0
+    lr_decay_share: float = 0.2
+    cpu_bf16: bool = False  # bfloat16 autocast of the training step on CPU
     threads: int = 0  # torch CPU threads (0: torch's default)
     finetune: bool = False  # starts from a pretrained model: its bookkeeping and clock do not carry over
     generation: Generation | None = None  # validation by translation; None: by loss only (denoising)
@@ -41,6 +48,10 @@ class LoopSettings:
         return cls(validate_every=cfg.validation.every_updates, save_every=cfg.checkpoint.every_updates,
                    keep_last=cfg.checkpoint.keep_last, metric=metric or cfg.validation.metric,
                    patience=cfg.validation.patience, max_time_minutes=cfg.training.max_time_minutes,
+                   max_cpu_minutes=cfg.training.max_cpu_minutes, lr_schedule=cfg.training.lr_schedule,
+                   lr=cfg.training.lr, warmup_updates=cfg.training.warmup_updates,
+                   final_lr_ratio=cfg.training.final_lr_ratio, lr_decay_share=cfg.training.lr_decay_share,
+                   cpu_bf16=device == "cpu" and cfg.training.precision == "bf16",
                    threads=(cfg.training.threads or os.cpu_count() or 1) if device == "cpu" else 0,
                    finetune=finetune, generation=generation)
 
@@ -93,18 +104,21 @@ class LoopState:
     best_update: int | None = None
     bad_validations: int = 0
     history: list[Validation] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU time of the training process, summed over resumes (the CPU budget)
 
     def to_dict(self) -> dict:
         """The checkpoint's ``extra_state["nmt"]``: plain data only."""
         return {"best_score": self.best_score, "best_update": self.best_update,
-                "bad_validations": self.bad_validations, "history": [v.to_dict() for v in self.history]}
+                "bad_validations": self.bad_validations, "history": [v.to_dict() for v in self.history],
+                "cpu_seconds": self.cpu_seconds}
 
     @classmethod
     def from_dict(cls, saved: dict | None) -> "LoopState":
         saved = saved or {}
         return cls(best_score=saved.get("best_score"), best_update=saved.get("best_update"),
                    bad_validations=int(saved.get("bad_validations") or 0),
-                   history=[Validation.from_dict(v) for v in saved.get("history") or []])
+                   history=[Validation.from_dict(v) for v in saved.get("history") or []],
+                   cpu_seconds=float(saved.get("cpu_seconds") or 0.0))
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,8 @@ class LoopResult:
     updates: int
     stop_reason: str
     training_seconds: float  # cumulative over resumes
+    cpu_seconds: float  # CPU time, cumulative over resumes
+    lr_schedule: dict  # the learning-rate schedule followed (kind, and the budget schedule's numbers)
     epoch: int
     signal: int | None = None  # SIGINT / SIGTERM that stopped it (its handler was ignoring it: nothing else said so)
 

@@ -29,6 +29,24 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX): bf16 autocast then trains about
+    1.8x faster at the small preset's width (benchmarks/RESULTS.md); elsewhere it is emulated and slow."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto``: bf16 autocast on a CPU with native bfloat16, fp32 everywhere else (GPUs included: mixed
+    precision was slower than fp32 at 8k-token batches on an H200, benchmarks/RESULTS.md)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
 def model_args(m, arch: str = "transformer") -> list[str]:
     """Architecture arguments for a preset-shaped model (``m``: a ``ModelShape``, ModelConfig.resolved())."""
     args = [
@@ -49,11 +67,14 @@ def model_args(m, arch: str = "transformer") -> list[str]:
     return args
 
 
-def optimization_args(t, lr_scheduler: str = "inverse_sqrt", adam_eps: str = "1e-08") -> list[str]:
+def optimization_args(t, adam_eps: str = "1e-08") -> list[str]:
+    # the budget schedule is nmt's (the loop sets the rate before every update): fairseq's is left fixed
+    schedule = (["--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(t.warmup_updates),
+                 "--warmup-init-lr", "1e-07"] if t.lr_schedule == "inverse_sqrt" else ["--lr-scheduler", "fixed"])
     return [
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", adam_eps,
-        "--lr", str(t.lr), "--lr-scheduler", lr_scheduler, "--warmup-updates", str(t.warmup_updates),
-        "--warmup-init-lr", "1e-07", "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
+        "--lr", str(t.lr), *schedule,
+        "--weight-decay", str(t.weight_decay), "--clip-norm", str(t.clip_norm),
         "--max-tokens", str(t.max_tokens), "--update-freq", str(t.update_freq),
         "--max-update", str(t.max_updates), "--seed", str(t.seed),
     ] + (["--max-epoch", str(t.max_epochs)] if t.max_epochs else [])

@@ -26,6 +26,7 @@ from nmt.text import normalize
 from nmt.training.hooks import TrainHooks
 from nmt.training.rundir import RunDir, TrainResult
 from nmt.fairseq_backend.settings import LoopSettings
+from nmt.training.translation import with_resolved_precision
 from nmt.vocab import load_spm, piece_table, read_dictionary
 
 DENOISE_DIR = "denoise-data"
@@ -66,9 +67,10 @@ def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> T
     if not done_file.is_file() or read_json(done_file).get("inputs") != inputs:
         _binarize(run.path, texts, languages, inputs)
     counts = read_json(done_file)["sentences"]
+    run.save_config(cfg)
+    cfg = with_resolved_precision(cfg, device)
     argv = backend.denoising_args(cfg, str(run.path / DENOISE_DIR), languages,
                                   str(run.path / "sentence.bpe.model"), str(run.checkpoints), device)
-    run.save_config(cfg)
     hooks = TrainHooks(run.path, cfg, {"kind": "denoising", "data": str(data.path), "sentences": counts},
                        metric="loss")
     with run.logging_to("pretrain.log"):

@@ -104,9 +104,11 @@ class TrainHooks(Hooks):
         self._save_manifest()
 
     def on_log(self, update: int, stats: dict) -> None:
-        log.info("update %d | epoch %d | loss %.3f | ppl %.1f | wps %.0f | lr %.2e", update, stats.get("epoch", 0),
+        budget = (f" | of ~{stats['expected_updates']:.0f} (warm-up {stats['warmup_updates']})"
+                  if stats.get("expected_updates") is not None else "")
+        log.info("update %d | epoch %d | loss %.3f | ppl %.1f | wps %.0f | lr %.2e%s", update, stats.get("epoch", 0),
                  stats.get("loss", float("nan")), stats.get("ppl", float("nan")), stats.get("wps", 0),
-                 stats.get("lr", 0))
+                 stats.get("lr", 0), budget)
         for key in ("loss", "nll_loss", "ppl", "wps", "lr", "gnorm"):
             self._scalar(f"train/{key}", stats.get(key), update)
 
@@ -156,7 +158,9 @@ class TrainHooks(Hooks):
 
     def on_end(self, result: LoopResult) -> None:
         self.manifest.update(updates=result.updates, stop_reason=result.stop_reason,
-                             training_seconds=round(result.training_seconds, 1), epochs=result.epoch)
+                             training_seconds=round(result.training_seconds, 1),
+                             cpu_seconds=round(result.cpu_seconds, 1), lr_schedule=result.lr_schedule,
+                             epochs=result.epoch)
         self._record(result.state)
         self._save_manifest()
         if self.writer:

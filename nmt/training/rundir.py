@@ -36,6 +36,8 @@ class TrainResult:
     best_score: float | None  # for loss: minus the validation loss
     best_update: int | None
     training_seconds: float
+    cpu_seconds: float = 0.0  # CPU time of the training process, over resumes
+    lr_schedule: dict | None = None  # the learning-rate schedule followed (training.json's lr_schedule)
     signal: int | None = None  # an ignored SIGINT / SIGTERM stopped training (after saving); else it reached its handler
 
 
@@ -137,5 +139,6 @@ class RunDir:
                            stop_reason=str(record.get("stop_reason", "")), best_metric=best.get("metric"),
                            best_score=best.get("score"), best_update=best.get("update"),
                            training_seconds=float(record.get("training_seconds", 0.0)),
+                           cpu_seconds=float(record.get("cpu_seconds", 0.0)), lr_schedule=record.get("lr_schedule"),
                            signal=loop.signal if loop is not None else None)
 

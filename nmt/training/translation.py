@@ -9,6 +9,8 @@ configuration is refused with the list of differences unless ``reset``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 
 from nmt import langs
@@ -22,6 +24,8 @@ from nmt.pretrained import finetune_checkpoint
 from nmt.training.hooks import TrainHooks, bleu_unusable
 from nmt.training.rundir import RunDir, TrainResult
 from nmt.fairseq_backend.settings import Generation, LoopSettings
+
+log = logging.getLogger("nmt.train")
 
 # the run's copies of the prepared data's vocabulary: the bundle's own files
 VOCABULARY = (("spm.model", "spm_model"), ("dict.txt", "dictionary"), ("lang_dict.txt", "lang_dict"))
@@ -49,9 +53,18 @@ def load_valid_sets(data: PreparedData, directions, max_sentences: int) -> dict:
     return sets
 
 
+def with_resolved_precision(cfg: TrainConfig, device: str) -> TrainConfig:
+    """A copy of ``cfg`` whose ``training.precision`` says what ``auto`` chose on this device."""
+    precision = backend.resolve_precision(cfg.training.precision, device)
+    if precision != cfg.training.precision:
+        log.info("training.precision auto: %s on this %s", precision,
+                 "CPU (native bfloat16)" if precision == "bf16" else device)
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, precision=precision))
+
+
 def _check_run(cfg: TrainConfig, data: PreparedData, device: str, reset: bool) -> None:
-    if device == "cpu" and cfg.training.precision != "fp32":
-        raise NmtError(f"training.precision {cfg.training.precision} needs a GPU; use fp32 on CPU")
+    if device == "cpu" and cfg.training.precision == "fp16":
+        raise NmtError("training.precision fp16 needs a GPU; use fp32 or bf16 (bfloat16 autocast) on CPU")
     if device == "cpu" and cfg.distributed.world_size > 1 and not cfg.distributed.init_method:
         raise NmtError("data-parallel training on CPU needs distributed.init_method (tcp://HOST:PORT) and one "
                        "nmt train process per rank (distributed.rank); see docs/DISTRIBUTED.md")
@@ -87,28 +100,30 @@ def prepare_run_dir(cfg: TrainConfig, run: RunDir, data: PreparedData, direction
 
 
 def _plan(cfg: TrainConfig, run: RunDir, reset: bool):
-    """The checked inputs of a run: prepared data, directions, device, fine-tuning start, fairseq arguments."""
+    """The checked inputs of a run: prepared data, directions, device, fine-tuning start, fairseq arguments,
+    and the configuration the run uses (``auto`` choices made)."""
     data = PreparedData.load(cfg.data)
     directions = _direction_list(cfg, data)
     device = backend.resolve_device(cfg.training.device)
     _check_run(cfg, data, device, reset)
     start = finetune_checkpoint(cfg, data) if cfg.init.pretrained else None
-    argv = backend.fairseq_train_args(cfg, fairseq_data_path(data.path, data.raw), directions, data.lang_tok_style,
-                                      str(run.checkpoints), device,
+    run_cfg = with_resolved_precision(cfg, device)  # config.yaml keeps "auto"; the run uses the choice
+    argv = backend.fairseq_train_args(run_cfg, fairseq_data_path(data.path, data.raw), directions,
+                                      data.lang_tok_style, str(run.checkpoints), device,
                                       finetune_from=start.checkpoint if start else None,
                                       arch_args=start.arch_args if start else None)
-    return data, directions, device, start, argv
+    return data, directions, device, start, argv, run_cfg
 
 
 def fairseq_arguments(cfg: TrainConfig, run_dir) -> list[str]:
     """The ``fairseq-train`` arguments that ``train(cfg, run_dir)`` runs with (nothing is trained)."""
-    return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False)[-1]
+    return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False)[4]
 
 
 def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
     """Train (or resume) a model into ``run_dir`` (the bundle)."""
     run = RunDir(run_dir, "the run (it becomes the model bundle)")
-    data, directions, device, start, argv = _plan(cfg, run, reset)
+    data, directions, device, start, argv, run_cfg = _plan(cfg, run, reset)
     max_positions = start.max_positions if start else cfg.model.resolved().max_positions
     valid_dirs = [langs.parse_direction(d) for d in cfg.validation.directions] or directions
     no_bleu = bleu_unusable([f"{s}-{t}" for s, t in valid_dirs], cfg.validation.metric)
@@ -120,6 +135,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
             stack.enter_context(run.lock("nmt train"))
             prepare_run_dir(cfg, run, data, directions, reset, max_positions)
         stack.enter_context(run.logging_to(f"train{'' if rank == 0 else f'.rank{rank}'}.log"))
+        cfg = run_cfg
         valid_sets = load_valid_sets(data, valid_dirs, cfg.validation.max_sentences)
         hooks = TrainHooks(run.path, cfg, _manifest_base(cfg, run, data, directions, valid_sets, reset), valid_sets,
                            no_bleu)
@@ -135,7 +151,7 @@ def _manifest_base(cfg: TrainConfig, run: RunDir, data: PreparedData, directions
                    reset: bool) -> dict:
     """What training.json starts from: the earlier run's (when resuming) and what this run trains on."""
     existing = run.training_manifest() if not reset else {}
-    return {**existing, "data": str(data.path), "preset": cfg.model.preset,
+    return {**existing, "data": str(data.path), "preset": cfg.model.preset, "precision": cfg.training.precision,
             "directions": {f"{s}-{t}": data.directions[f"{s}-{t}"].to_dict() for s, t in directions},
             "validation_lines": {d: len(v[0]) for d, v in valid_sets.items()},
             "validation_source": "first lines of the prepared validation split (clean/valid.*)"}
