@@ -128,10 +128,10 @@ def test_batcher_refuses_over_its_queue_and_after_stopping():
 
 # -- the training loop's bookkeeping and signals ----------------------------------------------------
 
-def test_loop_state_goes_into_a_checkpoint_as_plain_data(tmp_path):
+def test_loop_state_and_verdict_travel_as_plain_data(tmp_path):
     import torch
 
-    from nmt.fairseq_backend.settings import LoopState, Validation
+    from nmt.fairseq_backend.settings import LoopState, Validation, Verdict
 
     state = LoopState(best_score=31.5, best_update=20, bad_validations=1,
                       history=[Validation(10, 2.5, 30.0, {"chrf": {"de_DE-en_XX": 30.0}}),
@@ -141,6 +141,10 @@ def test_loop_state_goes_into_a_checkpoint_as_plain_data(tmp_path):
     assert LoopState.from_dict(saved) == state
     assert saved["history"][0] == {"update": 10, "valid_loss": 2.5, "score": 30.0, "chrf": {"de_DE-en_XX": 30.0}}
     assert LoopState.from_dict(None) == LoopState()
+    # a verdict crosses to the other ranks through fairseq's broadcast, which unpickles weights-only too
+    verdict = Verdict(improved=True, stop=False, state=state)
+    torch.save(verdict.to_dict(), tmp_path / "v.pt")
+    assert Verdict.from_dict(torch.load(tmp_path / "v.pt", weights_only=True)) == verdict
 
 
 def _judge(metric="chrf", patience=2):

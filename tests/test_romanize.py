@@ -185,9 +185,9 @@ def test_translate_command_and_translate_corpus_romanize_input(romanized_bundle,
     assert len(outputs["native"]) == 14 and outputs["native"][12] == ""
     assert outputs["native"] == outputs["latin"]
     job = CorpusJob(model=str(romanized_bundle), src="ko_KR", tgt="en_XX", input=str(source), chunk_lines=100,
-                    engine=EngineOptions(backend="fairseq"))
+                    engine=EngineOptions(backend="fairseq", threads=1))
     job.options.beam = 1
-    translate_corpus(job, str(tmp_path / "corpus.en"), workers=1, threads=1)
+    translate_corpus(job, str(tmp_path / "corpus.en"), workers=1)
     assert (tmp_path / "corpus.en").read_text(encoding="utf-8").split("\n")[:-1] == outputs["native"]
     # nmt translate-file: a document in Korean script translates as its romanized copy does
     documents = {}

@@ -318,8 +318,9 @@ class TrainingLoop:
         if self.is_master:
             verdict = self.judge(update, loss, self.score(update, loss))
         if self.world > 1:
-            verdict = distributed_utils.broadcast_object(verdict, src_rank=0,
-                                                         group=distributed_utils.get_data_parallel_group())
+            sent = distributed_utils.broadcast_object(verdict.to_dict() if verdict is not None else None, src_rank=0,
+                                                      group=distributed_utils.get_data_parallel_group())
+            verdict = Verdict.from_dict(sent)
             self.state = verdict.state
         self.save(update, best=verdict.improved)
         release_free_memory()  # what generation allocated

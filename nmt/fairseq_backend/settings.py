@@ -123,11 +123,19 @@ class LoopState:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What rank 0 decided from one validation (broadcast to the other ranks)."""
+    """What rank 0 decided from one validation (broadcast to the other ranks as plain data: fairseq
+    unpickles what it receives with torch's weights-only loader, which refuses nmt's classes)."""
 
     improved: bool  # a new best checkpoint
     stop: bool  # early stopping
     state: LoopState
+
+    def to_dict(self) -> dict:
+        return {"improved": self.improved, "stop": self.stop, "state": self.state.to_dict()}
+
+    @classmethod
+    def from_dict(cls, sent: dict) -> "Verdict":
+        return cls(improved=bool(sent["improved"]), stop=bool(sent["stop"]), state=LoopState.from_dict(sent["state"]))
 
 
 @dataclass(frozen=True)
