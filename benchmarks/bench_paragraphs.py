@@ -94,24 +94,29 @@ def main() -> None:
                       "ratio": sum(len(h) for h in hyps[mode]) / src_chars, "seconds": seconds[mode]}
                for k, mode in enumerate(("never", "auto"))},
             "p_chrF": outcome.results["chrF"][1].p_value, "p_BLEU": outcome.results["BLEU"][1].p_value,
+            # a weak model can answer a non-empty source ("@user2") with nothing: counted, and the package
+            # below is then built with --allow-empty, as a user would have to
+            "empty": {mode: sum(1 for s, h in zip(sources, hyps[mode]) if s.strip() and not h.strip())
+                      for mode in ("never", "auto")},
         }
         done.append(pair)
         print(f"{pair}: chrF {rows[pair]['never']['chrF']:.1f} -> {rows[pair]['auto']['chrF']:.1f}", file=sys.stderr)
     if not done:
         raise SystemExit(f"the model ({', '.join(bundle.languages)}) has none of the pairs {', '.join(PAIRS)}")
-    package = _check_package(args, done)
+    package = _check_package(args, done, allow_empty=any(rows[p]["empty"]["auto"] for p in done))
     lines = [f"Model `{Path(args.model).resolve().name}` ({bundle.kind}, {translator.backend_name}, beam {args.beam}); "
              f"{'first ' + str(args.lines) + ' paragraphs' if args.lines else 'all paragraphs'} of each pair, canary "
              f"line left out; {machine()}; {datetime.date.today()}.", "",
              "| pair | paragraphs | chrF never | chrF auto | p | BLEU never | BLEU auto | p | out/in chars never | "
-             "out/in auto | ref/src | s never | s auto |", "|---" * 13 + "|"]
+             "out/in auto | ref/src | s never | s auto | empty never | empty auto |", "|---" * 15 + "|"]
     for pair, r in rows.items():
         n, a = r["never"], r["auto"]
         lines.append(f"| {pair} | {r['paragraphs']} | {n['chrF']:.1f} | {a['chrF']:.1f} | {r['p_chrF']:.3f} | "
                      f"{n['BLEU']:.1f} | {a['BLEU']:.1f} | {r['p_BLEU']:.3f} | {n['ratio']:.2f} | {a['ratio']:.2f} | "
-                     f"{r['reference_ratio']:.2f} | {n['seconds']:.0f} | {a['seconds']:.0f} |")
+                     f"{r['reference_ratio']:.2f} | {n['seconds']:.0f} | {a['seconds']:.0f} | "
+                     f"{r['empty']['never']} | {r['empty']['auto']} |")
     lines += ["", f"Submission package with splitting: {package}. p: sacrebleu paired bootstrap (1,000 samples), "
-                  "auto against never."]
+                  "auto against never. empty: hypotheses left empty for a non-empty source."]
     table = "\n".join(lines)
     print(table)
     if args.out:
@@ -120,8 +125,9 @@ def main() -> None:
         update_results("Paragraphs: sentence splitting on WMT24 (bench_paragraphs.py)", table)
 
 
-def _check_package(args, pairs) -> str:
-    """Build the WMT24 submission with splitting in a temporary directory; raise if it does not validate."""
+def _check_package(args, pairs, allow_empty: bool) -> str:
+    """Build the WMT24 submission with splitting in a temporary directory; raise if it does not validate
+    (``allow_empty``: empty hypotheses are accepted and counted, as ``nmt package --allow-empty`` does)."""
     with tempfile.TemporaryDirectory(prefix="bench-paragraphs-") as tmp:
         sets = []
         for pair in pairs:  # nmt package reads the txt layout: sources + documents
@@ -137,6 +143,7 @@ def _check_package(args, pairs) -> str:
         archive = Path(tmp) / "submission.tar.gz"
         result = build_package(PackageConfig(
             test_sets=sets, output=str(archive), team="nmt", system="split", constrained=True, model=args.model,
+            allow_empty=allow_empty,
             options=DecodeOptions(beam=args.beam, split_sentences="auto"),
             engine=EngineOptions(backend=args.backend, device=args.device, threads=args.threads)))
         with tarfile.open(archive) as tar:
@@ -145,8 +152,8 @@ def _check_package(args, pairs) -> str:
         if missing or result.metadata["model"]["decoding"]["split_sentences"] != "auto":
             raise SystemExit(f"the submission package is incomplete: {missing or 'split_sentences not recorded'}")
         segments = sum(f.segments for f in result.files)
-        return (f"validated, {len(result.files)} files, {segments} segments, {len(result.warnings)} warnings, "
-                f"decoding recorded as split_sentences=auto")
+        return (f"validated{' with --allow-empty' if allow_empty else ''}, {len(result.files)} files, {segments} "
+                f"segments, {len(result.warnings)} warnings, decoding recorded as split_sentences=auto")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from typing import Protocol, Sequence
 
 from nmt.comet import DEFAULT_MODEL, Flags
 from nmt.translate import sentences
-from nmt.translate.backends import DecodeOptions
+from nmt.translate.backends import DecodeOptions, EngineOptions
 from nmt.translate.mbr import NgramMbr, distinct
 from nmt.translate.options import DEFAULT_QE_MODEL, QualityOptions
 from nmt.translate.translator import Translation, Translator, join_sentences
@@ -101,9 +101,10 @@ class QualityTranslator:
     def threads(self) -> int:
         return self.translator.threads
 
-    def translate(self, lines, src: str, tgt: str, options: DecodeOptions | None = None, batch_tokens: int = 4000,
-                  max_batch_sentences: int | None = None, too_long: str = "skip", first_line_number: int = 1,
-                  progress=None, quality: QualityOptions | None = None) -> list[Translation]:
+    def translate(self, lines, src: str, tgt: str, options: DecodeOptions | None = None,
+                  batch_tokens: int = EngineOptions.batch_tokens, max_batch_sentences: int | None = None,
+                  too_long: str = "skip", first_line_number: int = 1, progress=None,
+                  quality: QualityOptions | None = None) -> list[Translation]:
         """One ``Translation`` per line, in order, as ``Translator.translate``; ``quality`` overrides the
         translator's own options for this call."""
         quality = quality or self.quality
