@@ -98,6 +98,31 @@ def test_target_language_token_is_forced(trained_bundle):
     assert torch.equal(firsts, torch.full((3,), generator.lang_ids["ja_XX"]))
 
 
+def test_a_non_empty_source_never_gets_an_empty_translation(trained_bundle, exported):
+    """A weak model may answer a source like "@user2" with </s> at once (6 of 997 WMT24 en-de paragraphs
+    with the 30-CPU-minute model); </s> is barred from the first step after the language token."""
+    translator = Translator(trained_bundle, backend="fairseq")
+    generator = translator.backend.generator
+    eos = generator.dictionary.eos()
+
+    def prefer_eos(module, inputs, output):  # a model whose first choice is always </s>
+        output[..., eos] += 1e4
+        return output
+
+    hook = generator.model.decoder.output_projection.register_forward_hook(prefer_eos)
+    try:
+        for options in (DecodeOptions(beam=1), DecodeOptions(beam=3, nbest=2)):
+            results = translator.translate(["@user2", EN[0], "42"], "en_XX", "de_DE", options)
+            for result in results:
+                assert all(h.tokens and h.text.strip() for h in result.hypotheses), result
+    finally:
+        hook.remove()
+    # CTranslate2 counts the forced language token in its minimum length too
+    ct2 = Translator(exported, backend="ctranslate2")
+    _, kwargs = ct2.backend._request(ct2.codec.encode(["@user2"]), "en_XX", "de_DE", DecodeOptions())
+    assert kwargs["min_decoding_length"] == 1 + len(kwargs["target_prefix"][0])
+
+
 def test_backends_agree_at_float32_greedy(exported):
     options = DecodeOptions(beam=1)
     fairseq = Translator(exported, backend="fairseq")

@@ -173,8 +173,10 @@ class FairseqGenerator:
         prefix = None
         if self.decoder_langtok:
             prefix = torch.full((len(batch_ids), 1), self.lang_ids[tgt_lang], dtype=torch.long, device=self.device)
+        # a non-empty source never gets an empty translation: </s> is barred from the first free step
+        # (fairseq's min_len counts the forced language token)
         generator = self._generator(beam, max_len_a, max_len_b, len_penalty, sampling, sampling_topk, temperature,
-                                    sampling_topp=sampling_topp, epsilon=epsilon)
+                                    min_len=1 + (prefix is not None), sampling_topp=sampling_topp, epsilon=epsilon)
         if seed is not None:
             torch.manual_seed(seed)
         with torch.inference_mode():

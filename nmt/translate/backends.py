@@ -309,7 +309,10 @@ class CTranslate2Backend:
         cap = max(self.output_cap(len(ids), opts) for ids in batch)
         kwargs = dict(beam_size=opts.beam, num_hypotheses=opts.nbest, length_penalty=opts.len_penalty,
                       max_decoding_length=cap, return_scores=True, target_prefix=prefix,
-                      use_vmap=tgt in self.shortlists, disable_unk=True, max_input_length=self.max_positions)
+                      use_vmap=tgt in self.shortlists, disable_unk=True, max_input_length=self.max_positions,
+                      # never an empty translation: </s> is barred from the first free step (the length
+                      # counts the forced language token), as the fairseq backend does
+                      min_decoding_length=1 + (prefix is not None))
         # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
         # decode as <unk>) and the reserved source-side tags (tagged back-translation)
         kwargs["suppress_sequences"] = [["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
