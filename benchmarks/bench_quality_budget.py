@@ -209,15 +209,21 @@ def onmt_setup(python: Path, work: Path, pdata: Path, langs: list[str]) -> tuple
     if spm.exists() and vocab.exists():
         return spm, vocab
     base.mkdir(parents=True, exist_ok=True)
-    both = base / "spm-train.txt"
-    with open(both, "w", encoding="utf-8") as f:
-        for name in ("train.src", "train.tgt"):
-            for line in (pdata / name).read_text(encoding="utf-8").splitlines():
-                # the language tags are user-defined symbols, not text to learn pieces from
-                f.write(line.split(" ", 1)[1] + "\n" if line.startswith(">>") else line + "\n")
-    (base / "spm_train.py").write_text(peers.SPM_TRAIN)
-    sh([python, base / "spm_train.py", both, base / "spm", PEER_SHAPE["vocab"], ",".join(peers.tag(x) for x in langs)],
-       log=work / "logs" / "onmt-setup.log")
+    marian_vocab = work / "marian" / "calibration" / "vocab.spm"
+    if not spm.exists() and marian_vocab.exists():
+        # the SentencePiece model Marian trained on the same text (unigram, the same size and tags): one
+        # thread of sentencepiece's own trainer stalled for 45+ minutes in seed extraction on this text
+        shutil.copyfile(marian_vocab, spm)
+    if not spm.exists():
+        both = base / "spm-train.txt"
+        with open(both, "w", encoding="utf-8") as f:
+            for name in ("train.src", "train.tgt"):
+                for line in (pdata / name).read_text(encoding="utf-8").splitlines():
+                    # the language tags are user-defined symbols, not text to learn pieces from
+                    f.write(line.split(" ", 1)[1] + "\n" if line.startswith(">>") else line + "\n")
+        (base / "spm_train.py").write_text(peers.SPM_TRAIN)
+        sh([python, base / "spm_train.py", both, base / "spm", PEER_SHAPE["vocab"],
+            ",".join(peers.tag(x) for x in langs)], log=work / "logs" / "onmt-setup.log")
     cfg = peers.onmt_config(PEER_SHAPE, pdata, base / "vocab-build", spm, vocab, 1, 100, 100, 1.0)
     (base / "vocab.yaml").write_text(json.dumps(cfg))
     sh([python.parent / "onmt_build_vocab", "-config", base / "vocab.yaml", "-n_sample", "-1", "-num_threads", 1],
