@@ -321,7 +321,9 @@ def score(work: Path, budget: float, systems: list[str], sets: dict) -> dict:
     reports = {}
     for testset in sets:
         out = work / "report" / f"{budget:g}" / testset
-        if not (out / "report.json").exists():
+        done = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+        if [entry["name"] for entry in done.get("systems", [])] != systems:  # none yet, or other systems
+            shutil.rmtree(out, ignore_errors=True)
             hyps = [f"{name}={work / 'hyps' / f'{budget:g}' / name / testset}" for name in systems]
             if testset == "in-domain":
                 kind = ["--testset", "ml50", "--ml50-dir", work / "raw", "--split", "test"]
