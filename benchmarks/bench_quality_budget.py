@@ -128,25 +128,34 @@ def translate_nmt(args, work: Path, result: dict, sets: dict, out: Path) -> None
                log=work / "logs" / "translate.log")
 
 
-# -- Marian ----------------------------------------------------------------------------------------
-
-def marian_calibrate(python: Path, work: Path, pdata: Path, langs: list[str], threads: int, seconds: float) -> float:
-    """Updates per CPU-second of the peer's recipe on this machine (a short run of its own; it includes
-    training Marian's vocabulary, so it is a lower bound: it only sets the warm-up and the save interval)."""
-    cal = work / "marian" / "calibration"
+def calibrated(cal: Path, measure) -> float:
+    """A peer's updates per CPU-second on this machine: the one recorded in ``cal/rate.json``, or
+    ``measure(cal)`` (a short run of its own in a fresh ``cal``, giving updates and CPU-seconds)."""
     record = cal / "rate.json"
     if record.exists():
         return json.loads(record.read_text())["updates_per_cpu_s"]
     shutil.rmtree(cal, ignore_errors=True)
     cal.mkdir(parents=True)
-    argv = peers.marian_train_args(PEER_SHAPE, pdata, cal, langs, threads, 100000)
-    stats = budgeting.run_budgeted([python, "-m", "pymarian", *argv], cal / "log.txt", seconds,
-                                   env=env_threads(threads))
-    progress = (cal / "model.npz.progress.yml").read_text()
-    updates = int(next(line.split(":")[1] for line in progress.splitlines() if line.startswith("batches:")))
-    rate = updates / stats["cpu_s"]
-    record.write_text(json.dumps({"updates": updates, "cpu_s": stats["cpu_s"], "updates_per_cpu_s": rate}))
+    updates, cpu_s = measure(cal)
+    rate = updates / cpu_s if updates else 0.0
+    record.write_text(json.dumps({"updates": updates, "cpu_s": cpu_s, "updates_per_cpu_s": rate}))
     return rate
+
+
+# -- Marian ----------------------------------------------------------------------------------------
+
+def marian_calibrate(python: Path, work: Path, pdata: Path, langs: list[str], threads: int, seconds: float) -> float:
+    """Updates per CPU-second of the peer's recipe on this machine (a short run of its own; it includes
+    training Marian's vocabulary, so it is a lower bound: it only sets the warm-up and the save interval)."""
+    def measure(cal: Path) -> tuple[int, float]:
+        argv = peers.marian_train_args(PEER_SHAPE, pdata, cal, langs, threads, 100000)
+        stats = budgeting.run_budgeted([python, "-m", "pymarian", *argv], cal / "log.txt", seconds,
+                                       env=env_threads(threads))
+        progress = (cal / "model.npz.progress.yml").read_text()
+        return int(next(line.split(":")[1] for line in progress.splitlines() if line.startswith("batches:"))), \
+            stats["cpu_s"]
+
+    return calibrated(work / "marian" / "calibration", measure)
 
 
 def run_marian(args, work: Path, budgets: list[float]) -> dict:
@@ -232,25 +241,20 @@ def onmt_setup(python: Path, work: Path, pdata: Path, langs: list[str]) -> tuple
 
 
 def onmt_calibrate(python: Path, work: Path, pdata: Path, spm: Path, vocab: Path, threads: int, seconds: float) -> float:
-    cal = work / "onmt" / "calibration"
-    record = cal / "rate.json"
-    if record.exists():
-        return json.loads(record.read_text())["updates_per_cpu_s"]
-    shutil.rmtree(cal, ignore_errors=True)
-    cal.mkdir(parents=True)
-    cfg = peers.onmt_config(PEER_SHAPE, pdata, cal, spm, vocab, threads, 10, 8000,
-                            peers.noam_factor(peers.ONMT_PEAK, PEER_SHAPE["embed_dim"], 8000))
-    (cal / "config.yaml").write_text(json.dumps(cfg))
-    watch = budgeting.CheckpointWatch(cal, "model_step_*.pt", cal / "checkpoints.json")
-    stats = budgeting.run_budgeted([python.parent / "onmt_train", "-config", cal / "config.yaml"], cal / "log.txt",
-                                   seconds, watch=watch, env=env_threads(threads))
-    steps = max((int(n.split("_")[-1].split(".")[0]) for n in watch.seen), default=0)
-    last_cpu = max(watch.seen.values(), default=stats["cpu_s"])
-    rate = steps / last_cpu if steps else 0.0
-    for ckpt in cal.glob("model_step_*.pt"):
-        ckpt.unlink()
-    record.write_text(json.dumps({"updates": steps, "cpu_s": last_cpu, "updates_per_cpu_s": rate}))
-    return rate
+    def measure(cal: Path) -> tuple[int, float]:
+        cfg = peers.onmt_config(PEER_SHAPE, pdata, cal, spm, vocab, threads, 10, 8000,
+                                peers.noam_factor(peers.ONMT_PEAK, PEER_SHAPE["embed_dim"], 8000))
+        (cal / "config.yaml").write_text(json.dumps(cfg))
+        watch = budgeting.CheckpointWatch(cal, "model_step_*.pt", cal / "checkpoints.json")
+        stats = budgeting.run_budgeted([python.parent / "onmt_train", "-config", cal / "config.yaml"],
+                                       cal / "log.txt", seconds, watch=watch, env=env_threads(threads))
+        for ckpt in cal.glob("model_step_*.pt"):
+            ckpt.unlink()
+        # the rate up to the last checkpoint (the steps are known only there)
+        steps = max((int(n.split("_")[-1].split(".")[0]) for n in watch.seen), default=0)
+        return steps, max(watch.seen.values(), default=stats["cpu_s"])
+
+    return calibrated(work / "onmt" / "calibration", measure)
 
 
 def run_onmt(args, work: Path, budgets: list[float]) -> dict:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+from typing import NamedTuple
 
 from nmt import langs
 from nmt.config import TrainConfig
@@ -99,9 +100,18 @@ def prepare_run_dir(cfg: TrainConfig, run: RunDir, data: PreparedData, direction
                      add_mask=data.lang_tok_style == "mbart", **origin)
 
 
-def _plan(cfg: TrainConfig, run: RunDir, reset: bool):
-    """The checked inputs of a run: prepared data, directions, device, fine-tuning start, fairseq arguments,
-    and the configuration the run uses (``auto`` choices made)."""
+class _Plan(NamedTuple):
+    """The checked inputs of a run."""
+
+    data: PreparedData
+    directions: list
+    device: str
+    start: object  # the fine-tuning start (``finetune_checkpoint``), or None
+    argv: list[str]  # fairseq's arguments
+    run_cfg: TrainConfig  # the configuration the run uses (``auto`` choices made)
+
+
+def _plan(cfg: TrainConfig, run: RunDir, reset: bool) -> _Plan:
     data = PreparedData.load(cfg.data)
     directions = _direction_list(cfg, data)
     device = backend.resolve_device(cfg.training.device)
@@ -112,12 +122,12 @@ def _plan(cfg: TrainConfig, run: RunDir, reset: bool):
                                       data.lang_tok_style, str(run.checkpoints), device,
                                       finetune_from=start.checkpoint if start else None,
                                       arch_args=start.arch_args if start else None)
-    return data, directions, device, start, argv, run_cfg
+    return _Plan(data, directions, device, start, argv, run_cfg)
 
 
 def fairseq_arguments(cfg: TrainConfig, run_dir) -> list[str]:
     """The ``fairseq-train`` arguments that ``train(cfg, run_dir)`` runs with (nothing is trained)."""
-    return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False)[4]
+    return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False).argv
 
 
 def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
