@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,24 @@ def build_model(work: Path) -> Path:
          "--set", "checkpoint.every_updates=1000"])
     run([BIN / "nmt", "export", "-m", bundle, "--quantization", "int8"])
     return bundle
+
+
+def machine_cpu_s() -> float:
+    """CPU-seconds every process on the machine has used since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU-seconds (user + system) of process ``pid``, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(values, q):
@@ -126,17 +145,22 @@ def load(server: Server, sentences, expected, src, tgt, clients: int, per_reques
         conn.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu0 = (machine_cpu_s(), process_cpu_s(server.proc.pid), own_cpu_s())
     t0 = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - t0
+    # where the 2 cores went during the row: the server, the client threads, everything else
+    machine_s, server_s, client_s = (b - a for a, b in zip(cpu0, (machine_cpu_s(), process_cpu_s(server.proc.pid),
+                                                                 own_cpu_s())))
     lost = len(sentences) - len(set(answered))
     duplicated = len(answered) - len(set(answered))
     return {"clients": clients, "per_request": per_request, "rate": len(set(answered)) / wall, "wall": wall,
             "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-            "requests": len(latencies), "lost": lost, "duplicated": duplicated, "problems": problems}
+            "requests": len(latencies), "server_cpu_s": server_s, "client_cpu_s": client_s,
+            "other_cpu_s": max(0.0, machine_s - server_s - client_s), "lost": lost, "duplicated": duplicated, "problems": problems}
 
 
 def main():
@@ -171,7 +195,14 @@ def main():
         translate = [BIN / "nmt", "translate", "-m", bundle, "-s", args.src, "-t", args.tgt, "--backend",
                      "ctranslate2", *decode]
         start_up, _ = run(translate + ["-i", one])
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = (machine_cpu_s(), children.ru_utime + children.ru_stime, own_cpu_s())
         batch_time, result = run(translate + ["-i", src_file])
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        batch_cpu = children.ru_utime + children.ru_stime - before[1]
+        # what else ran during the batch job (CPU-seconds): the baseline is only as clean as the machine
+        args.batch_other_cpu_s = max(0.0, machine_cpu_s() - before[0] - batch_cpu - (own_cpu_s() - before[2]))
+        args.batch_cpu_s, args.batch_wall_s = batch_cpu, batch_time
         expected = result.stdout.split("\n")[:len(sentences)]
         batch_rate = len(sentences) / (batch_time - start_up)
         print(f"nmt translate: {batch_time:.1f} s, start-up {start_up:.1f} s, {batch_rate:.1f} sentences/s", flush=True)
@@ -201,7 +232,8 @@ def report(args, bundle, batch_rate, start_up, runs, exit_code, logged):
     for r in runs:
         rows.append(f"| {r['clients']} | {r['per_request']} | {r['requests']} | {r['rate']:.1f} | "
                     f"**{r['rate'] / batch_rate:.2f}x** | {r['p50'] * 1000:.0f} | {r['p95'] * 1000:.0f} | "
-                    f"{r['p99'] * 1000:.0f} | {r['lost']} / {r['duplicated']} / {len(r['problems'])} |")
+                    f"{r['p99'] * 1000:.0f} | {r['server_cpu_s']:.1f} / {r['client_cpu_s']:.1f} / "
+                    f"{r['other_cpu_s']:.1f} | {r['lost']} / {r['duplicated']} / {len(r['problems'])} |")
     clean = all(not r["lost"] and not r["duplicated"] and not r["problems"] for r in runs)
     lowest = min(runs, key=lambda r: r["rate"]) if runs else None
     verdict = "no load run" if lowest is None else (
@@ -213,11 +245,17 @@ def report(args, bundle, batch_rate, start_up, runs, exit_code, logged):
                else "not every output was identical to the batch job (last column; details below)")
     model = (f"given bundle{f' ({args.label})' if args.label else ''}" if args.model
              else "small preset, random weights (1 update), int8")
+    cores = os.cpu_count() or 1
+    rows_wall = sum(r["wall"] for r in runs)
+    other_rows = sum(r["other_cpu_s"] for r in runs) / max(1e-9, rows_wall * cores)
+    other_batch = args.batch_other_cpu_s / max(1e-9, args.batch_wall_s * cores)
+    quiet = max(other_rows, other_batch) < 0.05
+    niceness = f"nice -n {os.nice(0)} " if os.nice(0) else ""
     command = ("benchmarks/bench_serve.py" + (f" --model {args.model}" if args.model else "")
                + (f" --label {args.label}" if args.label else ""))
     body = f"""
 Machine: {machine()}.
-Command: `nice -n 10 .venv/bin/python {command} --sentences {args.sentences} --clients {args.clients}`
+Command: `{niceness}.venv/bin/python {command} --sentences {args.sentences} --clients {args.clients}`
 ({time.strftime('%Y-%m-%d')}). Model: {model}. FLORES-200 devtest {args.src} -> {args.tgt}, the first
 {args.sentences} sentences, beam {args.beam}, `--threads 2`, output cap {args.max_len_a:g} x source tokens +
 {args.max_len_b} per sentence on both sides (`--max-len-a 0`: a fixed cap). Baseline: `nmt translate` on the same sentences as one file, its start-up
@@ -226,15 +264,17 @@ Command: `nice -n 10 .venv/bin/python {command} --sentences {args.sentences} --c
 kept busy); clients are threads in the
 benchmark process on the same 2 cores, one keep-alive connection each, each sending its next request when the
 previous one is answered; every sentence is sent once per row. Each response is compared with the batch job's
-output for its own sentences.
+output for its own sentences. CPU-s: where the {cores} cores went during the row (/proc): the server process,
+the benchmark's client threads, every other process.
 
-| clients | sentences / request | requests | sentences/s | vs batch job | p50 ms | p95 ms | p99 ms | lost / duplicated / wrong |
-|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| clients | sentences / request | requests | sentences/s | vs batch job | p50 ms | p95 ms | p99 ms | CPU-s server / clients / other | lost / duplicated / wrong |
+|---:|---:|---:|---:|---:|---:|---:|---:|---|---|
 """ + "\n".join(rows) + f"""
 
 Result: {verdict}; {outcome}. The server stopped on SIGTERM with exit status {exit_code} and wrote {logged}
-access-log lines. Load average (1 minute) just before the run: {args.load_before:.2f} on 2 cores
-({'quiet' if args.load_before < 0.5 else 'other jobs were running: expect noise'}).
+access-log lines. Other processes used {100 * other_batch:.1f}% of the {cores} cores during the batch job
+(its {args.batch_cpu_s:.1f} CPU-s) and {100 * other_rows:.1f}% during the server rows: {'a quiet machine' if quiet
+else 'other jobs were running: expect noise'} (load average just before: {args.load_before:.2f}).
 """ + "".join(f"\n- {r['clients']} clients x {r['per_request']}: {problem}"
               for r in runs for problem in r["problems"][:5])
     update_results(SECTION + (f", {args.label}" if args.label else ""), body)
@@ -242,6 +282,7 @@ access-log lines. Load average (1 minute) just before the run: {args.load_before
     (REPO / "benchmarks" / "results" / name).write_text(json.dumps({
         "machine": machine(), "command": command, "args": {k: str(v) for k, v in vars(args).items()},
         "batch_sentences_per_s": batch_rate, "start_up_s": start_up, "exit_code": exit_code,
+        "batch_cpu_s": args.batch_cpu_s, "batch_other_cpu_s": args.batch_other_cpu_s, "quiet": quiet,
         "runs": [{k: v for k, v in r.items() if k != "problems"} | {"problems": r["problems"][:20]} for r in runs]},
         indent=1), encoding="utf-8")
     print(body)
