@@ -159,6 +159,19 @@ def trained_bundle(tmp_path_factory, prepared_sample) -> Path:
     return run
 
 
+@pytest.fixture(scope="session")
+def exported_bundle(tmp_path_factory, trained_bundle) -> Path:
+    """A copy of the trained tiny bundle with float32 and int8 CTranslate2 exports, made once. The
+    trained bundle itself never gets an export, so what ``--backend auto`` picks for it does not
+    depend on which tests ran first."""
+    bundle = tmp_path_factory.mktemp("exported") / "bundle"
+    shutil.copytree(trained_bundle, bundle, ignore=shutil.ignore_patterns("ctranslate2-*"))
+    for quantization in ("float32", "int8"):
+        result = run_nmt("export", "--model", bundle, "--quantization", quantization)
+        assert result.returncode == 0, result.stderr[-1500:]
+    return bundle
+
+
 @pytest.fixture
 def copy_tree():
     def _copy(src: Path, dst: Path) -> Path:

@@ -123,11 +123,9 @@ def test_options_reach_the_command_as_one_object():
 # ------------------------------------------------------------------------------------------ tiny model
 
 @pytest.fixture(scope="module")
-def exported(trained_bundle):
-    if not (trained_bundle / "ctranslate2-float32").is_dir():
-        result = run_nmt("export", "--model", trained_bundle, "--quantization", "float32")
-        assert result.returncode == 0, result.stderr[-1500:]
-    return trained_bundle
+def exported(exported_bundle):
+    """The trained tiny bundle's copy with float32 and int8 CTranslate2 exports (conftest)."""
+    return exported_bundle
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,9 @@ EN = (SAMPLE_RAW / "test.ja_XX-en_XX.en_XX").read_text(encoding="utf-8").splitli
 
 
 @pytest.fixture(scope="module")
-def exported(trained_bundle):
-    """The trained tiny bundle with float32 and int8 CTranslate2 exports."""
-    for quantization in ("float32", "int8"):
-        result = run_nmt("export", "--model", trained_bundle, "--quantization", quantization, "--force")
-        assert result.returncode == 0, result.stderr[-1500:]
-    return trained_bundle
+def exported(exported_bundle):
+    """The trained tiny bundle's copy with float32 and int8 CTranslate2 exports (conftest)."""
+    return exported_bundle
 
 
 def test_alignment_with_empty_bad_and_too_long_lines(trained_bundle, tmp_path):
