@@ -109,7 +109,10 @@ def run_nmt(args, work: Path, minutes: float, name: str) -> dict:
     training = json.loads((run / "training.json").read_text())
     sh(nmt_cmd("export", "--model", run, "--quantization", "float32"), log=log)
     config = (run / "config.yaml").read_text()
-    result = {"config": config, "cpu_s": stats["cpu_s"], "wall_s": stats["wall_s"],
+    cpu_s = stats["cpu_s"]
+    if len(training.get("starts", [])) > 1:  # resumed (an earlier invocation was stopped): this one saw only
+        cpu_s = max(cpu_s, training.get("cpu_seconds") or 0.0)  # its part; nmt's own count spans all of them
+    result = {"config": config, "cpu_s": cpu_s, "wall_s": stats["wall_s"], "starts": len(training.get("starts", [])),
               "updates": training.get("updates"), "model": str(run)}
     done.write_text(json.dumps(result, indent=1))
     return result
