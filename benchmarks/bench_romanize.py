@@ -52,6 +52,7 @@ import json
 import random
 import re
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -286,6 +287,8 @@ def evaluate(args, work: Path, runs: dict, raw: Path) -> dict:
         out = work / f"eval-{name}"
         _nmt("evaluate", *common_args, *testset, "-o", out)
         reports[name] = (out / "report.md").read_text(encoding="utf-8")
+        if args.results is None:  # the evidence the section's tables are made from, next to the section
+            shutil.copyfile(out / "report.json", REPO / "benchmarks" / "results" / f"romanize-adapt-{name}.json")
     return reports
 
 
