@@ -37,6 +37,10 @@ RESULTS_JSON = REPO / "benchmarks" / "results" / "quality_budget.json"
 # the peers' model: the "small transformer" shape (nmt's small preset), their shared vocabulary size
 PEER_SHAPE = dict(embed_dim=256, ffn_dim=1024, heads=4, encoder_layers=3, decoder_layers=3, vocab=8000,
                   batch_tokens=4096)
+# Marian at its recipe's small shape, and at nmt's tiny preset's shape (a control: toolkit apart from shape)
+MARIAN_SHAPES = {"marian": PEER_SHAPE,
+                 "marian-tiny": dict(PEER_SHAPE, embed_dim=128, ffn_dim=256, heads=4, encoder_layers=2,
+                                     decoder_layers=2)}
 FLORES_CODES = {}  # filled from the shared table
 
 
@@ -147,22 +151,25 @@ def calibrated(cal: Path, measure) -> float:
 
 # -- Marian ----------------------------------------------------------------------------------------
 
-def marian_calibrate(python: Path, work: Path, pdata: Path, langs: list[str], threads: int, seconds: float) -> float:
+def marian_calibrate(python: Path, work: Path, pdata: Path, langs: list[str], threads: int, seconds: float,
+                     system: str = "marian") -> float:
     """Updates per CPU-second of the peer's recipe on this machine (a short run of its own; it includes
     training Marian's vocabulary, so it is a lower bound: it only sets the warm-up and the save interval)."""
     def measure(cal: Path) -> tuple[int, float]:
-        argv = peers.marian_train_args(PEER_SHAPE, pdata, cal, langs, threads, 100000)
+        if system != "marian" and not (cal / "vocab.spm").exists():  # the vocabulary the small shape trained
+            shutil.copyfile(work / "marian" / "calibration" / "vocab.spm", cal / "vocab.spm")
+        argv = peers.marian_train_args(MARIAN_SHAPES[system], pdata, cal, langs, threads, 100000)
         stats = budgeting.run_budgeted([python, "-m", "pymarian", *argv], cal / "log.txt", seconds,
                                        env=env_threads(threads))
         progress = (cal / "model.npz.progress.yml").read_text()
         return int(next(line.split(":")[1] for line in progress.splitlines() if line.startswith("batches:"))), \
             stats["cpu_s"]
 
-    return calibrated(work / "marian" / "calibration", measure)
+    return calibrated(work / system / "calibration", measure)
 
 
-def run_marian(args, work: Path, budgets: list[float]) -> dict:
-    run = work / "marian" / "run"
+def run_marian(args, work: Path, budgets: list[float], system: str = "marian") -> dict:
+    run = work / system / "run"
     done = run / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -170,7 +177,7 @@ def run_marian(args, work: Path, budgets: list[float]) -> dict:
     pdata = work / "peer-data"
     langs = sorted({"en_XX", *args.pairs})
     top = max(budgets) * 60
-    rate = marian_calibrate(python, work, pdata, langs, args.threads, args.calibration_s)
+    rate = marian_calibrate(python, work, pdata, langs, args.threads, args.calibration_s, system)
     warmup = warmup_for(rate * top)
     save = max(20, int(rate * args.save_every_s))
     schedule = {"learn_rate": 3e-4, "warmup": warmup}
@@ -179,7 +186,7 @@ def run_marian(args, work: Path, budgets: list[float]) -> dict:
     # (same data and options), so the budget counts training only, as nmt's (its prepare is not counted)
     if not (run / "vocab.spm").exists():
         shutil.copyfile(work / "marian" / "calibration" / "vocab.spm", run / "vocab.spm")
-    argv = peers.marian_train_args(PEER_SHAPE, pdata, run, langs, args.threads, save, adapted=schedule)
+    argv = peers.marian_train_args(MARIAN_SHAPES[system], pdata, run, langs, args.threads, save, adapted=schedule)
     (run / "command.txt").write_text(" ".join(argv))
     watch = budgeting.CheckpointWatch(run, "model.iter*.npz", run / "checkpoints.json")
     stats = budgeting.run_budgeted([python, "-m", "pymarian", *argv], run / "stdout.txt", top, watch=watch,
@@ -188,7 +195,7 @@ def run_marian(args, work: Path, budgets: list[float]) -> dict:
     updates = int(next(line.split(":")[1] for line in progress.splitlines() if line.startswith("batches:")))
     checkpoints = dict(watch.seen)
     checkpoints["model.npz"] = stats["cpu_s"]  # saved on SIGTERM at the budget
-    result = {"config": {"recipe": "Helsinki-NLP/OPUS-MT-train lib/train.mk (OPUS-MT)", "shape": PEER_SHAPE,
+    result = {"config": {"recipe": "Helsinki-NLP/OPUS-MT-train lib/train.mk (OPUS-MT)", "shape": MARIAN_SHAPES[system],
                          "warmup_updates": warmup, "learn_rate": 3e-4, "save_every_updates": save,
                          "calibration_updates_per_cpu_s": rate, "argv": argv},
               "cpu_s": stats["cpu_s"], "wall_s": stats["wall_s"], "updates": updates,
@@ -197,7 +204,7 @@ def run_marian(args, work: Path, budgets: list[float]) -> dict:
     return result
 
 
-def translate_marian(args, work: Path, model: Path, sets: dict, out: Path) -> None:
+def translate_marian(args, work: Path, model: Path, sets: dict, out: Path, system: str = "marian") -> None:
     python = peers.venv(work, "marian")
     script = work / "marian" / "translate.py"
     script.write_text(peers.MARIAN_TRANSLATE)
@@ -208,7 +215,7 @@ def translate_marian(args, work: Path, model: Path, sets: dict, out: Path) -> No
                 continue
             hyp.parent.mkdir(parents=True, exist_ok=True)
             inp = tagged(src, direction.split("-")[1], out / testset / f"{direction}.src")
-            sh([python, script, model, work / "marian" / "run" / "vocab.spm", inp, str(hyp) + ".tmp", 2],
+            sh([python, script, model, work / system / "run" / "vocab.spm", inp, str(hyp) + ".tmp", 2],
                log=work / "logs" / "marian-translate.log")
             os.replace(str(hyp) + ".tmp", hyp)
 
@@ -366,13 +373,13 @@ def main() -> None:
     (work / "logs").mkdir(parents=True, exist_ok=True)
     split = bench_data.split(SHARED, args.pairs, work)
     sets = test_sets(work, args.pairs)
-    if any(s in ("marian", "onmt") for s in systems):
+    if any(s in ("onmt", *MARIAN_SHAPES) for s in systems):
         for part in ("train", "valid", "test"):
             peers.concatenated(work / "raw", args.pairs, part, work / "peer-data")
     results: dict = {}
     for system in systems:
-        if system == "marian":
-            results[system] = run_marian(args, work, budgets)
+        if system in MARIAN_SHAPES:
+            results[system] = run_marian(args, work, budgets, system)
         elif system == "onmt":
             results[system] = run_onmt(args, work, budgets)
         else:
@@ -385,10 +392,10 @@ def main() -> None:
         per_budget[b] = {}
         for system in systems:
             out = work / "hyps" / f"{b:g}" / system
-            if system == "marian":
+            if system in MARIAN_SHAPES:
                 res = results[system]
-                model, cpu = checkpoint_at(res, b * 60, work / "marian" / "run")
-                translate_marian(args, work, model, sets, out)
+                model, cpu = checkpoint_at(res, b * 60, work / system / "run")
+                translate_marian(args, work, model, sets, out, system)
                 per_budget[b][system] = {"config": res["config"], "cpu_s": cpu, "checkpoint": model.name,
                                          "updates": _marian_updates(model, res)}
             elif system == "onmt":
