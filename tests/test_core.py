@@ -172,28 +172,29 @@ def test_validation_verdicts_pick_the_best_and_stop_early():
     assert by_loss(20, 2.0, Scores()).improved and not by_loss(30, 2.5, Scores()).stop  # patience 0: never stop
 
 
-def test_stop_flag_holds_signals_while_training_then_delivers_them_to_the_restored_handlers():
-    from nmt.fairseq_backend.loop import _StopFlag
+def test_stop_on_signals_turns_signals_into_a_stop_request_then_restores_the_handlers():
+    from nmt.stopping import StopRequest, stop_on_signals
 
     got = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    mine = lambda signum, frame: got.append(signum)  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
     try:
-        flag = _StopFlag()
-        with flag:
+        with stop_on_signals() as stop:
+            assert stop.handle_signals and not stop.requested
             os.kill(os.getpid(), signal.SIGTERM)
-            assert flag.signal == signal.SIGTERM and got == []  # noted: training finishes its update and saves
-        assert got == [signal.SIGTERM]  # then it reaches the handler it was meant for
+            assert stop.signal == signal.SIGTERM and got == []  # noted: training finishes its update and saves
+        assert signal.getsignal(signal.SIGTERM) is mine and got == []  # restored; the caller reads the request
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        flag = _StopFlag()
         with pytest.raises(KeyboardInterrupt):
-            with flag:
-                os.kill(os.getpid(), signal.SIGTERM)
-                os.kill(os.getpid(), signal.SIGINT)  # a second signal stops at once
-        assert got == [signal.SIGTERM]  # no second delivery while the interrupt unwinds
-        flag = _StopFlag()
-        with pytest.raises(KeyboardInterrupt):  # Ctrl-C: saved, then the caller's KeyboardInterrupt
-            with flag:
+            with stop_on_signals() as stop:
                 os.kill(os.getpid(), signal.SIGINT)
+                assert stop.signal == signal.SIGINT
+                os.kill(os.getpid(), signal.SIGTERM)  # a second signal stops at once
+        assert signal.getsignal(signal.SIGTERM) is mine and got == []
+        request = StopRequest()  # a caller's own request: the first one counts
+        request.request(signal.SIGINT)
+        request.request(signal.SIGTERM)
+        assert request.signal == signal.SIGINT and not request.handle_signals
     finally:
         signal.signal(signal.SIGTERM, previous)
 

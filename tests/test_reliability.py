@@ -96,6 +96,47 @@ def test_training_killed_while_saving_resumes_and_checkpoints_always_load(prepar
     assert load_state(last)["optimizer_history"][-1]["num_updates"] == 40
 
 
+def test_the_python_api_trains_without_signal_handlers_and_stops_on_request(prepared_sample, tmp_path):
+    """Library training installs no handler (the caller's stay in place) and stops when the caller's
+    StopRequest asks: the update in progress finishes and is saved, and the result says why."""
+    import threading
+
+    from nmt.config import load_train_config
+    from nmt.stopping import StopRequest
+    from nmt.training.translation import train
+
+    run = tmp_path / "run"
+    cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", "training.max_updates=100000",
+                                                "checkpoint.every_updates=1000", "validation.every_updates=1000",
+                                                "training.log_every=5"])
+    mine = lambda signum, frame: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    seen: list = []
+    stop = StopRequest()
+
+    def watch() -> None:  # stops the run once it has logged update 10, noting the handlers it ran under
+        deadline = time.time() + 300
+        log = run / "train.log"
+        while time.time() < deadline and not (log.exists() and "update 10 " in log.read_text()):
+            time.sleep(0.2)
+        seen.append((signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)))
+        stop.request()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = train(cfg, run, stop=stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop.request()
+    watcher.join(timeout=10)
+    assert seen == [(mine, signal.default_int_handler)]  # training ran under the caller's handlers
+    assert result.signal == signal.SIGTERM and result.stop_reason == "stopped by SIGTERM"
+    assert result.updates >= 10
+    assert load_state(run / "checkpoints" / "checkpoint_last.pt")["optimizer_history"][-1]["num_updates"] \
+        == result.updates  # the update in progress finished and was saved, though no checkpoint was due
+
+
 def test_training_losses_are_deterministic_on_cpu(prepared_sample, tmp_path):
     from nmt.config import load_train_config
     from nmt.training.translation import train

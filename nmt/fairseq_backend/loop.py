@@ -4,16 +4,17 @@ distributed start-up, with what ``fairseq-train`` lacks for multilingual models 
 * per-direction validation by translation (BLEU / chrF, computed by the caller's
   hooks), best-checkpoint selection and early stopping on it;
 * atomic checkpoints (``checkpoint_files``);
-* a graceful stop on SIGINT / SIGTERM: save, restore the handlers it replaced, then
-  deliver the signal to them (the process ends, or a KeyboardInterrupt is raised, as if
-  the signal had come just after the save; ``LoopResult.signal`` says so when the
-  handler ignored it), and a wall-clock budget that survives resumes (fairseq's
-  cumulative training time).
+* a graceful stop when the caller's ``nmt.stopping.StopRequest`` asks for one (the CLI's
+  SIGINT / SIGTERM handlers do): finish the update, save, return (``LoopResult.signal``);
+  the loop installs no signal handler itself, except in rank processes fairseq spawned
+  for a caller that asked for signal handling;
+* a wall-clock budget that survives resumes (fairseq's cumulative training time).
 
 Imported only when training starts (``training.run``): it imports fairseq and torch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -34,54 +35,29 @@ from nmt.fairseq_backend.inference import FairseqGenerator
 from nmt.fairseq_backend.schedule import BudgetSchedule
 from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings, LoopState, Scores, StartInfo, Validation, Verdict
 from nmt.memory import keep_freed_memory, release_free_memory
+from nmt.stopping import StopRequest, stop_on_signals
 
 log = logging.getLogger("nmt.train")
 TRIM_EVERY = int(os.environ.get("NMT_TRIM_EVERY", "50"))  # updates between returns of free heap pages
 
 
-def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None, **unused) -> None:
+def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None, stop: StopRequest | None = None,
+         **unused) -> None:
     """One rank's training: what fairseq's ``call_main`` runs in every process; the result is appended
-    to ``outcome`` (in this process: a rank spawned by fairseq has its own copy)."""
-    result = TrainingLoop(cfg, hooks, settings).run()
+    to ``outcome`` (in this process: a rank spawned by fairseq has its own copy, and of ``stop``)."""
+    stop = stop if stop is not None else StopRequest()
+    spawned = stop.pid != os.getpid()
+    with stop_on_signals(stop) if stop.handle_signals and spawned else contextlib.nullcontext():
+        result = TrainingLoop(cfg, hooks, settings, stop).run()
     if outcome is not None:
         outcome.append(result)
-
-
-class _StopFlag:
-    """While training: SIGINT / SIGTERM finish the update, save and stop (a second one stops at once).
-    When training ends, the handlers it replaced are put back and the signal is delivered to them."""
-
-    def __init__(self):
-        self.signal = None
-        self._previous: dict = {}
-
-    def __enter__(self) -> "_StopFlag":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        for sig, handler in self._previous.items():  # None: installed outside Python; the default stands in
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        if self.signal is not None and exc_type is None:  # what the signal was meant for, now that it is saved
-            signal.raise_signal(self.signal)
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # second signal: stop now
-            raise KeyboardInterrupt
-        self.signal = signum
-        log.warning("received %s: finishing this update, saving a checkpoint, then stopping",
-                    signal.Signals(signum).name)
 
 
 class TrainingLoop:
     """One rank's training run. Rank 0 validates, decides and calls the hooks; the decisions
     (stop, best checkpoint, the bookkeeping in ``state``) are broadcast so all ranks agree."""
 
-    def __init__(self, cfg, hooks: Hooks, settings: LoopSettings):
+    def __init__(self, cfg, hooks: Hooks, settings: LoopSettings, stop: StopRequest | None = None):
         install_safe_globals()
         keep_freed_memory()  # before the first batch: every step's large tensors reuse the same memory
         if settings.threads:
@@ -109,7 +85,7 @@ class TrainingLoop:
         self.reserve = 0.0  # CPU seconds the last validation took: kept for the final one within the budget
         self.epoch_itr = None
         self.state = LoopState()  # nmt's bookkeeping, saved in every checkpoint
-        self.stop = _StopFlag()
+        self.stop = stop if stop is not None else StopRequest()  # read only: whoever owns the process sets it
         self.last_saved = self.last_validated = self.previous = -1
         self.t_start = time.time()
 
@@ -183,19 +159,18 @@ class TrainingLoop:
     # -- run -----------------------------------------------------------------------
     def run(self) -> LoopResult:
         self.restore()
-        with self.stop:
-            reason = self.start()
-            epoch_done = False
-            while reason is None:
-                if self.epoch_itr.next_epoch_idx > self.max_epoch:
-                    reason = f"reached max_epochs ({int(self.max_epoch)})"
-                    break
-                if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
-                    self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
-                                                                     load_dataset=self.task.has_sharded_data("train"))
-                reason = self.train_epoch()
-                epoch_done = reason is None and self.end_epoch()
-            return self.finish(reason)
+        reason = self.start()
+        epoch_done = False
+        while reason is None:
+            if self.epoch_itr.next_epoch_idx > self.max_epoch:
+                reason = f"reached max_epochs ({int(self.max_epoch)})"
+                break
+            if epoch_done:  # the next epoch's iterator; with sharded data it reads the next shard
+                self.epoch_itr = self.trainer.get_train_iterator(self.epoch_itr.next_epoch_idx,
+                                                                 load_dataset=self.task.has_sharded_data("train"))
+            reason = self.train_epoch()
+            epoch_done = reason is None and self.end_epoch()
+        return self.finish(reason)
 
     def train_epoch(self) -> str | None:
         """Train through the rest of the epoch; the reason to stop when there is one."""

@@ -149,7 +149,7 @@ class LoopResult:
     cpu_seconds: float  # CPU time, cumulative over resumes
     lr_schedule: dict  # the learning-rate schedule followed (kind, and the budget schedule's numbers)
     epoch: int
-    signal: int | None = None  # SIGINT / SIGTERM that stopped it (its handler was ignoring it: nothing else said so)
+    signal: int | None = None  # the signal of the StopRequest that stopped it (after saving); None otherwise
 
 
 class Hooks(Protocol):

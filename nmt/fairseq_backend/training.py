@@ -165,9 +165,10 @@ def denoising_args(cfg, data_dir: str, languages, spm_model: str, save_dir: str,
     return args
 
 
-def run(argv: list[str], hooks: Hooks, settings: LoopSettings) -> LoopResult | None:
+def run(argv: list[str], hooks: Hooks, settings: LoopSettings, stop=None) -> LoopResult | None:
     """Parse fairseq arguments and run the training loop (spawning ranks if fairseq needs to); how
-    training ended, or None when fairseq ran it in processes of its own (one per GPU)."""
+    training ended, or None when fairseq ran it in processes of its own (one per GPU). ``stop``
+    (an ``nmt.stopping.StopRequest``) asks the loop to save and return early."""
     install_safe_globals()
     from fairseq.distributed import utils as distributed_utils
 
@@ -175,7 +176,7 @@ def run(argv: list[str], hooks: Hooks, settings: LoopSettings) -> LoopResult | N
 
     cfg = parse_fairseq_args(argv)
     outcome: list = []
-    distributed_utils.call_main(cfg, loop.main, hooks=hooks, settings=settings, outcome=outcome)
+    distributed_utils.call_main(cfg, loop.main, hooks=hooks, settings=settings, outcome=outcome, stop=stop)
     return outcome[0] if outcome else None
 
 

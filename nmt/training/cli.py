@@ -16,6 +16,7 @@ from nmt.errors import NmtError
 from nmt.export import average_last
 from nmt.pretrained import MODELS, download as run_download
 from nmt.romanize import Romanization
+from nmt.stopping import stop_on_signals
 from nmt.training.finetune import FINETUNE_MODES, finetune as run_finetune
 from nmt.vocab import NewPieces
 from nmt.vocab_surgery import trim_vocabulary
@@ -27,7 +28,8 @@ _RESET = click.option("--reset", is_flag=True, help="Discard an existing run in 
 
 
 def _report(what: str, result) -> None:
-    """One line about the run; a run stopped by a signal (after saving) ends the process with 128 + it."""
+    """One line about the run; a run stopped by a signal (after saving) ends the process with 128 + it
+    (130 for Ctrl-C, 143 for SIGTERM), as if the signal had come just after the save."""
     best = f"best {result.best_metric} {result.best_score} at update {result.best_update}"
     if result.best_metric == "loss" and result.best_score is not None:
         best = f"best valid loss {-result.best_score:.3f} at update {result.best_update}"
@@ -58,7 +60,9 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
     if print_fairseq_args:
         click.echo("fairseq-train " + " ".join(shlex.quote(a) for a in fairseq_arguments(cfg, output)))
         return
-    _report("model bundle", run_train(cfg, output, reset=reset))
+    with stop_on_signals() as stop:
+        result = run_train(cfg, output, reset=reset, stop=stop)
+    _report("model bundle", result)
 
 
 @click.command()
@@ -76,7 +80,9 @@ def train(config_path, output, data, preset, overrides, reset, print_fairseq_arg
 @friendly_errors
 def finetune(pretrained, data, output, mode, config_path, overrides, reset):
     """Fine-tune a pretrained mBART on many directions at once (ML50 recipe defaults)."""
-    _report("fine-tuned bundle", run_finetune(pretrained, data, output, mode, config_path, overrides, reset))
+    with stop_on_signals() as stop:
+        result = run_finetune(pretrained, data, output, mode, config_path, overrides, reset, stop)
+    _report("fine-tuned bundle", result)
 
 
 @click.command()
@@ -95,7 +101,10 @@ def pretrain(data, output, mono, config_path, preset, overrides, reset):
     from nmt.training.denoising import pretrain as run_pretrain
 
     extra = list(overrides) + [f"data={data}"] + ([f"model.preset={preset}"] if preset else [])
-    _report("pretrained bundle", run_pretrain(load_train_config(config_path, extra), output, mono, reset=reset))
+    cfg = load_train_config(config_path, extra)
+    with stop_on_signals() as stop:
+        result = run_pretrain(cfg, output, mono, reset=reset, stop=stop)
+    _report("pretrained bundle", result)
 
 
 @click.command()

@@ -32,14 +32,15 @@ from nmt.vocab import load_spm, piece_table, read_dictionary
 DENOISE_DIR = "denoise-data"
 
 
-def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False) -> TrainResult:
-    """Denoising pretraining on the prepared data's text; writes an official-layout bundle."""
+def pretrain(cfg: TrainConfig, run_dir, mono_dirs=(), reset: bool = False, stop=None) -> TrainResult:
+    """Denoising pretraining on the prepared data's text; writes an official-layout bundle. ``stop``
+    as for ``nmt.training.translation.train``."""
     run = RunDir(run_dir, "the pretraining run")
     with run.lock("nmt pretrain"):
-        return _pretrain_locked(cfg, run, mono_dirs, reset)
+        return _pretrain_locked(cfg, run, mono_dirs, reset, stop)
 
 
-def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> TrainResult:
+def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool, stop=None) -> TrainResult:
     data = PreparedData.load(cfg.data)
     device = backend.resolve_device(cfg.training.device)
     if cfg.distributed.world_size > 1 and cfg.distributed.init_method:
@@ -74,7 +75,7 @@ def _pretrain_locked(cfg: TrainConfig, run: RunDir, mono_dirs, reset: bool) -> T
     hooks = TrainHooks(run.path, cfg, {"kind": "denoising", "data": str(data.path), "sentences": counts},
                        metric="loss")
     with run.logging_to("pretrain.log"):
-        loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"))
+        loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, metric="loss"), stop)
     if loop is not None and loop.signal is not None:  # stopped and saved: a rerun resumes, then writes model.pt
         return run.result(loop)
     best = load_state(run.checkpoints / "checkpoint_best.pt")

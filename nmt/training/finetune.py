@@ -49,9 +49,10 @@ def finetune_config(pretrained, data, mode: str = "many-to-many", config_path=No
 
 
 def finetune(pretrained, data, output, mode: str = "many-to-many", config_path=None, overrides=(),
-             reset: bool = False) -> TrainResult:
-    """Fine-tune a pretrained mBART bundle on many directions at once (ML50 recipe defaults)."""
+             reset: bool = False, stop=None) -> TrainResult:
+    """Fine-tune a pretrained mBART bundle on many directions at once (ML50 recipe defaults); ``stop``
+    as for ``nmt.training.translation.train``."""
     from nmt.training.translation import train
 
-    return train(finetune_config(pretrained, data, mode, config_path, overrides), output, reset=reset)
+    return train(finetune_config(pretrained, data, mode, config_path, overrides), output, reset=reset, stop=stop)
 

@@ -38,7 +38,7 @@ class TrainResult:
     training_seconds: float
     cpu_seconds: float = 0.0  # CPU time of the training process, over resumes
     lr_schedule: dict | None = None  # the learning-rate schedule followed (training.json's lr_schedule)
-    signal: int | None = None  # an ignored SIGINT / SIGTERM stopped training (after saving); else it reached its handler
+    signal: int | None = None  # the signal whose stop request ended training (after saving); None otherwise
 
 
 class RunDir:

@@ -22,6 +22,7 @@ from nmt.errors import NmtError
 from nmt.fairseq_backend import training as backend
 from nmt.fileio import read_lines, sha256_file
 from nmt.pretrained import finetune_checkpoint
+from nmt.stopping import StopRequest
 from nmt.training.hooks import TrainHooks, bleu_unusable
 from nmt.training.rundir import RunDir, TrainResult
 from nmt.fairseq_backend.settings import Generation, LoopSettings
@@ -130,8 +131,9 @@ def fairseq_arguments(cfg: TrainConfig, run_dir) -> list[str]:
     return _plan(cfg, RunDir(run_dir, "the run (it becomes the model bundle)"), reset=False).argv
 
 
-def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
-    """Train (or resume) a model into ``run_dir`` (the bundle)."""
+def train(cfg: TrainConfig, run_dir, reset: bool = False, stop: StopRequest | None = None) -> TrainResult:
+    """Train (or resume) a model into ``run_dir`` (the bundle). ``stop.request()`` (from another thread,
+    or the handlers of ``nmt.stopping.stop_on_signals``) ends it after the update in progress, saved."""
     run = RunDir(run_dir, "the run (it becomes the model bundle)")
     data, directions, device, start, argv, run_cfg = _plan(cfg, run, reset)
     max_positions = start.max_positions if start else cfg.model.resolved().max_positions
@@ -153,7 +155,7 @@ def train(cfg: TrainConfig, run_dir, reset: bool = False) -> TrainResult:
                                 encoder_langtok=cfg.training.encoder_langtok,
                                 decoder_langtok=cfg.training.decoder_langtok)
         loop = backend.run(argv, hooks, LoopSettings.from_config(cfg, device, generation=generation,
-                                                                 finetune=start is not None))
+                                                                 finetune=start is not None), stop)
         return run.result(loop)
 
 
