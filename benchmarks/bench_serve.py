@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, REPO, machine, run, update_results  # noqa: E402
+from common import BIN, REPO, cpu_seconds, machine, run, update_results  # noqa: E402
 
 SECTION = "Translation server under load (`nmt serve`, FLORES-200 devtest)"
 
@@ -53,12 +53,6 @@ def machine_cpu_s() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU-seconds (user + system) of process ``pid``, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_s() -> float:
@@ -163,7 +157,7 @@ def load(server: Server, sentences, expected, src, tgt, clients: int, per_reques
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     merged0 = batch_lines(server)
-    cpu0 = (machine_cpu_s(), process_cpu_s(server.proc.pid), own_cpu_s())
+    cpu0 = (machine_cpu_s(), cpu_seconds(server.proc.pid), own_cpu_s())
     t0 = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -171,7 +165,7 @@ def load(server: Server, sentences, expected, src, tgt, clients: int, per_reques
         thread.join()
     wall = time.perf_counter() - t0
     # where the 2 cores went during the row: the server, the client threads, everything else
-    machine_s, server_s, client_s = (b - a for a, b in zip(cpu0, (machine_cpu_s(), process_cpu_s(server.proc.pid),
+    machine_s, server_s, client_s = (b - a for a, b in zip(cpu0, (machine_cpu_s(), cpu_seconds(server.proc.pid),
                                                                  own_cpu_s())))
     merged = [b - a for a, b in zip(merged0, batch_lines(server))]
     lost = len(sentences) - len(set(answered))

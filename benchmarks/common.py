@@ -56,14 +56,26 @@ def gnu_time(cmd, **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
     return elapsed, peak, result
 
 
+READING = "### Reading"  # a hand-written block at the end of a section: a rerun keeps it below the new table
+
+
 def update_results(section: str, body: str) -> None:
-    """Replace (or append) '## section' in RESULTS.md, keeping the other sections."""
+    """Replace '## section' in RESULTS.md where it stands (or append it), keeping the other sections and
+    the section's own hand-written "### Reading" block, which goes back under the new body (its author
+    checks it against the new numbers)."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    header = f"## {section}"
-    parts = text.split("\n## ")
-    kept = [parts[0]] + [p for p in parts[1:] if not p.startswith(section + "\n")]
-    new = "\n## ".join(kept).rstrip() + f"\n\n{header}\n{body.strip()}\n"
-    RESULTS.write_text(new, encoding="utf-8")
+    parts = [p.strip("\n") for p in text.split("\n## ")]
+    new = f"{section}\n{body.strip()}"
+    for i, part in enumerate(parts[1:], 1):
+        if part.startswith(section + "\n"):
+            at = part.find(f"\n{READING}")
+            if at >= 0 and READING not in body:
+                new += "\n\n" + part[at:].strip("\n")
+            parts[i] = new
+            break
+    else:
+        parts.append(new)
+    RESULTS.write_text("\n\n## ".join(parts) + "\n", encoding="utf-8")
 
 
 def _tree_rss(root: int) -> dict[int, int]:
@@ -90,7 +102,8 @@ def _tree_rss(root: int) -> dict[int, int]:
     return rss
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU-seconds (user + system) of process ``pid``, all its threads; 0 once it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -118,7 +131,7 @@ def tree_peak(cmd, interval: float = 0.1, **kwargs) -> tuple[float, float, float
         if rss:
             peak_tree = max(peak_tree, sum(rss.values()))
             peak_one = max(peak_one, max(rss.values()))
-            main_cpu = max(main_cpu, _cpu_seconds(proc.pid))
+            main_cpu = max(main_cpu, cpu_seconds(proc.pid))
         time.sleep(interval)
     reader.join()
     elapsed = time.perf_counter() - t0
