@@ -7,10 +7,11 @@ de_DE and ko_KR <-> en_XX by default, with in-domain held-out test and validatio
 same number of threads, until its process tree has used the budget in CPU-seconds (measured
 from /proc, ``quality/budget.py``). Then each system translates the in-domain test lines and
 FLORES-200 devtest with its own decoder (beam 5), and ``nmt evaluate --compare`` scores every
-hypothesis file the same way (BLEU, chrF, paired bootstrap against nmt). nmt trains one run per
-budget (its schedule fits the budget it is given); a peer trains once, to the largest budget,
-and each smaller budget takes the last checkpoint the peer had written by then (their schedules
-do not depend on the budget). Peers run in their own virtual environments (``quality/peers.py``).
+hypothesis file the same way (BLEU, chrF, paired bootstrap against nmt). Every system trains one
+run per budget, with its warm-up fitted to the updates that budget allows (nmt by its own rule;
+the peers by the same rule, from a calibrated rate), and is scored on the last checkpoint it wrote
+within the budget. Peers run in their own virtual environments (``quality/peers.py``).
+``--systems name@30`` trains and scores a system at the 30-minute budget only.
 
 Writes ``WORK/report/`` (the evaluate reports), ``benchmarks/results/quality_budget.json`` and
 the RESULTS.md section. Stages are resumable: rerunning skips what is done.
@@ -168,15 +169,15 @@ def marian_calibrate(python: Path, work: Path, pdata: Path, langs: list[str], th
     return calibrated(work / system / "calibration", measure)
 
 
-def run_marian(args, work: Path, budgets: list[float], system: str = "marian") -> dict:
-    run = work / system / "run"
+def run_marian(args, work: Path, minutes: float, system: str = "marian") -> dict:
+    run = work / system / f"run-{minutes:g}"
     done = run / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
     python = peers.venv(work, "marian")
     pdata = work / "peer-data"
     langs = sorted({"en_XX", *args.pairs})
-    top = max(budgets) * 60
+    top = minutes * 60
     rate = marian_calibrate(python, work, pdata, langs, args.threads, args.calibration_s, system)
     warmup = warmup_for(rate * top)
     save = max(20, int(rate * args.save_every_s))
@@ -215,7 +216,7 @@ def translate_marian(args, work: Path, model: Path, sets: dict, out: Path, syste
                 continue
             hyp.parent.mkdir(parents=True, exist_ok=True)
             inp = tagged(src, direction.split("-")[1], out / testset / f"{direction}.src")
-            sh([python, script, model, work / system / "run" / "vocab.spm", inp, str(hyp) + ".tmp", 2],
+            sh([python, script, model, model.parent / "vocab.spm", inp, str(hyp) + ".tmp", 2],
                log=work / "logs" / "marian-translate.log")
             os.replace(str(hyp) + ".tmp", hyp)
 
@@ -267,8 +268,8 @@ def onmt_calibrate(python: Path, work: Path, pdata: Path, spm: Path, vocab: Path
     return calibrated(work / "onmt" / "calibration", measure)
 
 
-def run_onmt(args, work: Path, budgets: list[float]) -> dict:
-    run = work / "onmt" / "run"
+def run_onmt(args, work: Path, minutes: float, system: str = "onmt") -> dict:
+    run = work / "onmt" / f"run-{minutes:g}"
     done = run / "bench.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -276,7 +277,7 @@ def run_onmt(args, work: Path, budgets: list[float]) -> dict:
     pdata = work / "peer-data"
     langs = sorted({"en_XX", *args.pairs})
     spm, vocab = onmt_setup(python, work, pdata, langs)
-    top = max(budgets) * 60
+    top = minutes * 60
     rate = onmt_calibrate(python, work, pdata, spm, vocab, args.threads, args.calibration_s)
     warmup = warmup_for(rate * top)
     save = max(10, int(rate * args.save_every_s))
@@ -365,7 +366,15 @@ def main() -> None:
     args = ap.parse_args()
     args.pairs = args.pairs.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
-    systems = args.systems.split(",")
+    at: dict[str, set[float]] = {}  # system -> the budgets it runs at
+    for spec in args.systems.split(","):
+        name, _, only = spec.partition("@")
+        at[name] = {float(m) for m in only.split("+")} if only else set(budgets)
+        if not at[name] <= set(budgets):
+            ap.error(f"--systems {spec!r}: {name} runs at budgets that --budgets does not list")
+    systems = list(at)
+    if args.stage == "all" and (systems[0] != "nmt" or at["nmt"] != set(budgets)):
+        ap.error("--systems: list nmt first, at every budget (the paired tests compare each system with it)")
     for s in args.nmt_set:
         if ":" not in s or s.split(":", 1)[0] not in systems or not s.startswith("nmt"):
             ap.error(f"--nmt-set {s!r}: write it as SYSTEM:KEY=VALUE for an nmt system named in --systems")
@@ -378,12 +387,8 @@ def main() -> None:
             peers.concatenated(work / "raw", args.pairs, part, work / "peer-data")
     results: dict = {}
     for system in systems:
-        if system in MARIAN_SHAPES:
-            results[system] = run_marian(args, work, budgets, system)
-        elif system == "onmt":
-            results[system] = run_onmt(args, work, budgets)
-        else:
-            results[system] = {b: run_nmt(args, work, b, system) for b in budgets}
+        run = {**{s: run_marian for s in MARIAN_SHAPES}, "onmt": run_onmt}.get(system, run_nmt)
+        results[system] = {b: run(args, work, b, system) for b in budgets if b in at[system]}
     if args.stage == "train":
         return
     # translate
@@ -391,21 +396,21 @@ def main() -> None:
     for b in budgets:
         per_budget[b] = {}
         for system in systems:
+            if b not in at[system]:
+                continue
             out = work / "hyps" / f"{b:g}" / system
+            res = results[system][b]
             if system in MARIAN_SHAPES:
-                res = results[system]
-                model, cpu = checkpoint_at(res, b * 60, work / system / "run")
+                model, cpu = checkpoint_at(res, b * 60, work / system / f"run-{b:g}")
                 translate_marian(args, work, model, sets, out, system)
                 per_budget[b][system] = {"config": res["config"], "cpu_s": cpu, "checkpoint": model.name,
                                          "updates": _marian_updates(model, res)}
             elif system == "onmt":
-                res = results[system]
-                model, cpu = checkpoint_at(res, b * 60, work / "onmt" / "run")
+                model, cpu = checkpoint_at(res, b * 60, work / "onmt" / f"run-{b:g}")
                 translate_onmt(args, work, model, sets, out)
                 per_budget[b][system] = {"config": res["config"], "cpu_s": cpu, "checkpoint": model.name,
                                          "updates": int(model.stem.split("_")[-1])}
             else:
-                res = results[system][b]
                 translate_nmt(args, work, res, sets, out)
                 per_budget[b][system] = {k: res[k] for k in ("config", "cpu_s", "updates")}
     write_results(work, budgets, systems, sets, per_budget, split, args)
@@ -423,9 +428,10 @@ def write_results(work, budgets, systems, sets, per_budget, split, args) -> None
            "nmt_sets": {n: [x.split(":", 1)[1] for x in args.nmt_set if x.split(":", 1)[0] == n]
                         for n in systems if n.startswith("nmt")}}
     for b in budgets:
-        reports = score(work, b, systems, sets)
+        names = list(per_budget[b])
+        reports = score(work, b, names, sets)
         entry = {}
-        for system in systems:
+        for system in names:
             dirs: dict = {}
             for testset, report in reports.items():
                 for direction in sets[testset]:
