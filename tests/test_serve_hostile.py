@@ -132,6 +132,21 @@ def test_idle_and_half_sent_connections_are_closed_and_never_exhaust_the_server(
         server.stop()
 
 
+def test_the_raised_open_file_limit_is_put_back_when_serving_ends():
+    from nmt.serve.server import _connection_budget
+
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lower = min(before[0], 512)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lower, before[1]))  # room to raise, as in a default shell
+    try:
+        with _connection_budget(10 ** 9) as connections:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            assert soft >= lower and connections == soft - 100  # raised where the hard limit allows
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (lower, before[1])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
 def test_a_client_that_goes_away_has_its_work_cancelled(exported):
     """A client that disconnected was translated to the end."""
     with serving("-m", exported, "--batch-window-ms", 2000) as server:

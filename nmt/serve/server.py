@@ -158,10 +158,11 @@ class _OncePer(logging.Filter):
         return True
 
 
-def _connection_budget(wanted: int) -> int:
-    """Raise the open-file limit to its hard limit; the connections that fit below it (100 kept for
-    models, logs and the listening socket)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+@contextlib.contextmanager
+def _connection_budget(wanted: int):
+    """While serving: the open-file limit raised to its hard limit, and the connections that fit below
+    it (100 kept for models, logs and the listening socket); the caller's limit is put back after."""
+    soft, hard = before = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
         with contextlib.suppress(ValueError, OSError):
@@ -170,7 +171,12 @@ def _connection_budget(wanted: int) -> int:
     fitting = max(1, soft - 100)
     if wanted > fitting:
         log.warning("--max-connections %d lowered to %d: the process may open %d files", wanted, fitting, soft)
-    return min(wanted, fitting)
+    try:
+        yield min(wanted, fitting)
+    finally:
+        if soft != before[0]:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, before)
 
 
 @contextlib.contextmanager
@@ -214,7 +220,7 @@ def load_models(specs, engine, quality=None) -> ModelSet:
 
 def run_serve(cfg: ServeConfig) -> None:
     """Serve until SIGTERM / SIGINT (the signal handlers, log handler and log filters it installs are
-    removed when it returns)."""
+    removed when it returns, and the open-file limit it raises is put back)."""
     limits = cfg.limits
     limits.check()
     cfg.quality.check()
@@ -230,12 +236,12 @@ def run_serve(cfg: ServeConfig) -> None:
                           "models": [m.id for m in models.models]}), file=sys.stderr, flush=True)
 
     app = build_app(models, limits, keys, on_ready=ready, cors_origins=cfg.origins)
-    http = protocol(limits.header_timeout_s, _connection_budget(limits.max_connections))
-    config = uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="on",
-                            proxy_headers=False, timeout_graceful_shutdown=int(limits.timeout_s) + 5,
-                            server_header=False, timeout_keep_alive=limits.keep_alive_s)
-    server = _Server(config, app if isinstance(app, Guard) else app.app)  # the Guard, inside CORS or not
-    with _server_logging():
+    with _connection_budget(limits.max_connections) as connections, _server_logging():
+        http = protocol(limits.header_timeout_s, connections)
+        config = uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="on",
+                                proxy_headers=False, timeout_graceful_shutdown=int(limits.timeout_s) + 5,
+                                server_header=False, timeout_keep_alive=limits.keep_alive_s)
+        server = _Server(config, app if isinstance(app, Guard) else app.app)  # the Guard, inside CORS or not
         server.run(sockets=[sock])
     if not server.started:
         raise NmtError("the server did not start (see the messages above)")
