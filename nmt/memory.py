@@ -25,25 +25,38 @@ import platform
 
 log = logging.getLogger("nmt")
 
-# mallopt parameters (glibc's malloc.h)
+# mallopt parameters (glibc's malloc.h) and glibc's defaults for them
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory in the process (see the module docstring); whether it applied."""
+def _mallopt(mmap_max: int, trim_threshold: int) -> bool:
     if os.environ.get("NMT_MALLOC_TUNING", "1") == "0" or platform.system() != "Linux":
         return False
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+        return libc.mallopt(M_MMAP_MAX, mmap_max) == 1 and libc.mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1
     except (OSError, AttributeError):
         return False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory in the process (see the module docstring); whether it applied.
+    ``restore_malloc_defaults`` undoes it."""
+    ok = _mallopt(0, 2**31 - 1)
     if ok:
         log.debug("glibc malloc: mmap off, no heap trimming (freed memory is reused by the next step)")
     return ok
+
+
+def restore_malloc_defaults() -> None:
+    """glibc's default mmap and trimming settings again (its sliding mmap threshold stays off: glibc
+    turns it off for good once a program sets these), and the free pages handed back."""
+    if _mallopt(DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD):
+        release_free_memory()
 
 
 def release_free_memory() -> None:

@@ -175,11 +175,17 @@ def test_validation_verdicts_pick_the_best_and_stop_early():
 def test_the_training_entry_installs_handlers_only_in_a_spawned_rank_of_a_caller_that_asked(monkeypatch):
     """loop.main: in the caller's own process it leaves the handlers alone (the caller owns them); in a
     rank process fairseq spawned (the request's pid is another process's) it installs the same handlers
-    when the caller used stop_on_signals, and puts the old ones back after."""
+    when the caller used stop_on_signals, and puts the old ones back after; torch's thread count is the
+    settings' while training and the caller's again after."""
+    import torch
+
     from nmt.fairseq_backend import loop
+    from nmt.fairseq_backend.settings import LoopSettings
     from nmt.stopping import StopRequest, stop_on_signals
 
     seen = []
+    threads = torch.get_num_threads()
+    settings = LoopSettings(validate_every=1, save_every=1, keep_last=1, threads=threads + 1)
 
     class Loop:  # stands in for TrainingLoop: notes which handler it ran under
         def __init__(self, cfg, hooks, settings, stop):
@@ -187,25 +193,27 @@ def test_the_training_entry_installs_handlers_only_in_a_spawned_rank_of_a_caller
 
         def run(self):
             seen.append((signal.getsignal(signal.SIGTERM), self.stop))
+            assert torch.get_num_threads() == threads + 1  # the settings' thread count while training
             return "result"
 
     monkeypatch.setattr(loop, "TrainingLoop", Loop)
     before = signal.getsignal(signal.SIGTERM)
     plain = StopRequest()
     outcome: list = []
-    loop.main(None, None, None, outcome, stop=plain)  # a Python caller's own request: no handlers
+    loop.main(None, None, settings, outcome, stop=plain)  # a Python caller's own request: no handlers
     assert seen[-1] == (before, plain) and outcome == ["result"]
+    assert torch.get_num_threads() == threads  # the caller's again
     with stop_on_signals() as asked:
         installed = signal.getsignal(signal.SIGTERM)
     assert asked.handle_signals and installed is not before
     asked.pid += 1  # as seen from a spawned rank: the request (a pickled copy) names the parent process
-    loop.main(None, None, None, stop=asked)
+    loop.main(None, None, settings, stop=asked)
     handler, stop = seen[-1]
     assert handler not in (before, installed) and callable(handler) and stop is asked  # its own, for this rank
     assert signal.getsignal(signal.SIGTERM) is before  # and put back afterwards
     not_asked = StopRequest()
     not_asked.pid += 1
-    loop.main(None, None, None, stop=not_asked)
+    loop.main(None, None, settings, stop=not_asked)
     assert seen[-1][0] is before
 
 

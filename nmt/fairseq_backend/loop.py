@@ -34,7 +34,7 @@ from nmt.fairseq_backend import checkpoint_files, install_safe_globals, load_sta
 from nmt.fairseq_backend.inference import FairseqGenerator
 from nmt.fairseq_backend.schedule import BudgetSchedule
 from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings, LoopState, Scores, StartInfo, Validation, Verdict
-from nmt.memory import keep_freed_memory, release_free_memory
+from nmt.memory import keep_freed_memory, release_free_memory, restore_malloc_defaults
 from nmt.stopping import StopRequest, stop_on_signals
 
 log = logging.getLogger("nmt.train")
@@ -47,10 +47,27 @@ def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None,
     to ``outcome`` (in this process: a rank spawned by fairseq has its own copy, and of ``stop``)."""
     stop = stop if stop is not None else StopRequest()
     spawned = stop.pid != os.getpid()
-    with stop_on_signals(stop) if stop.handle_signals and spawned else contextlib.nullcontext():
+    with (stop_on_signals(stop) if stop.handle_signals and spawned else contextlib.nullcontext(),
+          _training_process(settings)):
         result = TrainingLoop(cfg, hooks, settings, stop).run()
     if outcome is not None:
         outcome.append(result)
+
+
+@contextlib.contextmanager
+def _training_process(settings: LoopSettings):
+    """While training: torch's thread count from the settings, and glibc keeping freed memory for the
+    next step (nmt.memory); both as they were afterwards (library code leaves the process as it found it)."""
+    threads = torch.get_num_threads()
+    kept = keep_freed_memory()  # before the first batch: every step's large tensors reuse the same memory
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        if kept:
+            restore_malloc_defaults()
 
 
 class TrainingLoop:
@@ -59,9 +76,6 @@ class TrainingLoop:
 
     def __init__(self, cfg, hooks: Hooks, settings: LoopSettings, stop: StopRequest | None = None):
         install_safe_globals()
-        keep_freed_memory()  # before the first batch: every step's large tensors reuse the same memory
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
         metrics.reset()
         np.random.seed(cfg.common.seed)
         utils.set_torch_seed(cfg.common.seed)
