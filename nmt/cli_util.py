@@ -13,18 +13,23 @@ field of a class that keeps each option's help in its fields' metadata
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import functools
 import inspect
+import logging
 import re
+import signal
 import sys
 import typing
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import click
 
 from nmt.errors import NmtError
+from nmt.stopping import StopRequest
 from nmt.translate.backends import BACKENDS, DEVICES, DecodeOptions, EngineOptions
 from nmt.translate.sentences import SPLIT_MODES
 
@@ -265,3 +270,35 @@ def _click_attrs(spec, hint) -> dict:
     if "metavar" in meta:
         attrs["metavar"] = meta["metavar"]
     return attrs
+
+
+log = logging.getLogger("nmt.train")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: StopRequest | None = None) -> Iterator[StopRequest]:
+    """For the commands that train: SIGINT / SIGTERM ask ``stop`` to stop (a second signal raises ``KeyboardInterrupt``) while the
+    block runs; the handlers it replaced are put back afterwards. Only the main thread can install
+    handlers: elsewhere the request is returned without them."""
+    stop = stop if stop is not None else StopRequest()
+
+    def handle(signum, frame) -> None:
+        if stop.requested:  # second signal: stop now
+            raise KeyboardInterrupt
+        stop.request(signum)
+        log.warning("received %s: finishing this update, saving a checkpoint, then stopping",
+                    signal.Signals(signum).name)
+
+    previous: dict = {}
+    try:
+        for sig in STOP_SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, handle)
+            except ValueError:  # not the main thread
+                break
+        stop.rank_setup = stop_on_signals if previous else None  # spawned training ranks do the same
+        yield stop
+    finally:
+        for sig, handler in previous.items():  # None: installed outside Python; the default stands in
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -1,29 +1,26 @@
 """Stopping a training run gracefully: finish the update in progress, save, then return.
 
-Training only *reads* a ``StopRequest``; it installs no signal handler of its own. Who owns the
+Training only *reads* a ``StopRequest``; library code installs no signal handler. Who owns the
 process decides how a stop is asked for:
 
-* the ``nmt train`` / ``finetune`` / ``pretrain`` commands wrap the run in ``stop_on_signals()``:
-  SIGINT and SIGTERM then ask for a stop (a second one raises ``KeyboardInterrupt`` at once),
-  and the command exits with 128 + the signal once the checkpoint is saved;
+* the ``nmt train`` / ``finetune`` / ``pretrain`` commands wrap the run in
+  ``nmt.cli_util.stop_on_signals()``: SIGINT and SIGTERM then ask for a stop (a second one raises
+  ``KeyboardInterrupt`` at once), and the command exits with 128 + the signal once the checkpoint
+  is saved;
 * a Python caller passes its own ``StopRequest`` and calls ``request()`` from wherever it likes
-  (a thread, a timer, its own handler), or uses ``stop_on_signals()`` itself; without one, signals
-  keep whatever handlers the caller's program has.
+  (a thread, a timer, its own handler); without one, signals keep whatever handlers the caller's
+  program has.
 
-The rank processes that fairseq spawns for several GPUs carry a copy of the request; when the
-caller asked for signal handling they install the same handlers in their own process
-(``nmt.fairseq_backend.loop.main``), since a signal handler belongs to one process.
+The rank processes that fairseq spawns for several GPUs carry a copy of the request; a handler
+belongs to one process, so the caller that installed handlers leaves ``rank_setup`` (its own
+function, e.g. ``stop_on_signals``) on the request, and each spawned rank enters it
+(``nmt.fairseq_backend.loop.main``).
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import signal
-from typing import Iterator
-
-log = logging.getLogger("nmt.train")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from typing import Callable, ContextManager
 
 
 class StopRequest:
@@ -31,8 +28,10 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signal: int | None = None  # the signal that asked (SIGTERM stands in for a programmatic request)
-        self.handle_signals = False  # set by stop_on_signals: spawned ranks install handlers too
-        self.pid = os.getpid()  # the process whose handlers feed this request
+        # what a rank process spawned for this request enters to be stoppable the same way (the caller's
+        # own signal handling, a picklable module-level function); None: nothing
+        self.rank_setup: Callable[[StopRequest], ContextManager] | None = None
+        self.pid = os.getpid()  # the process that made the request
 
     @property
     def requested(self) -> bool:
@@ -42,31 +41,3 @@ class StopRequest:
         """Ask for a stop after the current update (the first request's signal is kept)."""
         if self.signal is None:
             self.signal = int(signum)
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: StopRequest | None = None) -> Iterator[StopRequest]:
-    """SIGINT / SIGTERM ask ``stop`` to stop (a second signal raises ``KeyboardInterrupt``) while the
-    block runs; the handlers it replaced are put back afterwards. Only the main thread can install
-    handlers: elsewhere the request is returned without them."""
-    stop = stop if stop is not None else StopRequest()
-
-    def handle(signum, frame) -> None:
-        if stop.requested:  # second signal: stop now
-            raise KeyboardInterrupt
-        stop.request(signum)
-        log.warning("received %s: finishing this update, saving a checkpoint, then stopping",
-                    signal.Signals(signum).name)
-
-    previous: dict = {}
-    try:
-        for sig in STOP_SIGNALS:
-            try:
-                previous[sig] = signal.signal(sig, handle)
-            except ValueError:  # not the main thread
-                break
-        stop.handle_signals = bool(previous)
-        yield stop
-    finally:
-        for sig, handler in previous.items():  # None: installed outside Python; the default stands in
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

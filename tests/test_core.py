@@ -181,7 +181,8 @@ def test_the_training_entry_installs_handlers_only_in_a_spawned_rank_of_a_caller
 
     from nmt.fairseq_backend import loop
     from nmt.fairseq_backend.settings import LoopSettings
-    from nmt.stopping import StopRequest, stop_on_signals
+    from nmt.cli_util import stop_on_signals
+    from nmt.stopping import StopRequest
 
     seen = []
     threads = torch.get_num_threads()
@@ -205,7 +206,7 @@ def test_the_training_entry_installs_handlers_only_in_a_spawned_rank_of_a_caller
     assert torch.get_num_threads() == threads  # the caller's again
     with stop_on_signals() as asked:
         installed = signal.getsignal(signal.SIGTERM)
-    assert asked.handle_signals and installed is not before
+    assert asked.rank_setup is stop_on_signals and installed is not before
     asked.pid += 1  # as seen from a spawned rank: the request (a pickled copy) names the parent process
     loop.main(None, None, settings, stop=asked)
     handler, stop = seen[-1]
@@ -218,14 +219,15 @@ def test_the_training_entry_installs_handlers_only_in_a_spawned_rank_of_a_caller
 
 
 def test_stop_on_signals_turns_signals_into_a_stop_request_then_restores_the_handlers():
-    from nmt.stopping import StopRequest, stop_on_signals
+    from nmt.cli_util import stop_on_signals
+    from nmt.stopping import StopRequest
 
     got = []
     mine = lambda signum, frame: got.append(signum)  # noqa: E731
     previous = signal.signal(signal.SIGTERM, mine)
     try:
         with stop_on_signals() as stop:
-            assert stop.handle_signals and not stop.requested
+            assert stop.rank_setup is stop_on_signals and not stop.requested
             os.kill(os.getpid(), signal.SIGTERM)
             assert stop.signal == signal.SIGTERM and got == []  # noted: training finishes its update and saves
         assert signal.getsignal(signal.SIGTERM) is mine and got == []  # restored; the caller reads the request
@@ -239,7 +241,7 @@ def test_stop_on_signals_turns_signals_into_a_stop_request_then_restores_the_han
         request = StopRequest()  # a caller's own request: the first one counts
         request.request(signal.SIGINT)
         request.request(signal.SIGTERM)
-        assert request.signal == signal.SIGINT and not request.handle_signals
+        assert request.signal == signal.SIGINT and request.rank_setup is None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

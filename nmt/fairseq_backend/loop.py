@@ -35,7 +35,7 @@ from nmt.fairseq_backend.inference import FairseqGenerator
 from nmt.fairseq_backend.schedule import BudgetSchedule
 from nmt.fairseq_backend.settings import Hooks, LoopResult, LoopSettings, LoopState, Scores, StartInfo, Validation, Verdict
 from nmt.memory import keep_freed_memory, release_free_memory, restore_malloc_defaults
-from nmt.stopping import StopRequest, stop_on_signals
+from nmt.stopping import StopRequest
 
 log = logging.getLogger("nmt.train")
 TRIM_EVERY = int(os.environ.get("NMT_TRIM_EVERY", "50"))  # updates between returns of free heap pages
@@ -47,7 +47,7 @@ def main(cfg, hooks: Hooks, settings: LoopSettings, outcome: list | None = None,
     to ``outcome`` (in this process: a rank spawned by fairseq has its own copy, and of ``stop``)."""
     stop = stop if stop is not None else StopRequest()
     spawned = stop.pid != os.getpid()
-    with (stop_on_signals(stop) if stop.handle_signals and spawned else contextlib.nullcontext(),
+    with (stop.rank_setup(stop) if stop.rank_setup is not None and spawned else contextlib.nullcontext(),
           _training_process(settings)):
         result = TrainingLoop(cfg, hooks, settings, stop).run()
     if outcome is not None:

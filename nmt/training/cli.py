@@ -11,12 +11,11 @@ import sys
 
 import click
 
-from nmt.cli_util import friendly_errors, opt, option, typed_options
+from nmt.cli_util import friendly_errors, opt, option, stop_on_signals, typed_options
 from nmt.errors import NmtError
 from nmt.export import average_last
 from nmt.pretrained import MODELS, download as run_download
 from nmt.romanize import Romanization
-from nmt.stopping import stop_on_signals
 from nmt.training.finetune import FINETUNE_MODES, finetune as run_finetune
 from nmt.vocab import NewPieces
 from nmt.vocab_surgery import trim_vocabulary

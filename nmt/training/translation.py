@@ -133,7 +133,7 @@ def fairseq_arguments(cfg: TrainConfig, run_dir) -> list[str]:
 
 def train(cfg: TrainConfig, run_dir, reset: bool = False, stop: StopRequest | None = None) -> TrainResult:
     """Train (or resume) a model into ``run_dir`` (the bundle). ``stop.request()`` (from another thread,
-    or the handlers of ``nmt.stopping.stop_on_signals``) ends it after the update in progress, saved."""
+    or the handlers of ``nmt.cli_util.stop_on_signals``) ends it after the update in progress, saved."""
     run = RunDir(run_dir, "the run (it becomes the model bundle)")
     data, directions, device, start, argv, run_cfg = _plan(cfg, run, reset)
     max_positions = start.max_positions if start else cfg.model.resolved().max_positions
