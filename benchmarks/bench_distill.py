@@ -56,7 +56,8 @@ def teacher(args, work: Path) -> dict:
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", timing))
     info = json.loads((model / "training.json").read_text())
     return {"cpu_minutes": cpu / 60, "updates": info["updates"], "parameters": info["parameters"],
-            "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
+            "training_minutes": info["training_seconds"] / 60, "best": info["best"], "preset": "small",
+            "cpu_source": "GNU time, user + system, incl. validation", "runs_text": ""}
 
 
 def given_teacher(args, work: Path) -> dict:
@@ -69,8 +70,45 @@ def given_teacher(args, work: Path) -> dict:
     if not list(model.glob("ctranslate2-int8")):
         run([BIN / "nmt", "export", "--model", model, "--quantization", "int8"])
     info = json.loads((model / "training.json").read_text())
-    return {"cpu_minutes": info["cpu_seconds"] / 60, "updates": info["updates"], "parameters": info["parameters"],
-            "training_minutes": info["training_seconds"] / 60, "best": info["best"]}
+    chain = training_chain(model.resolve())
+    return {"cpu_minutes": sum(r["cpu_seconds"] for r in chain) / 60, "updates": sum(r["updates"] for r in chain),
+            "parameters": info["parameters"], "best": info["best"],
+            "training_minutes": sum(r["training_seconds"] for r in chain) / 60,
+            "preset": info.get("preset", "?"), "cpu_source": "the runs' own CPU-time measure, incl. validation",
+            "runs_text": "" if len(chain) == 1 else " of the last run; trained as " + ", then continued as ".join(
+                f"{r['run']} ({r['updates']:,} updates, {r['cpu_seconds'] / 60:.1f} CPU min)" for r in chain)}
+
+
+def training_chain(model: Path) -> list[dict]:
+    """The training runs behind a bundle, first run first: a run that continued an earlier nmt run
+    (``init.pretrained`` pointing at a translation bundle) counts that run's updates and CPU time too."""
+    chain = []
+    while model is not None and (model / "training.json").is_file():
+        chain.insert(0, {**json.loads((model / "training.json").read_text()), "run": str(model)})
+        before = json.loads((model / "bundle.json").read_text()).get("pretrained")
+        model = Path(before) if before else None
+    return chain
+
+
+def teacher_quality(quality_work: Path, chain: list[dict], pairs: list[str], work: Path) -> tuple[str, dict]:
+    """The teacher (and each run it continued) on the quality benchmark's held-out in-domain lines and
+    FLORES-200 devtest, decoded and scored as bench_quality_budget.py does (beam 5, float32, paired bootstrap
+    against the first run): (the reports as markdown, {testset: report.json})."""
+    import bench_quality_budget as quality
+
+    sets = quality.test_sets(quality_work, pairs)
+    out = work / "teacher-eval"
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    names = []
+    for r in chain:
+        model = Path(r["run"])
+        if not (model / "ctranslate2-float32").is_dir():
+            run([BIN / "nmt", "export", "--model", model, "--quantization", "float32"])
+        quality.translate_nmt(out, {"model": model}, sets, out / "hyps" / "teacher" / model.name)
+        names.append(model.name)
+    reports = quality.score(out, "teacher", names, sets, quality_work / "raw")
+    text = "\n".join(_demote((out / "report" / "teacher" / testset / "report.md").read_text()) for testset in sets)
+    return text, reports
 
 
 def recipes(jobs: list[tuple[str, dict, Path]], parallel: bool) -> list[float]:
@@ -109,15 +147,31 @@ def main() -> None:
                         help="languages paired with English; the last one is the back-translation direction's source")
     parser.add_argument("--teacher", type=Path, help="an existing teacher bundle (instead of training one)")
     parser.add_argument("--teacher-data", type=Path, help="the prepared data --teacher was trained on")
+    parser.add_argument("--quality-work", type=Path,
+                        help="bench_quality_budget.py's --work (with --teacher): score the teacher on its held-out "
+                             "in-domain lines and FLORES-200 devtest, against the runs it continued")
     args = parser.parse_args()
     args.pairs = args.pairs.split(",")
     if bool(args.teacher) != bool(args.teacher_data):
         parser.error("--teacher and --teacher-data go together")
+    if args.quality_work and not args.teacher:
+        parser.error("--quality-work goes with --teacher (a teacher trained by bench_quality_budget.py's data)")
     DIRECTIONS = directions_of(args.pairs)
     low = args.pairs[-1]
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     info = teacher(args, work)
+    held_out = ""
+    if args.quality_work:
+        import bench_quality_budget as quality
+
+        chain = training_chain((work / "teacher").resolve())
+        text, reports = teacher_quality(args.quality_work.resolve(), chain, args.pairs, work)
+        chrf = quality._scores(reports["in-domain"], Path(chain[-1]["run"]).name, "de_DE-en_XX")["chrf"]
+        held_out = (f"\nThe teacher on the quality benchmark's held-out lines ({args.quality_work}/raw, never trained "
+                    f"on) and FLORES-200 devtest, beside the run{'s' if len(chain) > 2 else ''} it continued "
+                    f"(beam 5, float32, as in \"Quality per CPU budget\"): **in-domain de_DE->en_XX chrF "
+                    f"{chrf:.1f}**.\n\n{text}")
     student = (f"--preset tiny --set training.max_time_minutes=0 --set training.max_updates={args.student_updates}"
                f" --set training.threads={args.threads} --set validation.every_updates=500"
                f" --set checkpoint.every_updates=500")
@@ -164,10 +218,11 @@ not wall time, because other jobs shared the machine (the teacher trained beside
 ', and the two recipes ran at the same time' if args.parallel else ''}), which also makes the
 sentences/s columns comparable only within one report.
 
-**Teacher**: small preset ({info['parameters']:,} parameters), many-to-many {DIRECTIONS}
+**Teacher**: {info['preset']} preset ({info['parameters']:,} parameters), many-to-many {DIRECTIONS}
 on ml50-mini (FLORES-200 devtest removed), {info['updates']:,} updates in {info['training_minutes']:.1f} min of
-training, **{info['cpu_minutes']:.1f} CPU minutes** (GNU time, user + system, incl. validation). Best validation
-chrF {info['best'].get('score')} at update {info['best'].get('update')}.
+training, **{info['cpu_minutes']:.1f} CPU minutes** ({info['cpu_source']}). Best validation
+chrF {info['best'].get('score')} at update {info['best'].get('update')}{info['runs_text']}.
+{held_out}
 
 ### (a) Distilled tiny student vs the same student on the original pairs
 

@@ -123,7 +123,8 @@ def run_nmt(args, work: Path, minutes: float, name: str) -> dict:
     return result
 
 
-def translate_nmt(args, work: Path, result: dict, sets: dict, out: Path) -> None:
+def translate_nmt(work: Path, result: dict, sets: dict, out: Path) -> None:
+    """``result["model"]`` translates every test set (beam 5, float32) into ``out/TESTSET/DIRECTION.hyp``."""
     for testset, dirs in sets.items():
         for direction, (src, _) in dirs.items():
             hyp = out / testset / f"{direction}.hyp"
@@ -331,17 +332,18 @@ def checkpoint_at(result: dict, seconds: float, directory: Path) -> tuple[Path, 
 
 # -- scoring -----------------------------------------------------------------------------------------
 
-def score(work: Path, budget: float, systems: list[str], sets: dict) -> dict:
-    """``nmt evaluate --compare`` per test set; {testset: report.json}."""
+def score(work: Path, label: str, systems: list[str], sets: dict, raw: Path) -> dict:
+    """``nmt evaluate --compare`` per test set of the hypotheses under ``work/hyps/label`` (the first system
+    is the baseline of the paired tests; ``raw``: the held-out in-domain lines); {testset: report.json}."""
     reports = {}
     for testset in sets:
-        out = work / "report" / f"{budget:g}" / testset
+        out = work / "report" / label / testset
         done = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
         if [entry["name"] for entry in done.get("systems", [])] != systems:  # none yet, or other systems
             shutil.rmtree(out, ignore_errors=True)
-            hyps = [f"{name}={work / 'hyps' / f'{budget:g}' / name / testset}" for name in systems]
+            hyps = [f"{name}={work / 'hyps' / label / name / testset}" for name in systems]
             if testset == "in-domain":
-                kind = ["--testset", "ml50", "--ml50-dir", work / "raw", "--split", "test"]
+                kind = ["--testset", "ml50", "--ml50-dir", raw, "--split", "test"]
             else:
                 kind = ["--testset", "flores200", "--flores-dir", SHARED / "flores200" / "devtest"]
             sh(nmt_cmd("evaluate", "--compare", *hyps, *kind, "-d", ",".join(sets[testset]), "-o", out,
@@ -411,7 +413,7 @@ def main() -> None:
                 per_budget[b][system] = {"config": res["config"], "cpu_s": cpu, "checkpoint": model.name,
                                          "updates": int(model.stem.split("_")[-1])}
             else:
-                translate_nmt(args, work, res, sets, out)
+                translate_nmt(work, res, sets, out)
                 per_budget[b][system] = {k: res[k] for k in ("config", "cpu_s", "updates")}
     write_results(work, budgets, systems, sets, per_budget, split, args)
 
@@ -429,7 +431,7 @@ def write_results(work, budgets, systems, sets, per_budget, split, args) -> None
                         for n in systems if n.startswith("nmt")}}
     for b in budgets:
         names = list(per_budget[b])
-        reports = score(work, b, names, sets)
+        reports = score(work, f"{b:g}", names, sets, work / "raw")
         entry = {}
         for system in names:
             dirs: dict = {}

@@ -194,6 +194,13 @@ def check_vocabulary_fits(bundle: Bundle, state: dict | None = None) -> dict:
     return state
 
 
+# model.* shape settings and the checkpoint's own names for them: a run that starts from a model may
+# repeat its shape (a finished run's config.yaml does) but not change it
+_SHAPE_FIELDS = {"embed_dim": "encoder_embed_dim", "ffn_dim": "encoder_ffn_embed_dim",
+                 "heads": "encoder_attention_heads", "encoder_layers": "encoder_layers",
+                 "decoder_layers": "decoder_layers"}
+
+
 @dataclass(frozen=True)
 class FinetuneStart:
     """Where a fine-tuning run starts: the pretrained checkpoint and the architecture that loads it."""
@@ -237,10 +244,11 @@ def finetune_checkpoint(cfg, data: PreparedData) -> FinetuneStart:
                        f"{','.join(unromanized)}")
     state = check_vocabulary_fits(bundle)
     info = architecture(state)
-    preset_changes = [f for f in ("embed_dim", "ffn_dim", "heads", "encoder_layers", "decoder_layers")
-                      if getattr(cfg.model, f) is not None]
+    preset_changes = [f for f, key in _SHAPE_FIELDS.items()
+                      if getattr(cfg.model, f) is not None and getattr(cfg.model, f) != info.get(key)]
     if preset_changes:
-        raise NmtError(f"model.{preset_changes[0]} cannot change a pretrained architecture ({info['arch']}, "
-                       f"{info.get('encoder_layers')}+{info.get('decoder_layers')} layers, "
+        field = preset_changes[0]
+        raise NmtError(f"model.{field}={getattr(cfg.model, field)} cannot change a pretrained architecture "
+                       f"({info['arch']}, {info.get('encoder_layers')}+{info.get('decoder_layers')} layers, "
                        f"{info.get('encoder_embed_dim')} dims); remove the model.* shape settings")
     return FinetuneStart(str(bundle.checkpoint_path), arch_args(state), int(info.get("max_source_positions", 1024)))

@@ -11,9 +11,11 @@ import pytest
 from conftest import SAMPLE_RAW, TINY_TRAIN, small_raw
 from nmt.bundle import Bundle
 from nmt.config import load_train_config
+from nmt.data.manifest import PreparedData
 from nmt.data.prepare import PrepareConfig, prepare
 from nmt.errors import NmtError
 from nmt.fairseq_backend import load_state
+from nmt.pretrained import finetune_checkpoint
 
 FAST = ["training.max_updates=30", "validation.every_updates=15", "checkpoint.every_updates=15",
         "training.warmup_updates=10"]
@@ -167,6 +169,9 @@ def test_finetune_refuses_mismatched_data(pretrained, mono_data, tmp_path):
     # an architecture change is refused
     with pytest.raises(NmtError, match="cannot change a pretrained architecture"):
         train(_finetune_cfg(data, pretrained, "model.embed_dim=256"), tmp_path / "c")
+    # repeating the checkpoint's own shape (a finished run's config.yaml does) changes nothing
+    same = _finetune_cfg(data, pretrained, "model.embed_dim=64", "model.encoder_layers=1", "model.heads=2")
+    assert finetune_checkpoint(same, PreparedData.load(data)).checkpoint == str(pretrained / "model.pt")
 
 
 def test_dictionary_size_mismatch_is_explained(pretrained, tmp_path):

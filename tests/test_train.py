@@ -34,6 +34,23 @@ def test_validation_loss_drops_and_scores_are_logged(trained_bundle):
     assert list((trained_bundle / "tensorboard").iterdir())
 
 
+def test_a_finished_run_continues_from_its_weights_with_a_new_schedule(trained_bundle, prepared_sample, tmp_path):
+    from nmt.training.translation import train
+
+    first = json.loads((trained_bundle / "training.json").read_text())
+    run = tmp_path / "more"
+    cfg = load_train_config(None, TINY_TRAIN + [f"data={prepared_sample}", f"init.pretrained={trained_bundle}",
+                                                "training.max_updates=30", "training.lr=0.0005",
+                                                "validation.every_updates=30", "checkpoint.every_updates=30"])
+    train(cfg, run)
+    more = json.loads((run / "training.json").read_text())
+    assert Bundle.load(run).pretrained == str(trained_bundle)
+    assert more["updates"] == 30 and more["lr_schedule"]["peak_lr"] == 0.0005  # its own count and schedule
+    # 30 updates from random weights would be nowhere near the first run's validation loss at update 150:
+    # the continuation starts from the finished run's weights
+    assert more["validations"][-1]["valid_loss"] < first["validations"][0]["valid_loss"]
+
+
 def test_bundle_round_trip(trained_bundle, tmp_path):
     bundle = Bundle.load(trained_bundle)
     assert bundle.languages == ["de_DE", "en_XX", "ja_XX", "ko_KR", "ru_RU"]
