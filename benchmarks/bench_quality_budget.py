@@ -316,7 +316,7 @@ def translate_onmt(args, work: Path, model: Path, sets: dict, out: Path) -> None
             out_sp = out / testset / f"{direction}.hyp.sp"
             sh([python.parent / "onmt_translate", "-model", model, "-src", pieces, "-output", out_sp,
                 "-beam_size", 5, "-batch_size", 32, "-max_length", 500, "-gpu", -1],
-               log=work / "logs" / "onmt-translate.log", env=env_threads(2))
+               log=work / "logs" / "onmt-translate.log", env=env_threads(args.threads))
             sh([python, script, spm, "decode", out_sp, str(hyp) + ".tmp"], log=work / "logs" / "onmt-translate.log")
             os.replace(str(hyp) + ".tmp", hyp)
 
