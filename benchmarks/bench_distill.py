@@ -28,6 +28,8 @@ from pathlib import Path
 
 from common import BIN, REPO, SHARED, machine, run, update_results
 
+from nmt.bundle import Bundle
+
 
 
 def directions_of(pairs: list[str]) -> str:
@@ -85,7 +87,7 @@ def training_chain(model: Path) -> list[dict]:
     chain = []
     while model is not None and (model / "training.json").is_file():
         chain.insert(0, {**json.loads((model / "training.json").read_text()), "run": str(model)})
-        before = json.loads((model / "bundle.json").read_text()).get("pretrained")
+        before = Bundle.load(model).pretrained
         model = Path(before) if before else None
     return chain
 

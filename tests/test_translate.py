@@ -114,10 +114,31 @@ def test_a_non_empty_source_never_gets_an_empty_translation(trained_bundle, expo
                 assert all(h.tokens and h.text.strip() for h in result.hypotheses), result
     finally:
         hook.remove()
-    # CTranslate2 counts the forced language token in its minimum length too
+    # nor a run of language tokens after the forced one (they are stripped from the text: the quickstart's
+    # 6-minute model answered a WMT24 line with nothing else, and nmt package refused the empty line)
+    lang_ids = list(generator.lang_ids.values())
+
+    def prefer_language_tokens(module, inputs, output):
+        output[..., lang_ids] += 1e4
+        return output
+
+    hook = generator.model.decoder.output_projection.register_forward_hook(prefer_language_tokens)
+    try:
+        for options in (DecodeOptions(beam=1), DecodeOptions(beam=3, nbest=2)):
+            for result in translator.translate(["@user2", EN[0]], "en_XX", "de_DE", options):
+                assert all(h.text.strip() for h in result.hypotheses), result
+    finally:
+        hook.remove()
+    # CTranslate2 counts the forced language token in its minimum length too, and suppresses every
+    # language token at the free steps (the forced prefix is still decoded)
     ct2 = Translator(exported, backend="ctranslate2")
     _, kwargs = ct2.backend._request(ct2.codec.encode(["@user2"]), "en_XX", "de_DE", DecodeOptions())
     assert kwargs["min_decoding_length"] == 1 + len(kwargs["target_prefix"][0])
+    suppressed = {tuple(seq) for seq in kwargs["suppress_sequences"]}
+    assert {(token,) for token in ct2.backend.lang_tokens.values()} <= suppressed
+    raw = ct2.backend._load(None).translate_batch([["__en_XX__", "▁@"]], target_prefix=kwargs["target_prefix"][:1],
+                                            suppress_sequences=kwargs["suppress_sequences"], max_decoding_length=8)
+    assert raw[0].hypotheses[0][0] == "__de_DE__"
 
 
 def test_backends_agree_at_float32_greedy(exported):

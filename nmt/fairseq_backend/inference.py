@@ -153,6 +153,9 @@ class FairseqGenerator:
                 min_len=min_len, len_penalty=len_penalty, unk_penalty=math.inf, temperature=temperature,
                 search_strategy=strategy,
                 symbols_to_strip_from_output=set(self.lang_ids.values()),
+                # after the forced one, a language token is never generated (it would be stripped: a weak
+                # model's run of them was an empty translation); CTranslate2 suppresses them too
+                tokens_to_suppress=[self.dictionary[i] for i in self.lang_ids.values()],
             )
         return self._generators[key]
 

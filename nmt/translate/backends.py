@@ -314,8 +314,10 @@ class CTranslate2Backend:
                       # counts the forced language token), as the fairseq backend does
                       min_decoding_length=1 + (prefix is not None))
         # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
-        # decode as <unk>) and the reserved source-side tags (tagged back-translation)
-        kwargs["suppress_sequences"] = [["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
+        # decode as <unk>), the reserved source-side tags (tagged back-translation) and the language tokens
+        # after the forced one (stripped from the output, a weak model's run of them was an empty translation)
+        kwargs["suppress_sequences"] = ([["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
+                                        + [[token] for token in self.lang_tokens.values()])
         if opts.sampling:  # nbest independent samples
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_topp=opts.sampling_topp, sampling_temperature=opts.temperature, beam_size=1)
