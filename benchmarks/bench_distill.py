@@ -192,6 +192,7 @@ def main() -> None:
                                  "TRAIN_ARGS": student, "WORKDIR": work / "bt"},
          work / "bt.log")], args.parallel)
     kd_report = (work / "kd" / "report" / "report.md").read_text()
+    kd_pair = student_pair(work, DIRECTIONS)
     bt_report = (work / "bt" / "report" / "report.md").read_text()
     kd_manifest = json.loads((work / "kd" / "data-student" / "manifest.json").read_text())
     bt_manifest = json.loads((work / "bt" / "data-bt" / "manifest.json").read_text())
@@ -235,6 +236,9 @@ student-original trains on the same source sentences with their original targets
 Recipe wall time: {_minutes(distill_s)}.
 
 {_demote(kd_report)}
+The students against each other (paired bootstrap on the same hypotheses, student-original as the baseline):
+
+{_demote(kd_pair)}
 ### (b) Back-translation for {low} -> en_XX
 
 recipes/back_translation.sh: {args.mono_lines:,} English lines (the de_DE-en_XX pair's English side, after
@@ -249,6 +253,17 @@ real references, decoded as `nmt train` validates with quickstart.yaml's setting
 """
     update_results("Distillation and back-translation (recipes/distill.sh, recipes/back_translation.sh)", body)
     print(body)
+
+
+def student_pair(work: Path, directions: str) -> str:
+    """``nmt evaluate --compare`` of the distilled student against student-original (the baseline), on the
+    FLORES-200 hypotheses the recipe's report kept; the report as markdown."""
+    hyps, out = work / "kd" / "report" / "hyps", work / "kd" / "report-students"
+    if not (out / "report.md").is_file():
+        run([BIN / "nmt", "evaluate", "--compare", f"student-original={hyps / 'student-original'}",
+             f"student={hyps / 'student'}", "--testset", "flores200", "--flores-dir", SHARED / "flores200" / "devtest",
+             "-d", directions, "--no-comet", "--paired-test", "bs", "-o", out])
+    return (out / "report.md").read_text()
 
 
 def _minutes(seconds: float) -> str:
