@@ -437,7 +437,7 @@ def write_results(work, budgets, systems, sets, per_budget, split, args) -> None
             dirs: dict = {}
             for testset, report in reports.items():
                 for direction in sets[testset]:
-                    cell = _scores(report, system, direction)
+                    cell = direction_scores(report, system, direction)
                     dirs.setdefault(direction, {})[testset] = cell
             entry[system] = {**per_budget[b][system], "directions": dirs}
         doc["budgets"][f"{b:g}"] = entry
@@ -502,7 +502,7 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _scores(report: dict, system: str, direction: str) -> dict:
+def direction_scores(report: dict, system: str, direction: str) -> dict:
     """BLEU and chrF of ``system`` in ``direction`` from an ``nmt evaluate --compare`` report.json, with the
     paired bootstrap test against the baseline (the first system: nmt)."""
     for entry in report["directions"]:
