@@ -136,8 +136,9 @@ def test_a_non_empty_source_never_gets_an_empty_translation(trained_bundle, expo
     assert kwargs["min_decoding_length"] == 1 + len(kwargs["target_prefix"][0])
     suppressed = {tuple(seq) for seq in kwargs["suppress_sequences"]}
     assert {(token,) for token in ct2.backend.lang_tokens.values()} <= suppressed
-    raw = ct2.backend._load(None).translate_batch([["__en_XX__", "▁@"]], target_prefix=kwargs["target_prefix"][:1],
-                                            suppress_sequences=kwargs["suppress_sequences"], max_decoding_length=8)
+    raw = ct2.backend._load(None).translate_batch(
+        [["__en_XX__", "▁@"]], target_prefix=kwargs["target_prefix"][:1],
+        suppress_sequences=kwargs["suppress_sequences"], max_decoding_length=8)
     assert raw[0].hypotheses[0][0] == "__de_DE__"
 
 

@@ -234,6 +234,10 @@ class CTranslate2Backend:
             self._load(None)  # a broken export fails here, not at the first batch
         self.lang_tokens = {code: langs.lang_token(code, bundle.lang_tok_style) for code in bundle.languages}
         self.strip = set(self.lang_tokens.values()) | set(bundle.tags)
+        # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
+        # decode as <unk>), the reserved source-side tags (tagged back-translation) and the language tokens
+        # after the forced one (stripped from the output, a weak model's run of them was an empty translation)
+        self.suppress = [["<blank>"], ["<s>"]] + [[token] for token in sorted(self.strip)]
         self.max_positions = int(bundle.max_source_positions or 1024)
 
     def _load(self, tgt: str | None):
@@ -313,11 +317,7 @@ class CTranslate2Backend:
                       # never an empty translation: </s> is barred from the first free step (the length
                       # counts the forced language token), as the fairseq backend does
                       min_decoding_length=1 + (prefix is not None))
-        # never generated: CTranslate2's padding and start symbols (fairseq masks them; sampled, they would
-        # decode as <unk>), the reserved source-side tags (tagged back-translation) and the language tokens
-        # after the forced one (stripped from the output, a weak model's run of them was an empty translation)
-        kwargs["suppress_sequences"] = ([["<blank>"], ["<s>"]] + [[tag] for tag in self.bundle.tags]
-                                        + [[token] for token in self.lang_tokens.values()])
+        kwargs["suppress_sequences"] = self.suppress
         if opts.sampling:  # nbest independent samples
             kwargs.update(sampling_topk=opts.sampling_topk if opts.sampling_topk > 0 else 0,
                           sampling_topp=opts.sampling_topp, sampling_temperature=opts.temperature, beam_size=1)
